@@ -69,6 +69,7 @@ class Settings(BaseModel):
     temperature: float = Field(default=0.0, ge=0.0, le=2.0)
     top_p: float = Field(default=0.95, gt=0.0, le=1.0)
     max_tokens: int = Field(default=256, ge=1, le=8192)
+    repeat_penalty: float = Field(default=1.15, ge=1.0, le=2.0)
     min_rerank_score: float = Field(
         default=-4.0, description="Below this best reranker logit the question is declined as unanswerable."
     )

@@ -26,6 +26,8 @@ if os.environ.get("DOCRAG_ALLOW_DOWNLOADS") != "1":
 os.environ.setdefault("DO_NOT_TRACK", "1")
 os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SHIPPED_MODELS = Path(os.environ.get("DOCRAG_MODELS_DIR", REPO_ROOT / "models"))

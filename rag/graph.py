@@ -1,0 +1,185 @@
+"""The one place where docrag's Haystack graphs are assembled (the sole caller of ``connect``).
+
+- :func:`build_indexing`: parser -> chunker -> [entity extractor] -> BM25 sparse embedder -> dense embedder
+  -> writer.
+- :func:`build_retrieval`: query -> dense + BM25 query embedders -> Qdrant hybrid retriever (RRF) ->
+  [cross-encoder reranker].
+- :func:`build_query`: retrieval -> relevance gate -> chat prompt -> llama.cpp generator -> cited answer.
+
+Every graph serialises to YAML (``pipeline.dumps()``) and loads back with :func:`load_pipeline`.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from haystack import Pipeline
+from haystack.components.builders import ChatPromptBuilder
+from haystack.components.writers import DocumentWriter
+from haystack.dataclasses import ChatMessage
+from haystack.document_stores.types import DuplicatePolicy
+from haystack.utils import ComponentDevice
+from haystack_integrations.components.embedders.sentence_transformers import (
+    SentenceTransformersDocumentEmbedder,
+    SentenceTransformersTextEmbedder,
+)
+from haystack_integrations.components.rankers.sentence_transformers import SentenceTransformersSimilarityRanker
+from haystack_integrations.components.retrievers.qdrant import QdrantHybridRetriever
+from haystack_integrations.document_stores.qdrant import QdrantDocumentStore
+
+from ingest.chunk import ElementChunker
+from ingest.parse import UnstructuredFileParser
+from ingest.sparse import BM25DocumentSparseEmbedder
+from rag import models
+from rag.components.bm25_query_embedder import BM25QuerySparseEmbedder
+from rag.components.cited_answer_builder import CitedAnswerBuilder
+from rag.components.relevance_gate import RelevanceGate
+from rag.config import Settings
+
+logger = logging.getLogger(__name__)
+
+ALLOWED_MODULES = ["rag", "ingest", "haystack", "haystack_integrations"]
+
+SYSTEM_PROMPT = (
+    "You answer questions using only the numbered sources the user gives you. "
+    "Answer in one or two short sentences, copying the exact words of the source where you can, "
+    "and cite the sources you used like [1]. "
+    "If the sources do not contain the answer, reply exactly: NOT_FOUND"
+)
+USER_TEMPLATE = (
+    "Sources:\n{% for doc in documents %}[{{ loop.index }}] "
+    "{% if doc.meta.title_path %}({{ doc.meta.title_path }}) {% endif %}{{ doc.content }}\n\n{% endfor %}"
+    "Question: {{ query }}\nAnswer:"
+)
+
+
+def _device(settings: Settings) -> ComponentDevice:
+    return ComponentDevice.from_str(models.resolve_device(settings.device))
+
+
+def embedder_path(settings: Settings) -> str:
+    return models.resolve_embedder(settings.embedder).path
+
+
+def build_indexing(settings: Settings, store: QdrantDocumentStore, passwords: dict[str, str] | None = None,
+                   entities: bool | None = None) -> Pipeline:
+    """parser -> chunker -> [entities] -> sparse -> dense -> writer (overwrite: ids are deterministic)."""
+    p = Pipeline()
+    p.add_component("parser", UnstructuredFileParser(
+        pdf_strategy=settings.pdf_strategy, ocr=settings.ocr, ocr_languages=settings.ocr_languages,
+        max_file_mb=settings.max_file_mb, passwords=passwords))
+    p.add_component("chunker", ElementChunker(settings.chunk_size, settings.chunk_overlap))
+    p.add_component("sparse_embedder", BM25DocumentSparseEmbedder(meta_fields_to_embed=["title_path"]))
+    p.add_component("embedder", SentenceTransformersDocumentEmbedder(
+        model=embedder_path(settings), device=_device(settings), batch_size=settings.embed_batch_size,
+        progress_bar=False, normalize_embeddings=True, meta_fields_to_embed=["title_path"],
+        local_files_only=True))
+    p.add_component("writer", DocumentWriter(document_store=store, policy=DuplicatePolicy.OVERWRITE))
+    p.connect("parser.documents", "chunker.documents")
+    use_entities = settings.extract_entities if entities is None else entities
+    if use_entities:
+        p.add_component("entities", entity_extractor(settings))
+        p.connect("chunker.documents", "entities.documents")
+        p.connect("entities.documents", "sparse_embedder.documents")
+    else:
+        p.connect("chunker.documents", "sparse_embedder.documents")
+    p.connect("sparse_embedder.documents", "embedder.documents")
+    p.connect("embedder.documents", "writer.documents")
+    return p
+
+
+def entity_extractor(settings: Settings) -> Any:
+    from rag.components.entity_extractor import DocumentEntityExtractor
+
+    ner = models.resolve_ner(settings.ner_model)
+    if ner.path == "en_core_web_sm":
+        return DocumentEntityExtractor(backend="spacy", model="en_core_web_sm")
+    return DocumentEntityExtractor(backend="transformers", model=ner.path,
+                                   device=models.resolve_device(settings.device))
+
+
+def _add_retrieval(p: Pipeline, settings: Settings, store: QdrantDocumentStore, rerank: bool) -> str:
+    """Adds the retrieval stages; returns the name of the component whose ``documents`` is the result."""
+    p.add_component("query_embedder", SentenceTransformersTextEmbedder(
+        model=embedder_path(settings), device=_device(settings), progress_bar=False,
+        normalize_embeddings=True, local_files_only=True))
+    p.add_component("sparse_query_embedder", BM25QuerySparseEmbedder())
+    p.add_component("retriever", QdrantHybridRetriever(document_store=store, top_k=settings.retrieve_k))
+    p.connect("query_embedder.embedding", "retriever.query_embedding")
+    p.connect("sparse_query_embedder.sparse_embedding", "retriever.query_sparse_embedding")
+    reranker = models.resolve_reranker(settings.reranker) if rerank else None
+    if reranker is None:
+        if rerank:
+            logger.warning("No cross-encoder reranker available: results are hybrid-retrieval order only")
+        return "retriever"
+    p.add_component("reranker", SentenceTransformersSimilarityRanker(
+        model=reranker.path, device=_device(settings), top_k=settings.retrieve_k, scale_score=False,
+        meta_fields_to_embed=["title_path"], local_files_only=True))
+    p.connect("retriever.documents", "reranker.documents")
+    return "reranker"
+
+
+def build_retrieval(settings: Settings, store: QdrantDocumentStore, rerank: bool = True) -> Pipeline:
+    """Hybrid retrieval with optional reranking. Inputs: query_embedder.text, sparse_query_embedder.text,
+    retriever.filters/top_k, reranker.query (when present)."""
+    p = Pipeline()
+    _add_retrieval(p, settings, store, rerank)
+    return p
+
+
+def build_query(settings: Settings, store: QdrantDocumentStore, rerank: bool = True) -> Pipeline:
+    """Retrieval -> relevance gate -> prompt -> llama.cpp -> cited answer."""
+    from haystack_integrations.components.generators.llama_cpp import LlamaCppChatGenerator
+
+    p = Pipeline()
+    last = _add_retrieval(p, settings, store, rerank)
+    has_reranker = last == "reranker"
+    p.add_component("gate", RelevanceGate(min_score=settings.min_rerank_score if has_reranker else None,
+                                          top_k=settings.top_k))
+    p.add_component("prompt_builder", ChatPromptBuilder(
+        template=[ChatMessage.from_system(SYSTEM_PROMPT), ChatMessage.from_user(USER_TEMPLATE)],
+        required_variables=["documents", "query"]))
+    model_kwargs: dict[str, Any] = {"n_gpu_layers": settings.n_gpu_layers, "verbose": False, "seed": 0}
+    if settings.n_threads:
+        model_kwargs["n_threads"] = settings.n_threads
+    p.add_component("generator", LlamaCppChatGenerator(
+        model=models.resolve_generator(settings.generator).path, n_ctx=settings.n_ctx, n_batch=512,
+        model_kwargs=model_kwargs,
+        generation_kwargs={"max_tokens": settings.max_tokens, "temperature": settings.temperature,
+                           "top_p": settings.top_p, "repeat_penalty": settings.repeat_penalty,
+                           "stop": ["\n\n", "Question:", "Sources:"]}))
+    p.add_component("answer_builder", CitedAnswerBuilder())
+    p.connect(f"{last}.documents", "gate.documents")
+    p.connect("gate.documents", "prompt_builder.documents")
+    p.connect("gate.documents", "answer_builder.documents")
+    p.connect("gate.no_answer", "answer_builder.no_answer")
+    p.connect("prompt_builder.prompt", "generator.messages")
+    p.connect("generator.replies", "answer_builder.replies")
+    return p
+
+
+def query_inputs(p: Pipeline, question: str, top_k: int, retrieve_k: int,
+                 filters: dict[str, Any] | None) -> dict[str, dict[str, Any]]:
+    """The run() data for a retrieval or query graph built above."""
+    data: dict[str, dict[str, Any]] = {
+        "query_embedder": {"text": question},
+        "sparse_query_embedder": {"text": question},
+        "retriever": {"filters": filters, "top_k": retrieve_k},
+    }
+    names = set(dict(p.graph.nodes(data=False)) if hasattr(p, "graph") else [])
+    if "reranker" in names:
+        data["reranker"] = {"query": question, "top_k": retrieve_k}
+    if "gate" in names:
+        data["gate"] = {"query": question, "top_k": top_k}
+        data["prompt_builder"] = {"query": question}
+        data["answer_builder"] = {"query": question}
+    return data
+
+
+def load_pipeline(yaml_text: str) -> Pipeline:
+    """Load a graph serialised with ``dumps()``; only docrag and Haystack modules may be instantiated."""
+    try:
+        return Pipeline.loads(yaml_text, allowed_modules=ALLOWED_MODULES)
+    except TypeError:  # pragma: no cover - older signature
+        return Pipeline.loads(yaml_text)
