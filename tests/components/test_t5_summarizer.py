@@ -23,6 +23,17 @@ def squad_paragraphs() -> list[list[str]]:
     return [[p["context"] for p in article["paragraphs"]] for article in data]
 
 
+@pytest.fixture(autouse=True)
+def one_torch_thread():
+    """The tiny models do tiny matrix products: extra torch threads only add sync cost (and crawl on busy cores)."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 @pytest.fixture(scope="session")
 def tiny_t5_dir(tmp_path_factory) -> Path:
     """A 2-layer T5 (d_model 32, random weights) and a 2,000-piece Unigram tokenizer trained on SQuAD contexts."""
@@ -35,7 +46,9 @@ def tiny_t5_dir(tmp_path_factory) -> Path:
     tok.pre_tokenizer = pre_tokenizers.Metaspace()
     tok.decoder = decoders.Metaspace()
     special = ["<pad>", "</s>", "<unk>"]
-    tok.train_from_iterator(corpus, trainers.UnigramTrainer(vocab_size=2000, special_tokens=special, unk_token="<unk>"))
+    tok.train_from_iterator(
+        corpus, trainers.UnigramTrainer(vocab_size=2000, special_tokens=special, unk_token="<unk>")
+    )
     tok.post_processor = processors.TemplateProcessing(
         single="$A </s>", pair="$A </s> $B </s>", special_tokens=[("</s>", tok.token_to_id("</s>"))]
     )
@@ -43,8 +56,15 @@ def tiny_t5_dir(tmp_path_factory) -> Path:
         tokenizer_object=tok, pad_token="<pad>", eos_token="</s>", unk_token="<unk>", model_max_length=512
     )
     config = T5Config(
-        vocab_size=tok.get_vocab_size(), d_model=32, d_kv=16, d_ff=64, num_layers=2, num_decoder_layers=2,
-        num_heads=2, pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id,
+        vocab_size=tok.get_vocab_size(),
+        d_model=32,
+        d_kv=16,
+        d_ff=64,
+        num_layers=2,
+        num_decoder_layers=2,
+        num_heads=2,
+        pad_token_id=tokenizer.pad_token_id,
+        eos_token_id=tokenizer.eos_token_id,
         decoder_start_token_id=tokenizer.pad_token_id,
     )
     out = tmp_path_factory.mktemp("tiny-t5")
@@ -56,7 +76,11 @@ def tiny_t5_dir(tmp_path_factory) -> Path:
 class TestT5DocumentSummarizer:
     def test_init_default(self):
         summarizer = T5DocumentSummarizer(model="google/flan-t5-small")
-        assert (summarizer.max_input_tokens, summarizer.max_summary_tokens, summarizer.num_beams) == (512, 128, 2)
+        assert (summarizer.max_input_tokens, summarizer.max_summary_tokens, summarizer.num_beams) == (
+            512,
+            128,
+            2,
+        )
         assert summarizer.prefix == "summarize: "
         assert summarizer._model is None  # nothing loaded before warm_up
 
@@ -119,7 +143,10 @@ class TestT5DocumentSummarizer:
         encoded = summarizer._tokenizer([summarizer.prefix + "\n".join(w) for w in windows])["input_ids"]
         assert len(windows) > 10
         assert max(len(ids) for ids in encoded) <= 64 + 4  # word-level packing is exact up to a few tokens
-        assert " ".join(" ".join(w) for w in windows).split() == (" ".join(chunks) + " " + " ".join(chunks)).split()
+        assert (
+            " ".join(" ".join(w) for w in windows).split()
+            == (" ".join(chunks) + " " + " ".join(chunks)).split()
+        )
 
     def test_run_map_reduce_on_long_document(self, tiny_t5_dir):
         summarizer = T5DocumentSummarizer(
@@ -138,8 +165,9 @@ class TestT5DocumentSummarizer:
         assert [d.to_dict() for d in chunks] == before
 
     def test_run_stops_at_max_depth(self, tiny_t5_dir):
-        summarizer = T5DocumentSummarizer(model=str(tiny_t5_dir), max_input_tokens=32, max_summary_tokens=15,
-                                          num_beams=1, max_depth=0)
+        summarizer = T5DocumentSummarizer(
+            model=str(tiny_t5_dir), max_input_tokens=32, max_summary_tokens=15, num_beams=1, max_depth=0
+        )
         result = summarizer.run(documents=[Document(content=p) for p in squad_paragraphs()[2][:2]])
         assert result["parts"] > 1 and isinstance(result["summary"], str)
 
