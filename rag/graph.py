@@ -63,12 +63,16 @@ def embedder_path(settings: Settings) -> str:
 
 
 def build_indexing(settings: Settings, store: QdrantDocumentStore, passwords: dict[str, str] | None = None,
-                   entities: bool | None = None) -> Pipeline:
-    """parser -> chunker -> [entities] -> sparse -> dense -> writer (overwrite: ids are deterministic)."""
+                   entities: bool | None = None, parse: bool = True) -> Pipeline:
+    """parser -> chunker -> [entities] -> sparse -> dense -> writer (overwrite: ids are deterministic).
+
+    With ``parse=False`` the graph starts at the chunker (input: element Documents, e.g. dataset records).
+    """
     p = Pipeline()
-    p.add_component("parser", UnstructuredFileParser(
-        pdf_strategy=settings.pdf_strategy, ocr=settings.ocr, ocr_languages=settings.ocr_languages,
-        max_file_mb=settings.max_file_mb, passwords=passwords))
+    if parse:
+        p.add_component("parser", UnstructuredFileParser(
+            pdf_strategy=settings.pdf_strategy, ocr=settings.ocr, ocr_languages=settings.ocr_languages,
+            max_file_mb=settings.max_file_mb, passwords=passwords))
     p.add_component("chunker", ElementChunker(settings.chunk_size, settings.chunk_overlap))
     p.add_component("sparse_embedder", BM25DocumentSparseEmbedder(meta_fields_to_embed=["title_path"]))
     p.add_component("embedder", SentenceTransformersDocumentEmbedder(
@@ -76,7 +80,8 @@ def build_indexing(settings: Settings, store: QdrantDocumentStore, passwords: di
         progress_bar=False, normalize_embeddings=True, meta_fields_to_embed=["title_path"],
         local_files_only=True))
     p.add_component("writer", DocumentWriter(document_store=store, policy=DuplicatePolicy.OVERWRITE))
-    p.connect("parser.documents", "chunker.documents")
+    if parse:
+        p.connect("parser.documents", "chunker.documents")
     use_entities = settings.extract_entities if entities is None else entities
     if use_entities:
         p.add_component("entities", entity_extractor(settings))
