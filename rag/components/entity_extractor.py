@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import re
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 from haystack import Document, component, default_from_dict, default_to_dict
@@ -93,7 +94,8 @@ class DocumentEntityExtractor:
         """
         :param backend: ``"spacy"`` or ``"transformers"``.
         :param model: the spaCy pipeline name (spacy backend) or a token-classification model folder / HF id
-            available offline (transformers backend).
+            available offline (transformers backend); a compact int8 folder (``compact.json``, as shipped in
+            ``models/ner``) is rebuilt to fp32 in the cache on first use.
         :param batch_size: texts per ``nlp.pipe`` batch, or windows per forward pass.
         :param device: ``"cpu"``, ``"cuda"``, ``"cuda:N"`` or ``"auto"``; used by the transformers backend (spaCy
             runs on the CPU).
@@ -143,8 +145,13 @@ class DocumentEntityExtractor:
         try:
             from transformers import AutoModelForTokenClassification, AutoTokenizer
 
-            tokenizer = AutoTokenizer.from_pretrained(self.model)
-            model = AutoModelForTokenClassification.from_pretrained(self.model)
+            path = self.model
+            if (Path(path) / "compact.json").is_file():  # shipped int8 folder (models/ner): rebuild fp32 once
+                from rag.training.compact import materialize
+
+                path = materialize(path)
+            tokenizer = AutoTokenizer.from_pretrained(path)
+            model = AutoModelForTokenClassification.from_pretrained(path)
         except Exception as e:
             raise ComponentError(
                 f"Could not load token-classification model {self.model!r}: give a local folder with config.json, "
@@ -164,6 +171,7 @@ class DocumentEntityExtractor:
     # -- serialisation -------------------------------------------------------------------------------------------
 
     def to_dict(self) -> dict[str, Any]:
+        """Serialize the init parameters (nothing loaded is kept)."""
         return default_to_dict(
             self,
             backend=self.backend,
@@ -177,6 +185,7 @@ class DocumentEntityExtractor:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> DocumentEntityExtractor:
+        """Rebuild the component from ``to_dict()`` output."""
         return default_from_dict(cls, data)
 
     # -- running -------------------------------------------------------------------------------------------------

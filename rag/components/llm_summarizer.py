@@ -102,6 +102,7 @@ class LLMDocumentSummarizer:
             ) from e
 
     def to_dict(self) -> dict[str, Any]:
+        """Serialize the init parameters (nothing loaded is kept)."""
         return default_to_dict(
             self,
             generator=component_to_dict(self.generator, "generator"),
@@ -113,6 +114,7 @@ class LLMDocumentSummarizer:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> LLMDocumentSummarizer:
+        """Rebuild the component from ``to_dict()`` output."""
         deserialize_chatgenerator_inplace(data["init_parameters"], key="generator")
         return default_from_dict(cls, data)
 

@@ -131,6 +131,7 @@ class T5DocumentSummarizer:
         logger.info("Loaded summarizer %s on %s", self.model, self._torch_device)
 
     def to_dict(self) -> dict[str, Any]:
+        """Serialize the init parameters (nothing loaded is kept)."""
         return default_to_dict(
             self,
             model=self.model,
@@ -145,6 +146,7 @@ class T5DocumentSummarizer:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> T5DocumentSummarizer:
+        """Rebuild the component from ``to_dict()`` output."""
         return default_from_dict(cls, data)
 
     @component.output_types(summary=str, backend=str, model=str, parts=int)

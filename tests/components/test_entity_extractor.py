@@ -268,6 +268,22 @@ class TestDocumentEntityExtractor:
             )
         assert found > 0  # random weights still tag something
 
+    def test_run_transformers_from_compact_folder(self, tiny_ner_dir, tmp_path, monkeypatch):
+        """models/ner is shipped in rag.training.compact's int8 format: the extractor rebuilds and loads it."""
+        from rag.training.compact import save_compact
+
+        monkeypatch.setenv("DOCRAG_HOME", str(tmp_path / "home"))
+        compact = save_compact(tiny_ner_dir, tmp_path / "ner", name="tiny-ner")
+        assert not (compact / "model.safetensors").exists()
+        extractor = DocumentEntityExtractor(
+            backend="transformers", model=str(compact), numeric_from_spacy=False
+        )
+        text = "EU rejects German call to boycott British lamb ."
+        entities = extractor.extract([text])[0]
+        assert all(text[e["start"] : e["end"]] == e["text"] for e in entities)
+        assert extractor._model.config.id2label == dict(enumerate(CONLL_LABELS))
+        assert list((tmp_path / "home" / "cache" / "models").glob("tiny-ner-*/model.safetensors"))
+
     def test_windows_cover_a_long_text_once(self, tiny_ner_dir):
         """B-PER everywhere: every word is one entity, so gaps or duplicates between windows would show."""
         extractor = constant_tag_extractor(tiny_ner_dir, "B-PER", numeric_from_spacy=False, stride=16)

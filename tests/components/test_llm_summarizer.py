@@ -8,7 +8,7 @@ import re
 from pathlib import Path
 
 import pytest
-from haystack import Document, component
+from haystack import Document, Pipeline, component
 from haystack.core.errors import ComponentError
 from haystack.dataclasses import ChatMessage
 from haystack_integrations.components.generators.llama_cpp import LlamaCppChatGenerator
@@ -119,6 +119,16 @@ class TestLLMDocumentSummarizer:
         assert isinstance(restored.generator, LlamaCppChatGenerator)
         assert restored.generator.model_path == "/models/smol.gguf" and restored.generator.n_ctx == 4096
         assert restored.to_dict() == summarizer.to_dict()
+
+    def test_pipeline_yaml_round_trip(self):
+        generator = LlamaCppChatGenerator(model="/models/smol.gguf", n_ctx=2048)
+        pipeline = Pipeline()
+        pipeline.add_component(
+            "summarizer", LLMDocumentSummarizer(generator=generator, max_context_words=400)
+        )
+        restored = Pipeline.loads(pipeline.dumps(), allowed_modules=["rag.*"])
+        assert restored.dumps() == pipeline.dumps()
+        assert isinstance(restored.get_component("summarizer").generator, LlamaCppChatGenerator)
 
     def test_word_windows(self):
         texts = ["one two three", "four five", " ".join(["w"] * 25), "six"]
