@@ -119,6 +119,14 @@ def resolve_reranker(name: str = "") -> ResolvedModel | None:
     if name:
         return _resolve_named("reranker", name, "a sentence-transformers CrossEncoder folder or HF id")
     shipped = SHIPPED_MODELS / "reranker"
+    if (shipped / "compact.json").is_file():  # int8 compact folder: rebuilt to fp32 in the cache once
+        from rag.training.compact import materialize
+
+        try:
+            return ResolvedModel("reranker", materialize(shipped), "shipped")
+        except (OSError, ValueError) as e:
+            raise ModelNotFoundError(f"shipped reranker {shipped} could not be rebuilt in the model cache "
+                                     f"(is DOCRAG_HOME writable?): {e}") from e
     if (shipped / "config.json").is_file():
         return ResolvedModel("reranker", str(shipped), "shipped")
     logger.warning("No reranker configured and none shipped in %s: retrieval runs without reranking", shipped)
@@ -135,8 +143,17 @@ def resolve_ner(name: str = "") -> ResolvedModel:
     if name:
         return _resolve_named("ner", name, "a transformers token-classification folder or HF id")
     shipped = SHIPPED_MODELS / "ner"
-    if (shipped / "config.json").is_file() and (shipped / "DEFAULT").is_file():
-        return ResolvedModel("ner", str(shipped), "shipped")
+    if (shipped / "DEFAULT").is_file():  # written by rag.training.ner only when it beats spaCy on testb
+        if (shipped / "compact.json").is_file():
+            from rag.training.compact import materialize
+
+            try:
+                return ResolvedModel("ner", materialize(shipped), "shipped")
+            except (OSError, ValueError) as e:
+                raise ModelNotFoundError(f"shipped NER model {shipped} could not be rebuilt in the model cache "
+                                         f"(is DOCRAG_HOME writable?): {e}") from e
+        if (shipped / "config.json").is_file():
+            return ResolvedModel("ner", str(shipped), "shipped")
     return resolve_spacy()
 
 
