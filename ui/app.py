@@ -1,0 +1,30 @@
+"""docrag's Streamlit app: ``make run`` (``streamlit run ui/app.py``).
+
+Pages (``ui/pages/``): Chat (default), Add documents, Library, Analysis. Every page talks to the one
+cached ``DocRAG`` (``ui.common.rag()``), the same Python API the CLI uses.
+
+``?q=<question>`` opens the chat page and asks that question once on load (used by the browser test and
+handy for bookmarks).
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:  # `streamlit run ui/app.py` puts ui/ on sys.path, not the repository root
+    sys.path.insert(0, str(ROOT))
+
+import streamlit as st  # noqa: E402
+
+st.set_page_config(page_title="docrag", page_icon="📄", layout="wide")
+
+PAGES = Path(__file__).parent / "pages"
+nav = st.navigation([
+    st.Page(PAGES / "chat.py", title="Chat", icon="💬", url_path="chat", default=True),
+    st.Page(PAGES / "add.py", title="Add documents", icon="📥", url_path="add"),
+    st.Page(PAGES / "library.py", title="Library", icon="📚", url_path="library"),
+    st.Page(PAGES / "analysis.py", title="Analysis", icon="📊", url_path="analysis"),
+])
+nav.run()

@@ -1,0 +1,147 @@
+"""Add documents: upload several files (drag and drop) or ingest a folder path; a progress bar and a result
+per file (chunks, pages, unchanged, failed with the reason). Uploads are sanitised and validated
+(``ui.uploads``) before anything is written under ``<home>/uploads/``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import streamlit as st
+
+from rag.api import DocRAG, IngestReport
+from ui.common import guard, rag
+from ui.uploads import UploadError, sanitize_filename, save, validate
+
+RESULT_COLUMNS = ["file", "status", "chunks", "pages", "details"]
+
+
+def result_rows(report: IngestReport, names: dict[str, str]) -> list[dict[str, Any]]:
+    """One row per file of an ingest report; ``names`` maps a source to the name the user knows."""
+    warn: dict[str, list[str]] = {}
+    for w in report.warnings:
+        warn.setdefault(w.get("source", ""), []).append(w.get("warning", ""))
+
+    def name(src: str) -> str:
+        return names.get(src, Path(src).name)
+
+    rows = [{"file": name(i["source"]), "status": "ingested", "chunks": i["chunks"], "pages": i["pages"],
+             "details": "; ".join(warn.get(i["source"], []))} for i in report.ingested]
+    rows += [{"file": name(s), "status": "unchanged", "chunks": None, "pages": None,
+              "details": "already in the library (tick 'Re-ingest' to force)"} for s in report.unchanged]
+    rows += [{"file": name(f["source"]), "status": "failed", "chunks": None, "pages": None,
+              "details": f["error"]} for f in report.failed]
+    return rows
+
+
+def run_ingest(paths: list[Path], names: dict[str, str], force: bool) -> tuple[list[dict[str, Any]], str] | None:
+    """Ingest ``paths`` with a progress bar per file; returns the result rows and a summary line."""
+    d = rag()
+    files, _ = DocRAG.expand_paths([str(p) for p in paths])
+    if not files and all(Path(p).exists() for p in paths):
+        st.warning("Nothing to ingest: the folder holds no files.")
+        return None
+    bars = {str(f): st.progress(0.0, text=f"{names.get(str(f), f.name)} · waiting") for f in files}
+    order = list(bars)
+    if order:
+        bars[order[0]].progress(0.1, text=f"{names.get(order[0], Path(order[0]).name)} · reading…")
+
+    def progress(done: int, total: int, src: str) -> None:
+        if src in bars:
+            bars[src].progress(1.0, text=f"{names.get(src, Path(src).name)} · done ({done}/{total})")
+        if done < len(order):
+            nxt = order[done]
+            bars[nxt].progress(0.1, text=f"{names.get(nxt, Path(nxt).name)} · reading…")
+
+    report = None
+    with guard("Ingesting"):
+        report = d.ingest([str(p) for p in paths], progress=progress, force=force)
+    if report is None:
+        return None
+    for f in report.failed:
+        if f["source"] in bars:
+            bars[f["source"]].progress(1.0, text=f"{names.get(f['source'], Path(f['source']).name)} · failed")
+    s = report.to_dict()["summary"]
+    summary = (f"{s['ingested']} ingested ({s['chunks']} chunks, {s['pages']} pages), {s['unchanged']} unchanged, "
+               f"{s['failed']} failed in {s['seconds']:.1f} s")
+    return result_rows(report, names), summary
+
+
+def show_results() -> None:
+    last = st.session_state.get("ingest_results")
+    if not last:
+        return
+    rows, summary = last
+    failed = sum(r["status"] in ("failed", "refused") for r in rows)
+    (st.warning if failed else st.success)(summary)
+    st.dataframe(pd.DataFrame(rows, columns=RESULT_COLUMNS), hide_index=True, width="stretch",
+                 key="ingest_table")
+
+
+def upload_tab() -> None:
+    d = rag()
+    max_mb = d.settings.max_upload_mb
+    n = st.session_state.setdefault("uploader_gen", 0)
+    files = st.file_uploader(f"Drop files here (up to {max_mb:g} MB each)", accept_multiple_files=True,
+                             key=f"uploader-{n}")
+    force = st.checkbox("Re-ingest even if unchanged", key="force_upload")
+    if st.button("Ingest uploaded files", type="primary", disabled=not files, key="ingest_uploads"):
+        folder = Path(d.settings.home).expanduser().resolve() / "uploads"
+        refused: list[dict[str, Any]] = []
+        saved: list[Path] = []
+        names: dict[str, str] = {}
+        for f in files or []:
+            name = sanitize_filename(f.name)
+            problem = validate(name, f.size, max_mb)
+            if problem is None:
+                try:
+                    path = save(name, f.getvalue(), folder)
+                    saved.append(path)
+                    names[str(path)] = f.name
+                    continue
+                except (UploadError, OSError) as e:
+                    problem = f"could not be saved: {e}"
+            refused.append({"file": f.name, "status": "refused", "chunks": None, "pages": None,
+                            "details": f"{name} {problem}"})
+        for r in refused:
+            st.error(f"{r['file']}: refused, {r['details']}")
+        rows: list[dict[str, Any]] = []
+        summary = f"{len(refused)} refused"
+        if saved:
+            out = run_ingest(saved, names, force)
+            if out:
+                rows, summary = out
+                summary += f", {len(refused)} refused" if refused else ""
+        st.session_state.ingest_results = (rows + refused, summary)
+        st.session_state.uploader_gen = n + 1  # a fresh, empty uploader for the next batch
+
+
+def path_tab() -> None:
+    path = st.text_input("Folder or file path on this machine", key="ingest_path",
+                         placeholder="/data/contracts or ~/Documents/report.pdf")
+    force = st.checkbox("Re-ingest even if unchanged", key="force_path")
+    if st.button("Ingest path", type="primary", key="ingest_path_button"):
+        p = Path(path.strip()).expanduser() if path.strip() else None
+        if p is None:
+            st.error("Enter a folder or file path first.")
+        elif not p.exists():
+            st.error(f"{p} does not exist (check the path; it is read on the machine running the app).")
+        else:
+            out = run_ingest([p.resolve()], {}, force)
+            if out:
+                st.session_state.ingest_results = out
+
+
+def main() -> None:
+    st.title("Add documents")
+    up, folder = st.tabs(["Upload files", "Folder path"])
+    with up:
+        upload_tab()
+    with folder:
+        path_tab()
+    show_results()
+
+
+main()
