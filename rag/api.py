@@ -27,7 +27,6 @@ from typing import Any
 
 from haystack import Document, Pipeline
 
-from ingest.filetypes import SUPPORTED_EXTENSIONS
 from ingest.store import build_document_store, describe, embedding_dim
 from rag import graph, models
 from rag.config import Settings
@@ -336,9 +335,6 @@ class DocRAG:
 
     def _ingest_one(self, path: Path, pipe: Pipeline, store: Any, report: IngestReport, force: bool) -> None:
         src = str(path)
-        if path.suffix.lower() not in SUPPORTED_EXTENSIONS and path.stat().st_size > 0:
-            # content sniffing may still rescue it (e.g. a PDF without extension)
-            pass
         fh = file_sha256(path)
         key = self.index_key(fh)
         same = [{"field": "meta.index_key", "operator": "==", "value": key}]

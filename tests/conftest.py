@@ -1,0 +1,33 @@
+"""Shared fixtures: the data folder, and one ingested store reused by read-only tests."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+DATA = Path(os.environ.get("DOCRAG_DATA") or os.environ.get("DOCRAG_EVAL_DATA") or REPO.parent / "shared" / "data")
+DOCS = DATA / "docs"
+BAD = DOCS / "bad"
+
+
+@pytest.fixture(scope="session")
+def data_dir() -> Path:
+    if not DATA.is_dir():
+        pytest.skip(f"test data folder {DATA} is absent (set DOCRAG_DATA)")
+    return DATA
+
+
+@pytest.fixture(scope="session")
+def docs_dir(data_dir: Path) -> Path:
+    return data_dir / "docs"
+
+
+@pytest.fixture(autouse=True)
+def _isolated_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tests never read the developer's DOCRAG_* settings or a docrag.toml in the working directory."""
+    for key in list(os.environ):
+        if key.startswith("DOCRAG_") and key not in ("DOCRAG_DATA", "DOCRAG_EVAL_DATA", "DOCRAG_MODELS_DIR"):
+            monkeypatch.delenv(key, raising=False)

@@ -1,0 +1,149 @@
+"""Parsing real sample documents from shared/data/docs, including the broken ones in docs/bad/."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from ingest.filetypes import check_file, sniff
+from ingest.parse import UnstructuredFileParser, repair_mojibake
+from rag.errors import EmptyDocumentError, EncryptedDocumentError, IngestError, UnsupportedFileError
+
+PAGED = {"pdf", "pptx", "xlsx", "xls"}
+NEEDS_LIBREOFFICE = {".doc", ".ppt"}
+
+
+@pytest.fixture(scope="module")
+def parser() -> UnstructuredFileParser:
+    return UnstructuredFileParser()
+
+
+def good_docs(docs: Path) -> list[Path]:
+    return sorted(p for p in docs.iterdir() if p.is_file())
+
+
+class TestGoodDocuments:
+    def test_every_sample_document_yields_text(self, parser: UnstructuredFileParser, docs_dir: Path) -> None:
+        results = {}
+        for path in good_docs(docs_dir):
+            if path.suffix in NEEDS_LIBREOFFICE and not shutil.which("soffice"):
+                with pytest.raises(IngestError, match="LibreOffice"):
+                    parser.parse_file(path)
+                continue
+            docs, _ = parser.parse_file(path)
+            text = " ".join(d.content for d in docs)
+            results[path.name] = len(text.split())
+            assert docs, path.name
+            assert all(d.meta["source"] == str(path) for d in docs)
+            if docs[0].meta["file_type"] in PAGED:
+                assert all(isinstance(d.meta["page_number"], int) and d.meta["page_number"] >= 1 for d in docs), path
+        assert len(results) >= 30
+        assert all(n > 0 for n in results.values()), results
+
+    def test_pdf_pages_match_the_file(self, parser: UnstructuredFileParser, docs_dir: Path) -> None:
+        docs, _ = parser.parse_file(docs_dir / "GSA2022.pdf")
+        pages = {d.meta["page_number"] for d in docs}
+        assert max(pages) == 41 and len(pages) >= 38
+        multi, _ = parser.parse_file(docs_dir / "multi-column.pdf")
+        assert "Dense Passage Retrieval" in " ".join(d.content for d in multi if d.meta["page_number"] == 1)
+
+    @pytest.mark.skipif(not shutil.which("tesseract"), reason="tesseract-ocr not installed")
+    def test_image_only_pdf_and_images_are_ocred(self, parser: UnstructuredFileParser, docs_dir: Path) -> None:
+        docs, _ = parser.parse_file(docs_dir / "loremipsum-flat.pdf")
+        text = " ".join(d.content for d in docs).lower()
+        assert "lorem ipsum" in text and all(d.meta.get("ocr") for d in docs)
+        img, _ = parser.parse_file(docs_dir / "layout-parser-paper-fast.jpg")
+        assert "layoutparser" in " ".join(d.content for d in img).lower()
+
+    def test_tables_keep_rows(self, parser: UnstructuredFileParser, docs_dir: Path) -> None:
+        docs, _ = parser.parse_file(docs_dir / "simple-table.md")
+        table = [d for d in docs if d.meta["category"] == "Table"][0]
+        assert len(table.content.split("\n")) >= 3 and " | " in table.content
+
+    def test_email_attachment_text_is_included(self, parser: UnstructuredFileParser, docs_dir: Path) -> None:
+        docs, _ = parser.parse_file(docs_dir / "fake-email-attachment.eml")
+        assert any(d.meta.get("attachment") for d in docs)
+
+    def test_mojibake_is_repaired(self, parser: UnstructuredFileParser, docs_dir: Path) -> None:
+        docs, _ = parser.parse_file(docs_dir / "norwich-city.txt")
+        text = " ".join(d.content for d in docs)
+        assert "\u00e2\u0080" not in text
+        assert repair_mojibake("1998\u00e2\u0080\u00932000") == "1998\u20132000"
+        assert repair_mojibake("caf\u00e9 cr\u00e8me") == "caf\u00e9 cr\u00e8me"  # real Latin-1 text is left alone
+
+
+class TestBadDocuments:
+    """Expected behaviour per shared/data/README.md 'What the product should do with docs/bad/'."""
+
+    @pytest.mark.parametrize("name", ["password.pdf", "issue6010_1.pdf", "password_protected.xlsx"])
+    def test_encrypted_files_need_a_password(self, parser: UnstructuredFileParser, docs_dir: Path, name: str) -> None:
+        with pytest.raises(EncryptedDocumentError, match="password") as e:
+            parser.parse_file(docs_dir / "bad" / name)
+        assert "\n" not in str(e.value) and name in str(e.value)
+
+    @pytest.mark.parametrize("name,password,text", [("password.pdf", "password", "File with password"),
+                                                    ("issue6010_1.pdf", "abc", "Issue 6010")])
+    def test_password_opens_encrypted_pdf(self, docs_dir: Path, name: str, password: str, text: str) -> None:
+        docs, _ = UnstructuredFileParser(passwords={name: password}).parse_file(docs_dir / "bad" / name)
+        assert text in " ".join(d.content for d in docs)
+        with pytest.raises(EncryptedDocumentError, match="wrong"):
+            UnstructuredFileParser(passwords={"*": "nope"}).parse_file(docs_dir / "bad" / name)
+
+    @pytest.mark.parametrize("name,expect", [("copy-protected.pdf", "LayoutParser"),
+                                             ("xref_command_missing.pdf", "Reduced test-case"),
+                                             ("fake-text-utf-16.txt", "This is a test document")])
+    def test_readable_damaged_files_are_ingested(self, parser: UnstructuredFileParser, docs_dir: Path,
+                                                 name: str, expect: str) -> None:
+        docs, _ = parser.parse_file(docs_dir / "bad" / name)
+        assert expect in " ".join(d.content for d in docs)
+
+    def test_wrong_extension_is_parsed_by_content(self, parser: UnstructuredFileParser, docs_dir: Path) -> None:
+        path = docs_dir / "bad" / "wrong-extension-docx-content.pdf"
+        assert sniff(path) == "docx"
+        docs, warnings = parser.parse_file(path)
+        assert docs and docs[0].meta["file_type"] == "docx"
+        assert any("not .pdf" in w for w in warnings)
+
+    def test_truncated_pdf_is_reported_corrupt(self, parser: UnstructuredFileParser, docs_dir: Path) -> None:
+        with pytest.raises(IngestError, match="corrupt or truncated"):
+            parser.parse_file(docs_dir / "bad" / "truncated-layout-parser-paper-fast.pdf")
+
+    @pytest.mark.parametrize("name", ["zero-bytes.pdf", "empty.txt"])
+    def test_empty_files(self, parser: UnstructuredFileParser, docs_dir: Path, name: str) -> None:
+        with pytest.raises(EmptyDocumentError, match="empty file"):
+            parser.parse_file(docs_dir / "bad" / name)
+
+    def test_run_reports_failures_and_goes_on(self, parser: UnstructuredFileParser, docs_dir: Path) -> None:
+        bad = sorted(str(p) for p in (docs_dir / "bad").iterdir())
+        out = parser.run(sources=[*bad, str(docs_dir / "fake-memo.pdf")])
+        failed = {Path(f["source"]).name for f in out["failures"]}
+        assert failed == {"password.pdf", "issue6010_1.pdf", "password_protected.xlsx", "zero-bytes.pdf",
+                          "empty.txt", "truncated-layout-parser-paper-fast.pdf"}
+        assert all("\n" not in f["error"] for f in out["failures"])
+        ingested = {Path(d.meta["source"]).name for d in out["documents"]}
+        assert {"fake-memo.pdf", "copy-protected.pdf", "xref_command_missing.pdf", "fake-text-utf-16.txt",
+                "wrong-extension-docx-content.pdf"} <= ingested
+
+
+class TestFileChecks:
+    def test_unsupported_and_oversize(self, tmp_path: Path) -> None:
+        f = tmp_path / "data.bin"
+        f.write_bytes(b"\x00\x01binary")
+        with pytest.raises(UnsupportedFileError, match="unsupported file type"):
+            check_file(f, 10)
+        big = tmp_path / "big.txt"
+        big.write_text("x" * 2_000_000)
+        with pytest.raises(IngestError, match="over the 1 MB limit"):
+            check_file(big, 1)
+
+    def test_fake_binary_with_binary_extension(self, tmp_path: Path) -> None:
+        f = tmp_path / "report.pdf"
+        f.write_text("this is not a pdf at all")
+        with pytest.raises(IngestError, match="not a valid PDF"):
+            check_file(f, 10)
+
+    def test_missing_file(self, tmp_path: Path) -> None:
+        with pytest.raises(IngestError, match="not found"):
+            check_file(tmp_path / "nope.pdf", 10)
