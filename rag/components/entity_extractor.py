@@ -11,8 +11,10 @@ Labels:
 
 from __future__ import annotations
 
+import json
 import logging
 import re
+import warnings
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -95,7 +97,8 @@ class DocumentEntityExtractor:
         :param backend: ``"spacy"`` or ``"transformers"``.
         :param model: the spaCy pipeline name (spacy backend) or a token-classification model folder / HF id
             available offline (transformers backend); a compact int8 folder (``compact.json``, as shipped in
-            ``models/ner``) is rebuilt to fp32 in the cache on first use.
+            ``models/ner``) is rebuilt to fp32 in the cache on first use. A ``runtime.json`` in the folder may set
+            ``max_length`` (window size the model was trained for) and ``dynamic_int8`` (int8 Linear layers on CPU).
         :param batch_size: texts per ``nlp.pipe`` batch, or windows per forward pass.
         :param device: ``"cpu"``, ``"cuda"``, ``"cuda:N"`` or ``"auto"``; used by the transformers backend (spaCy
             runs on the CPU).
@@ -123,6 +126,7 @@ class DocumentEntityExtractor:
         self._tokenizer: Any = None
         self._model: Any = None
         self._torch_device: str | None = None
+        self._max_length = 512
 
     # -- lifecycle -----------------------------------------------------------------------------------------------
 
@@ -142,10 +146,13 @@ class DocumentEntityExtractor:
             self._nlp = load_spacy_ner(self.spacy_model)
 
     def _load_transformers(self) -> None:
+        runtime: dict[str, Any] = {}
         try:
             from transformers import AutoModelForTokenClassification, AutoTokenizer
 
             path = self.model
+            if (Path(path) / "runtime.json").is_file():  # run-time hints written by rag.training.ner
+                runtime = json.loads((Path(path) / "runtime.json").read_text(encoding="utf-8"))
             if (Path(path) / "compact.json").is_file():  # shipped int8 folder (models/ner): rebuild fp32 once
                 from rag.training.compact import materialize
 
@@ -162,10 +169,18 @@ class DocumentEntityExtractor:
                 f"Model {self.model!r} has no fast tokenizer (tokenizer.json); character offsets need one"
             )
         self._torch_device = resolve_device(self.device)
+        model = model.to(self._torch_device).eval()
+        if runtime.get("dynamic_int8") and self._torch_device == "cpu":
+            model = _quantize_dynamic(model)
+        self._max_length = _model_max_length(tokenizer, model.config, runtime.get("max_length"))
         self._tokenizer = tokenizer
-        self._model = model.to(self._torch_device).eval()
+        self._model = model
         logger.info(
-            "Loaded NER model %s on %s (labels %s)", self.model, self._torch_device, model.config.id2label
+            "Loaded NER model %s on %s (windows of %d tokens, labels %s)",
+            self.model,
+            self._torch_device,
+            self._max_length,
+            model.config.id2label,
         )
 
     # -- serialisation -------------------------------------------------------------------------------------------
@@ -253,7 +268,7 @@ class DocumentEntityExtractor:
         import torch
 
         tok = self._tokenizer
-        max_len = _model_max_length(tok, self._model.config)
+        max_len = self._max_length
         n_special = tok.num_special_tokens_to_add(pair=False)
         stride = min(self.stride, max(0, (max_len - n_special) // 2 - 1))
         enc = tok(
@@ -263,17 +278,20 @@ class DocumentEntityExtractor:
             stride=stride,
             return_overflowing_tokens=True,
             return_offsets_mapping=True,
-            padding=True,
-            return_tensors="pt",
         )
-        sample_of_window = enc["overflow_to_sample_mapping"].tolist()
-        offsets = enc["offset_mapping"].tolist()
-        inputs = {k: v for k, v in enc.items() if k in ("input_ids", "attention_mask", "token_type_ids")}
-        predictions: list[list[int]] = []
+        sample_of_window = enc["overflow_to_sample_mapping"]
+        offsets = enc["offset_mapping"]
+        input_names = [k for k in ("input_ids", "attention_mask", "token_type_ids") if k in enc]
+        # Batches of similar length, padded per batch: short chunks do not pay for the longest window.
+        order = sorted(range(len(sample_of_window)), key=lambda w: len(enc["input_ids"][w]))
+        predictions: list[list[int]] = [[] for _ in order]
         with torch.inference_mode():
-            for i in range(0, len(sample_of_window), self.batch_size):
-                batch = {k: v[i : i + self.batch_size].to(self._torch_device) for k, v in inputs.items()}
-                predictions.extend(self._model(**batch).logits.argmax(-1).cpu().tolist())
+            for i in range(0, len(order), self.batch_size):
+                idx = order[i : i + self.batch_size]
+                batch = tok.pad([{k: enc[k][w] for k in input_names} for w in idx], return_tensors="pt")
+                labels = self._model(**batch.to(self._torch_device)).logits.argmax(-1).cpu().tolist()
+                for w, row in zip(idx, labels, strict=True):
+                    predictions[w] = row[: len(enc["input_ids"][w])]
 
         # Per text: word id -> (distance from its window's edge, label id of the word's first sub-token).
         # A word seen in two overlapping windows takes the prediction from the window where it is most central.
@@ -305,16 +323,31 @@ class DocumentEntityExtractor:
         return result
 
 
-def _model_max_length(tokenizer: Any, config: Any) -> int:
+def _model_max_length(tokenizer: Any, config: Any, hint: Any = None) -> int:
+    """Window size: the smallest of the tokenizer's and the model's limits and the trained length hint."""
     limits = [
         n
         for n in (
             getattr(tokenizer, "model_max_length", None),
             getattr(config, "max_position_embeddings", None),
+            hint,
         )
         if isinstance(n, int) and 0 < n < 100_000
     ]
     return min(limits) if limits else 512
+
+
+def _quantize_dynamic(model: Any) -> Any:
+    """int8 dynamic quantization of the Linear layers (CPU); the fp32 model if torch cannot do it."""
+    import torch
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return torch.ao.quantization.quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8)
+    except Exception as e:  # noqa: BLE001 - an optional speed-up: fall back to fp32
+        logger.warning("Dynamic int8 quantization failed (%s): running the NER model in fp32", e)
+        return model
 
 
 def _split_tag(tag: str) -> tuple[str, str | None]:

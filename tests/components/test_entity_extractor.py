@@ -6,6 +6,7 @@ import gzip
 import json
 import os
 import re
+import shutil
 import time
 from pathlib import Path
 
@@ -104,6 +105,7 @@ def tiny_ner_dir(tmp_path_factory) -> Path:
 
     ``max_position_embeddings`` is 64, so any paragraph is split into several windows.
     """
+    import torch
     from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
     from transformers import BertConfig, BertForTokenClassification, PreTrainedTokenizerFast
 
@@ -141,6 +143,7 @@ def tiny_ner_dir(tmp_path_factory) -> Path:
     )
     out = tmp_path_factory.mktemp("tiny-ner")
     tokenizer.save_pretrained(out)
+    torch.manual_seed(0)
     BertForTokenClassification(config).save_pretrained(out)
     return out
 
@@ -283,6 +286,27 @@ class TestDocumentEntityExtractor:
         assert all(text[e["start"] : e["end"]] == e["text"] for e in entities)
         assert extractor._model.config.id2label == dict(enumerate(CONLL_LABELS))
         assert list((tmp_path / "home" / "cache" / "models").glob("tiny-ner-*/model.safetensors"))
+
+    def test_runtime_hints_window_size_and_int8(self, tiny_ner_dir, tmp_path):
+        model_dir = tmp_path / "ner"
+        shutil.copytree(tiny_ner_dir, model_dir)
+        (model_dir / "runtime.json").write_text(json.dumps({"dynamic_int8": True, "max_length": 32}))
+        extractor = DocumentEntityExtractor(
+            backend="transformers", model=str(model_dir), numeric_from_spacy=False
+        )
+        text = long_text()
+        entities = extractor.extract([text])[0]
+        assert extractor._max_length == 32
+        assert "DynamicQuantizedLinear" in repr(extractor._model.classifier)
+        assert all(text[e["start"] : e["end"]] == e["text"] for e in entities)
+
+    def test_batching_does_not_change_results(self, tiny_ner_dir):
+        """Windows are sorted by length and padded per batch: each text must get what it gets alone."""
+        extractor = DocumentEntityExtractor(
+            backend="transformers", model=str(tiny_ner_dir), numeric_from_spacy=False, batch_size=3
+        )
+        texts = [" ".join(tok for tok, _ in s) for s in read_conll(CONLL_TESTB, limit=8)] + [long_text(), ""]
+        assert extractor.extract(texts) == [extractor.extract([t])[0] for t in texts]
 
     def test_windows_cover_a_long_text_once(self, tiny_ner_dir):
         """B-PER everywhere: every word is one entity, so gaps or duplicates between windows would show."""

@@ -176,7 +176,7 @@ class TestLLMDocumentSummarizer:
     def test_run_smollm2_on_squad_paragraph(self, smollm2):
         paragraph = squad_article("Computational_complexity_theory")[0]
         doc = Document(content=paragraph, meta={"file": "cct.txt"})
-        result = LLMDocumentSummarizer(generator=smollm2, max_summary_tokens=96).run(documents=[doc])
+        result = LLMDocumentSummarizer(generator=smollm2, max_summary_tokens=64).run(documents=[doc])
         assert result["backend"] == "llm" and result["parts"] == 1
         assert result["model"].endswith(".gguf")
         summary = result["summary"]
@@ -189,7 +189,7 @@ class TestLLMDocumentSummarizer:
     @pytest.mark.integration
     def test_run_smollm2_map_reduce(self, smollm2):
         paragraphs = [squad_article("Huguenot")[i] for i in (0, 2)]  # 95 and 82 words
-        summarizer = LLMDocumentSummarizer(generator=smollm2, max_context_words=100, max_summary_tokens=48)
+        summarizer = LLMDocumentSummarizer(generator=smollm2, max_context_words=100, max_summary_tokens=32)
         result = summarizer.run(documents=[Document(content=p) for p in paragraphs])
         assert result["parts"] == 2
         assert content_words(result["summary"]) & content_words(" ".join(paragraphs)), result["summary"]

@@ -37,6 +37,7 @@ def one_torch_thread():
 @pytest.fixture(scope="session")
 def tiny_t5_dir(tmp_path_factory) -> Path:
     """A 2-layer T5 (d_model 32, random weights) and a 2,000-piece Unigram tokenizer trained on SQuAD contexts."""
+    import torch
     from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
     from transformers import PreTrainedTokenizerFast, T5Config, T5ForConditionalGeneration
 
@@ -69,6 +70,7 @@ def tiny_t5_dir(tmp_path_factory) -> Path:
     )
     out = tmp_path_factory.mktemp("tiny-t5")
     tokenizer.save_pretrained(out)
+    torch.manual_seed(0)
     T5ForConditionalGeneration(config).save_pretrained(out)
     return out
 
