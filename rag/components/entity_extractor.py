@@ -312,8 +312,17 @@ class DocumentEntityExtractor:
                 else:
                     seen[wid] = (min(p - first, last - p), predictions[w][p], start, end)
             for wid, value in seen.items():
-                if wid not in words[sample] or value[0] > words[sample][wid][0]:
+                best = words[sample].get(wid)
+                if best is None:
                     words[sample][wid] = value
+                else:  # label of the more central window, span of both (a word cut at a window edge)
+                    centrality, label_id = max(best[:2], value[:2], key=lambda cl: cl[0])
+                    words[sample][wid] = (
+                        centrality,
+                        label_id,
+                        min(best[2], value[2]),
+                        max(best[3], value[3]),
+                    )
 
         id2label = self._model.config.id2label
         result = []

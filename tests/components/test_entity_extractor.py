@@ -308,9 +308,10 @@ class TestDocumentEntityExtractor:
         texts = [" ".join(tok for tok, _ in s) for s in read_conll(CONLL_TESTB, limit=8)] + [long_text(), ""]
         assert extractor.extract(texts) == [extractor.extract([t])[0] for t in texts]
 
-    def test_windows_cover_a_long_text_once(self, tiny_ner_dir):
-        """B-PER everywhere: every word is one entity, so gaps or duplicates between windows would show."""
-        extractor = constant_tag_extractor(tiny_ner_dir, "B-PER", numeric_from_spacy=False, stride=16)
+    @pytest.mark.parametrize("stride", [0, 16])
+    def test_windows_cover_a_long_text_once(self, tiny_ner_dir, stride):
+        """B-PER everywhere: every word is one entity, so gaps, duplicates or words cut between windows would show."""
+        extractor = constant_tag_extractor(tiny_ner_dir, "B-PER", numeric_from_spacy=False, stride=stride)
         text = long_text()
         n_tokens = len(extractor._tokenizer(text)["input_ids"])
         assert n_tokens > 5 * 64  # several windows
