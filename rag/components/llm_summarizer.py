@@ -28,6 +28,7 @@ REDUCE_PROMPT = (
 )
 TOKENS_PER_WORD = 1.5  # generous for English with small-vocabulary LLM tokenizers
 PROMPT_TOKENS = 128  # system prompt, instructions and chat template
+_LEADING_LABEL = re.compile(r"^(?:here is a (?:short |concise )?summary[^:\n]*:|summary:)\s*", re.IGNORECASE)
 _SENTENCE_END = re.compile(r"[.!?][\"')\]]?(?=\s|$)")
 
 
@@ -152,7 +153,12 @@ class LLMDocumentSummarizer:
         return {"summary": summaries[0], "backend": "llm", "model": self._model_name(), "parts": parts}
 
     def _word_budget(self) -> int:
+        model_kwargs = getattr(self.generator, "model_kwargs", None)
         n_ctx = getattr(self.generator, "n_ctx", None)
+        if (
+            isinstance(model_kwargs, dict) and "n_ctx" in model_kwargs
+        ):  # LlamaCppChatGenerator: the effective one
+            n_ctx = model_kwargs["n_ctx"]
         if isinstance(n_ctx, int) and n_ctx > 0:
             fits = int((n_ctx - self.max_summary_tokens - PROMPT_TOKENS) / TOKENS_PER_WORD)
             if fits < 50:
@@ -182,7 +188,7 @@ class LLMDocumentSummarizer:
                 sum(len(t.split()) for t in window),
             )
             return ""
-        text = replies[0].text.strip()
+        text = _LEADING_LABEL.sub("", replies[0].text.strip())
         if replies[0].meta.get("finish_reason") == "length":
             text = _cut_to_last_sentence(text)
         return text

@@ -145,6 +145,10 @@ class TestLLMDocumentSummarizer:
             LlamaCppChatGenerator(model="m.gguf", n_ctx=1024), max_context_words=5000
         )
         assert summarizer._word_budget() == int((1024 - 256 - 128) / 1.5)
+        overridden = LlamaCppChatGenerator(model="m.gguf", n_ctx=0, model_kwargs={"n_ctx": 1024})
+        assert LLMDocumentSummarizer(overridden, max_context_words=5000)._word_budget() == int(
+            (1024 - 256 - 128) / 1.5
+        )
         too_small = LLMDocumentSummarizer(LlamaCppChatGenerator(model="m.gguf", n_ctx=300))
         with pytest.raises(ValueError, match="n_ctx"):
             too_small._word_budget()
@@ -160,6 +164,12 @@ class TestLLMDocumentSummarizer:
         assert result["parts"] >= words // 60
         assert len(generator.calls) > result["parts"]  # map calls plus at least one reduce call
         assert result["summary"] and len(result["summary"].split()) <= 6
+
+    def test_run_strips_a_summary_label(self):
+        summarizer = LLMDocumentSummarizer(generator=FirstWordsChatGenerator())
+        result = summarizer.run(documents=[Document(content="Summary: Rollo founded Normandy in 911.")])
+        assert result["summary"] == "Rollo founded Normandy in 911."
+        assert result["parts"] == 1
 
     def test_run_without_text(self):
         generator = FirstWordsChatGenerator()
