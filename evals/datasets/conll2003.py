@@ -1,0 +1,55 @@
+"""CoNLL-2003 English NER (``conll2003/eng.testb.gz`` = test); IOB1 in the file, IOB2 in the cases."""
+
+from __future__ import annotations
+
+import gzip
+from pathlib import Path
+
+from evals.datasets import EvalSet, NERCase
+
+SPLITS = {"train": "eng.train.gz", "dev": "eng.testa.gz", "test": "eng.testb.gz"}
+
+
+def iob1_to_iob2(tags: list[str]) -> list[str]:
+    """``I-X`` that starts an entity becomes ``B-X`` (IOB1 uses ``B-`` only between adjacent same-type ones)."""
+    out = []
+    prev = "O"
+    for t in tags:
+        if t.startswith("I-") and (prev == "O" or prev[2:] != t[2:]):
+            t = "B-" + t[2:]
+        out.append(t)
+        prev = t
+    return out
+
+
+def load(root: Path, split: str = "test", limit: int | None = None) -> EvalSet[NERCase]:
+    """Sentences of ``split`` in file order (``-DOCSTART-`` lines skipped); the first ``limit`` when given."""
+    path = root / "conll2003" / SPLITS[split]
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} is missing (set DOCRAG_EVAL_DATA to the shared data folder)")
+    cases: list[NERCase] = []
+    tokens: list[str] = []
+    tags: list[str] = []
+
+    def flush() -> None:
+        if tokens:
+            cases.append(NERCase(sid=f"{split}-{len(cases)}", tokens=tuple(tokens), tags=tuple(iob1_to_iob2(tags))))
+            tokens.clear()
+            tags.clear()
+
+    with gzip.open(path, "rt", encoding="utf-8") as f:
+        for line in f:
+            line = line.rstrip("\n")
+            if not line.strip():
+                flush()
+                continue
+            if line.startswith("-DOCSTART-"):
+                flush()
+                continue
+            parts = line.split(" ")
+            tokens.append(parts[0])
+            tags.append(parts[-1])
+    flush()
+    if limit:
+        cases = cases[:limit]
+    return EvalSet(name="conll2003", split=split, cases=cases, files=[path])
