@@ -135,7 +135,7 @@ class LLMDocumentSummarizer:
         budget = self._word_budget()
         windows = _word_windows(texts, budget)
         parts = len(windows)
-        summaries = [self._summarize(MAP_PROMPT, w) for w in windows]
+        summaries = [s for s in (self._summarize(MAP_PROMPT, w) for w in windows) if s]
         depth = 0
         while len(summaries) > 1:
             depth += 1
@@ -148,17 +148,16 @@ class LLMDocumentSummarizer:
                 len(summaries),
                 len(windows),
             )
-            summaries = [self._summarize(REDUCE_PROMPT, w) for w in windows]
+            summaries = [s for s in (self._summarize(REDUCE_PROMPT, w) for w in windows) if s]
         logger.info("Summarized %d chunks in %d parts and %d reduce levels", len(texts), parts, depth)
-        return {"summary": summaries[0], "backend": "llm", "model": self._model_name(), "parts": parts}
+        summary = summaries[0] if summaries else ""
+        return {"summary": summary, "backend": "llm", "model": self._model_name(), "parts": parts}
 
     def _word_budget(self) -> int:
         model_kwargs = getattr(self.generator, "model_kwargs", None)
         n_ctx = getattr(self.generator, "n_ctx", None)
-        if (
-            isinstance(model_kwargs, dict) and "n_ctx" in model_kwargs
-        ):  # LlamaCppChatGenerator: the effective one
-            n_ctx = model_kwargs["n_ctx"]
+        if isinstance(model_kwargs, dict) and "n_ctx" in model_kwargs:
+            n_ctx = model_kwargs["n_ctx"]  # LlamaCppChatGenerator: the value Llama() gets
         if isinstance(n_ctx, int) and n_ctx > 0:
             fits = int((n_ctx - self.max_summary_tokens - PROMPT_TOKENS) / TOKENS_PER_WORD)
             if fits < 50:
