@@ -77,7 +77,7 @@ def guard(action: str) -> Iterator[None]:
     """Show errors as an ``st.error`` message, never a traceback. Streamlit's stop/rerun pass through."""
     try:
         yield
-    except Exception as e:  # noqa: BLE001 - the app's last line of defence; logged with the traceback
+    except Exception as e:
         if not isinstance(e, DocragError):
             logger.exception("%s failed", action)
         st.error(error_message(e, action), icon="⚠️")

@@ -1,0 +1,195 @@
+"""AppTest tests of each page on a real embedded store with the packaged models (one ingest per module)."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+from uitest import APP, TIMEOUT, app_env
+
+from ui.common import get_rag
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def app(ui_home: Path, monkeypatch: pytest.MonkeyPatch) -> AppTest:
+    app_env(monkeypatch, ui_home)
+    return AppTest.from_file(str(APP), default_timeout=TIMEOUT)
+
+
+def no_errors(at: AppTest) -> None:
+    assert not at.exception, [e.value for e in at.exception]
+    assert not at.error, [e.value for e in at.error]
+
+
+def texts(at: AppTest) -> str:
+    parts = [m.value for m in at.markdown] + [c.value for c in at.caption] + [i.value for i in at.info]
+    return "\n".join(str(p) for p in parts)
+
+
+def charts(at: AppTest) -> list:
+    return at.get("vega_lite_chart")
+
+
+class TestChatPage:
+    def test_opens_on_chat_with_settings(self, app: AppTest) -> None:
+        at = app.run()
+        no_errors(at)
+        assert at.title[0].value == "Ask your documents"
+        assert {s.label for s in at.slider} >= {"Passages (top-k)", "Temperature"}
+        assert at.toggle(key="rerank") is not None
+        assert at.selectbox(key="model").options[0] == "SmolLM2-135M-Instruct (packaged default)"
+        assert {"fake-memo.pdf", "handbook-1p.docx"} <= set(at.multiselect(key="doc_filter").options)
+        assert len(at.chat_input) == 1
+
+    def test_ask_streams_answer_and_opens_cited_chunk(self, app: AppTest, docs_dir: Path) -> None:
+        at = app.run()
+        at.multiselect(key="doc_filter").select(str((docs_dir / "fake-memo.pdf").resolve()))
+        at.chat_input[0].set_value("What does the memo say about bottles of water?").run()
+        no_errors(at)
+        assert [m.name for m in at.chat_message] == ["user", "assistant"]
+        answer = at.chat_message[1]
+        assert answer.markdown[0].value.strip(), "empty answer"
+        assert any("Answered in" in c.value for c in answer.caption)
+        # the filter kept every passage in the memo; open the first cited or read passage
+        passages = [b for b in answer.button if b.key.startswith(("cite-", "hit-"))]
+        assert passages and all("fake-memo.pdf" in b.label for b in passages)
+        passages[0].click().run()
+        no_errors(at)
+        assert "Cited passage" in [s.value for s in at.subheader]
+        body = at.get("html")[0].proto.body
+        assert "docrag-chunk" in body and "water" in body.lower()
+        assert "fake-memo.pdf" in texts(at) and "page 1" in texts(at)
+
+    def test_declined_answer_is_shown_as_no_answer(self) -> None:
+        def page() -> None:
+            from rag.api import Answer
+            from ui.answer import render_answer
+
+            render_answer(0, Answer(question="q", text="The documents do not say.", citations=[], documents=[],
+                                    declined=True, grounded=False, timings={"total_s": 0.5}))
+
+        at = AppTest.from_function(page, default_timeout=TIMEOUT).run()
+        assert not at.exception
+        assert "No answer in the documents" in at.info[0].value
+        assert not at.button
+
+
+class TestAddPage:
+    def test_upload_ingests_valid_files_and_refuses_others(self, app: AppTest, ui_home: Path,
+                                                          docs_dir: Path) -> None:
+        at = app.run()
+        at.switch_page("pages/add.py").run()
+        no_errors(at)
+        text = (docs_dir / "norwich-city.txt").read_bytes()
+        at.file_uploader[0].set_value([
+            ("../../evil/norwich city.txt", text, "text/plain"),
+            ("tool.exe", b"MZ\x90\x00", "application/octet-stream"),
+            ("empty.pdf", b"", "application/pdf"),
+        ]).run()
+        at.button(key="ingest_uploads").click().run()
+        assert not at.exception
+        rows = at.dataframe[0].value.set_index("status")
+        assert rows.loc["ingested", "file"] == "../../evil/norwich city.txt"
+        assert rows.loc["ingested", "chunks"] >= 1
+        refused = at.dataframe[0].value.query("status == 'refused'")
+        assert set(refused["file"]) == {"tool.exe", "empty.pdf"}
+        assert any("not supported" in d for d in refused["details"])
+        assert any("empty" in d for d in refused["details"])
+        assert any("tool.exe" in e.value for e in at.error)
+        uploads = ui_home / "uploads"
+        assert [p.name for p in uploads.iterdir()] == ["norwich city.txt"]
+        assert not (ui_home.parent / "evil").exists()
+        assert any(d["file_name"] == "norwich city.txt" for d in get_rag(str(ui_home)).list_documents())
+
+    def test_folder_path_ingest_and_missing_path(self, app: AppTest, tmp_path: Path, docs_dir: Path) -> None:
+        folder = tmp_path / "folder"
+        folder.mkdir()
+        shutil.copy(docs_dir / "simple-table.md", folder / "simple-table.md")
+        at = app.run()
+        at.switch_page("pages/add.py").run()
+        at.text_input(key="ingest_path").input(str(tmp_path / "nope")).run()
+        at.button(key="ingest_path_button").click().run()
+        assert "does not exist" in at.error[0].value
+
+        at.text_input(key="ingest_path").input(str(folder)).run()
+        at.button(key="ingest_path_button").click().run()
+        no_errors(at)
+        df = at.dataframe[0].value
+        assert list(df["file"]) == ["simple-table.md"] and list(df["status"]) == ["ingested"]
+        assert "1 ingested" in at.success[0].value
+        # the same folder again is unchanged
+        at.button(key="ingest_path_button").click().run()
+        assert list(at.dataframe[0].value["status"]) == ["unchanged"]
+
+
+class TestLibraryPage:
+    def test_search_reingest_and_delete_with_confirmation(self, app: AppTest, ui_home: Path, tmp_path: Path,
+                                                         docs_dir: Path) -> None:
+        victim = tmp_path / "to-delete.md"
+        shutil.copy(docs_dir / "simple-table.md", victim)
+        d = get_rag(str(ui_home))
+        assert not d.ingest([victim]).failed
+
+        at = app.run()
+        at.switch_page("pages/library.py").run()
+        no_errors(at)
+        names = set(at.dataframe[0].value["file_name"])
+        assert {"fake-memo.pdf", "handbook-1p.docx", "to-delete.md"} <= names
+
+        at.text_input(key="library_search").input("to-del").run()
+        assert list(at.dataframe[0].value["file_name"]) == ["to-delete.md"]
+        assert at.selectbox(key="library_doc").value == str(victim.resolve())
+
+        at.button(key="reingest").click().run()
+        no_errors(at)
+        assert "Re-ingested to-delete.md" in at.success[0].value
+
+        at.button(key="delete").click().run()
+        assert "Delete **to-delete.md**" in at.warning[0].value
+        at.button(key="confirm_delete_no").click().run()
+        assert not at.warning and any(s["source"] == str(victim.resolve()) for s in d.list_documents())
+
+        at.button(key="delete").click().run()
+        at.button(key="confirm_delete_yes").click().run()
+        no_errors(at)
+        assert "Deleted to-delete.md" in at.success[0].value
+        assert all(s["file_name"] != "to-delete.md" for s in d.list_documents())
+        assert victim.exists()  # the file on disk is kept
+
+
+class TestAnalysisPage:
+    def test_entity_table_filters_and_charts(self, app: AppTest, docs_dir: Path) -> None:
+        at = app.run()
+        at.switch_page("pages/analysis.py").run()
+        no_errors(at)
+        ents = at.dataframe[0].value
+        assert len(ents) > 3 and list(ents.columns) == ["label", "text", "count", "documents"]
+        assert ents["count"].is_monotonic_decreasing
+        assert len(charts(at)) >= 3  # entity types, top entities, documents (+ co-occurrence, timeline)
+
+        label = ents["label"].iloc[0]
+        at.multiselect(key="entity_labels").select(label).run()
+        no_errors(at)
+        assert set(at.dataframe[0].value["label"]) == {label}
+
+        at.multiselect(key="analysis_docs").set_value([str((docs_dir / "fake-memo.pdf").resolve())]).run()
+        no_errors(at)
+        assert "Summarize 1 document" in [b.label for b in at.button]
+
+
+class TestErrors:
+    def test_store_unavailable_is_a_message_not_a_traceback(self, tmp_path: Path,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+        app_env(monkeypatch, tmp_path.resolve())
+        monkeypatch.setenv("DOCRAG_QDRANT_URL", "http://127.0.0.1:9")  # discard port: nothing listens
+        monkeypatch.setenv("DOCRAG_QDRANT_TIMEOUT", "2")
+        at = AppTest.from_file(str(APP), default_timeout=TIMEOUT).run()
+        assert not at.exception
+        assert "document store is unavailable" in at.error[0].value
+        assert "Traceback" not in at.error[0].value
+        at.switch_page("pages/library.py").run()
+        assert not at.exception and "document store is unavailable" in at.error[0].value
