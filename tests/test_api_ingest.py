@@ -1,0 +1,157 @@
+"""Incremental, crash-safe ingestion into the real embedded Qdrant store, through the DocRAG API and CLI."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from rag import DocRAG
+
+pytestmark = pytest.mark.integration
+REPO = Path(__file__).resolve().parent.parent
+GOOD = ["fake-memo.pdf", "handbook-1p.docx", "simple-table.md", "stanley-cups.csv", "fake-email-attachment.eml",
+        "layout-parser-paper-fast.pdf"]
+
+
+def chunk_counts(d: DocRAG) -> Counter:
+    return Counter(doc.meta["source"] for doc in d.store.filter_documents())
+
+
+def assert_consistent(d: DocRAG) -> None:
+    """Every stored source has exactly chunk_count chunks, all of one version, with distinct indexes."""
+    by_src: dict[str, list] = {}
+    for doc in d.store.filter_documents():
+        by_src.setdefault(doc.meta["source"], []).append(doc)
+    for src, docs in by_src.items():
+        assert len({x.meta["index_key"] for x in docs}) == 1, src
+        assert sorted(x.meta["chunk_index"] for x in docs) == list(range(docs[0].meta["chunk_count"])), src
+
+
+@pytest.fixture()
+def corpus(tmp_path: Path, docs_dir: Path) -> Path:
+    folder = tmp_path / "corpus"
+    (folder / "sub").mkdir(parents=True)
+    for i, name in enumerate(GOOD):
+        shutil.copy(docs_dir / name, folder / ("sub" if i % 2 else "") / name)
+    shutil.copy(docs_dir / "bad" / "password.pdf", folder / "password.pdf")
+    shutil.copy(docs_dir / "bad" / "zero-bytes.pdf", folder / "zero-bytes.pdf")
+    (folder / ".hidden.txt").write_text("hidden files are skipped")
+    return folder
+
+
+class TestIngest:
+    def test_report_unchanged_changed_and_delete(self, tmp_path: Path, corpus: Path) -> None:
+        with DocRAG(home=tmp_path / "home", extract_entities=False) as d:
+            r1 = d.ingest([corpus])
+            assert {Path(i["source"]).name for i in r1.ingested} == set(GOOD)
+            assert {Path(f["source"]).name for f in r1.failed} == {"password.pdf", "zero-bytes.pdf"}
+            assert all(i["chunks"] >= 1 and i["pages"] >= 1 for i in r1.ingested)
+            total = d.store.count_documents()
+            assert total == sum(i["chunks"] for i in r1.ingested)
+            assert_consistent(d)
+
+            r2 = d.ingest([corpus])  # nothing changed: nothing written
+            assert not r2.ingested and len(r2.unchanged) == len(GOOD)
+            assert d.store.count_documents() == total
+
+            md = corpus / "simple-table.md"
+            md.write_text("# Prices\n\n| Item | Price |\n|---|---|\n| Durian | 9.99 |\n")
+            r3 = d.ingest([corpus])
+            assert [Path(i["source"]).name for i in r3.ingested] == ["simple-table.md"]
+            chunks = d.show(str(md))
+            assert any("Durian" in h.text for h in chunks) and not any("Juicy" in h.text for h in chunks)
+            assert_consistent(d)
+
+            listed = {x["file_name"]: x for x in d.list_documents()}
+            assert set(listed) == set(GOOD)
+            assert listed["layout-parser-paper-fast.pdf"]["pages"] == 2
+            n = d.delete("fake-memo.pdf")
+            assert n == listed["fake-memo.pdf"]["chunks"]
+            assert "fake-memo.pdf" not in {x["file_name"] for x in d.list_documents()}
+
+    def test_pages_and_metadata_of_chunks(self, tmp_path: Path, docs_dir: Path) -> None:
+        with DocRAG(home=tmp_path / "home", extract_entities=True) as d:
+            d.ingest([docs_dir / "layout-parser-paper-fast.pdf"])
+            hits = d.show("layout-parser-paper-fast.pdf")
+            assert {p for h in hits for p in h.pages} == {1, 2}
+            m = d.store.filter_documents()[0].meta
+            for key in ("source", "file_hash", "page_numbers", "element_types", "title_path", "chunk_index",
+                        "entities", "entity_keys"):
+                assert key in m, key
+            assert any(h.entities for h in hits)
+
+    def test_kill_9_mid_batch_then_rerun(self, tmp_path: Path, docs_dir: Path) -> None:
+        """A crash in the middle of a batch loses nothing and duplicates nothing after a re-run."""
+        folder = tmp_path / "many"
+        folder.mkdir()
+        for name in ["GSA2022.pdf", "multi-column.pdf", "reliance.pdf", "ntsb-20071229X02007.pdf", "fake-memo.pdf",
+                     "handbook-1p.docx", "norwich-city.txt"]:
+            shutil.copy(docs_dir / name, folder / name)
+        home = tmp_path / "home"
+        env = {**os.environ, "DOCRAG_EXTRACT_ENTITIES": "0"}
+        proc = subprocess.Popen([sys.executable, "-m", "rag.cli", "--home", str(home), "ingest", str(folder), "-q"],
+                                cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        # wait until something is stored, then kill -9 in the middle of the batch
+        deadline = time.time() + 240
+        store_file = home / "qdrant" / "collection" / "docrag" / "storage.sqlite"
+        while time.time() < deadline and proc.poll() is None:
+            if store_file.exists() and store_file.stat().st_size > 40_000:
+                break
+            time.sleep(0.2)
+        time.sleep(1.0)
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=30)
+        with DocRAG(home=home, extract_entities=False) as d:
+            report = d.ingest([folder])
+            assert not report.failed
+            assert len(report.ingested) + len(report.unchanged) == 7
+            assert_consistent(d)
+            assert len(chunk_counts(d)) == 7
+            again = d.ingest([folder])
+            assert len(again.unchanged) == 7
+
+
+class TestCli:
+    def run(self, *args: str, home: Path) -> subprocess.CompletedProcess:
+        env = {**os.environ, "DOCRAG_EXTRACT_ENTITIES": "0"}
+        return subprocess.run([sys.executable, "-m", "rag.cli", "--home", str(home), *args], cwd=REPO, env=env,
+                              capture_output=True, text=True, timeout=600)
+
+    def test_ingest_json_contract_and_exit_codes(self, tmp_path: Path, corpus: Path) -> None:
+        home = tmp_path / "home"
+        r = self.run("ingest", str(corpus), "--json", "-q", home=home)
+        assert r.returncode == 3, r.stderr
+        out = json.loads(r.stdout)
+        assert set(out) >= {"ingested", "unchanged", "failed"}
+        assert all(set(i) >= {"source", "chunks", "pages"} for i in out["ingested"])
+        assert {Path(f["source"]).name for f in out["failed"]} == {"password.pdf", "zero-bytes.pdf"}
+        assert all(set(f) == {"source", "error"} for f in out["failed"])
+
+        good = corpus / "fake-memo.pdf"
+        r = self.run("ingest", str(good), "--json", "-q", home=home)
+        assert r.returncode == 0 and json.loads(r.stdout)["unchanged"] == [str(good.resolve())]
+
+        r = self.run("list", "--json", home=home)
+        docs = json.loads(r.stdout)
+        assert r.returncode == 0 and {Path(x["source"]).name for x in docs} == set(GOOD)
+        r = self.run("show", "fake-memo.pdf", "--json", home=home)
+        chunks = json.loads(r.stdout)
+        assert chunks and all(c["page"] == 1 for c in chunks)
+        r = self.run("delete", "fake-memo.pdf", home=home)
+        assert r.returncode == 0 and "deleted" in r.stdout
+        r = self.run("show", "fake-memo.pdf", home=home)
+        assert r.returncode == 1 and r.stderr.count("\n") == 1 and "no stored document" in r.stderr
+
+    def test_usage_error_exit_2(self, tmp_path: Path) -> None:
+        r = self.run("ingest", home=tmp_path)
+        assert r.returncode == 2
