@@ -39,6 +39,13 @@ from rag.config import Settings
 
 logger = logging.getLogger(__name__)
 
+try:  # transformers 5 prints a "Loading weights" bar for every model load
+    from transformers.utils import logging as _hf_logging
+
+    _hf_logging.disable_progress_bar()
+except ImportError:  # pragma: no cover
+    pass
+
 ALLOWED_MODULES = ["rag", "ingest", "haystack", "haystack_integrations"]
 
 SYSTEM_PROMPT = (
