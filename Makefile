@@ -17,7 +17,8 @@ run: install
 	$(VENV)/bin/streamlit run ui/app.py --server.headless true --server.port $(PORT) --browser.gatherUsageStats false
 
 # Fast suite, then the CI-sized quality gates. pytest exit 5 (no tests collected) is not a failure.
-test: install
+test:
+	@DOCRAG_WITH_BROWSER=1 bash scripts/setup.sh
 	$(PYTEST) -q --timeout 900 || [ $$? -eq 5 ]
 	$(MAKE) --no-print-directory eval-ci
 

@@ -12,10 +12,6 @@ STAMP="$VENV/.docrag-installed"
 HASH=$(cat pyproject.toml scripts/setup.sh | sha256sum | cut -c1-16)
 export DO_NOT_TRACK=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 
-if [ -f "$STAMP" ] && [ "$(cat "$STAMP")" = "$HASH" ]; then
-  exit 0
-fi
-
 # --- system packages --------------------------------------------------------------------------
 need=()
 command -v tesseract >/dev/null 2>&1 || need+=(tesseract-ocr tesseract-ocr-eng)
@@ -33,6 +29,10 @@ if [ ${#need[@]} -gt 0 ]; then
   else
     echo "[setup] WARNING: cannot install ${need[*]} (not root, no sudo); OCR and some formats will be unavailable" >&2
   fi
+fi
+
+if [ -f "$STAMP" ] && [ "$(cat "$STAMP")" = "$HASH" ]; then
+  exit 0
 fi
 
 # --- virtual environment ----------------------------------------------------------------------
