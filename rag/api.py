@@ -559,11 +559,9 @@ class DocRAG:
 
                     from rag.components.llm_summarizer import LLMDocumentSummarizer
 
-                    kwargs: dict[str, Any] = {"n_gpu_layers": self.settings.n_gpu_layers, "verbose": False}
-                    if self.settings.n_threads:
-                        kwargs["n_threads"] = self.settings.n_threads
                     gen = LlamaCppChatGenerator(model=models.resolve_generator(self.settings.generator).path,
-                                                n_ctx=self.settings.n_ctx, model_kwargs=kwargs,
+                                                n_ctx=self.settings.n_ctx,
+                                                model_kwargs=graph.llama_model_kwargs(self.settings),
                                                 generation_kwargs={"temperature": 0.0, "max_tokens": 200})
                     comp = LLMDocumentSummarizer(generator=gen)
                 comp.warm_up()

@@ -12,6 +12,7 @@ Every graph serialises to YAML (``pipeline.dumps()``) and loads back with :func:
 from __future__ import annotations
 
 import logging
+import os
 from typing import Any
 
 from haystack import Pipeline
@@ -140,6 +141,13 @@ def build_retrieval(settings: Settings, store: QdrantDocumentStore, rerank: bool
     return p
 
 
+def llama_model_kwargs(settings: Settings) -> dict[str, Any]:
+    """llama.cpp load options. llama-cpp-python defaults to half the cores; we use all of them."""
+    threads = settings.n_threads or os.cpu_count() or 1
+    return {"n_gpu_layers": settings.n_gpu_layers, "verbose": False, "seed": 0, "n_threads": threads,
+            "n_threads_batch": threads}
+
+
 def build_query(settings: Settings, store: QdrantDocumentStore, rerank: bool = True) -> Pipeline:
     """Retrieval -> relevance gate -> prompt -> llama.cpp -> cited answer."""
     from haystack_integrations.components.generators.llama_cpp import LlamaCppChatGenerator
@@ -152,9 +160,7 @@ def build_query(settings: Settings, store: QdrantDocumentStore, rerank: bool = T
     p.add_component("prompt_builder", ChatPromptBuilder(
         template=[ChatMessage.from_system(SYSTEM_PROMPT), ChatMessage.from_user(USER_TEMPLATE)],
         required_variables=["documents", "query"]))
-    model_kwargs: dict[str, Any] = {"n_gpu_layers": settings.n_gpu_layers, "verbose": False, "seed": 0}
-    if settings.n_threads:
-        model_kwargs["n_threads"] = settings.n_threads
+    model_kwargs = llama_model_kwargs(settings)
     p.add_component("generator", LlamaCppChatGenerator(
         model=models.resolve_generator(settings.generator).path, n_ctx=settings.n_ctx, n_batch=512,
         model_kwargs=model_kwargs,
