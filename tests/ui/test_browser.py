@@ -1,0 +1,171 @@
+"""A real-browser check: ``streamlit run ui/app.py`` on loopback, headless Chromium asks a question via ``?q=``.
+
+Chromium is driven through its DevTools protocol (``--remote-debugging-port``) rather than
+``--screenshot``/``--dump-dom`` with ``--virtual-time-budget``: virtual time fast-forwards while the page
+only waits on Streamlit's websocket, so those one-shot modes capture the page before the answer arrives.
+Here the test waits in real time until the answer is rendered, then saves the screenshot and the DOM to
+``test-artifacts/`` (git-ignored).
+"""
+
+from __future__ import annotations
+
+import base64
+import itertools
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.parse
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from uitest import APP, REPO, TEST_ENV
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+ARTIFACTS = REPO / "test-artifacts"
+QUESTION = "What does the memo say about bottles of water?"
+ERROR_SELECTOR = '[data-testid="stException"], [data-testid="stAlertContentError"]'
+CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                  "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                  "--disable-dev-shm-usage", "--window-size=1400,1000", "--remote-debugging-address=127.0.0.1",
+                  "--remote-debugging-port=0"]
+
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.skipif(CHROMIUM is None, reason="chromium is not on PATH (apt-get install -y chromium; "
+                                                "CI installs it with DOCRAG_WITH_BROWSER=1)"),
+]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for(check: Any, timeout: float, what: str, interval: float = 0.5) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = check()
+        if value:
+            return value
+        time.sleep(interval)
+    raise TimeoutError(f"timed out after {timeout:.0f} s waiting for {what}")
+
+
+def app_environment(home: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DOCRAG_") or k == "DOCRAG_DATA"}
+    return {**env, **TEST_ENV, "DOCRAG_HOME": str(home), "HF_HUB_OFFLINE": "1", "DO_NOT_TRACK": "1",
+            "TOKENIZERS_PARALLELISM": "false"}
+
+
+@pytest.fixture(scope="module")
+def app_url(tmp_path_factory: pytest.TempPathFactory, docs_dir: Path) -> Iterator[str]:
+    """The app served on 127.0.0.1 over a home holding fake-memo.pdf (ingested by a separate process)."""
+    tmp = tmp_path_factory.mktemp("browser")
+    env = app_environment(tmp / "home")
+    ingest = "import sys; from rag import DocRAG; sys.exit(1 if DocRAG().ingest(sys.argv[1:]).failed else 0)"
+    subprocess.run([sys.executable, "-c", ingest, str(docs_dir / "fake-memo.pdf")],
+                   env=env, cwd=REPO, check=True, timeout=300, capture_output=True)
+    port = free_port()
+    log = open(tmp / "streamlit.log", "wb")  # noqa: SIM115 - closed in teardown
+    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", str(APP), "--server.headless", "true",
+                             "--server.address", "127.0.0.1", "--server.port", str(port),
+                             "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"],
+                            cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
+
+    def healthy() -> bool:
+        if proc.poll() is not None:
+            raise RuntimeError(f"streamlit exited: {(tmp / 'streamlit.log').read_text()[-2000:]}")
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=2) as r:
+                return r.status == 200
+        except OSError:
+            return False
+
+    try:
+        wait_for(healthy, 90, "the app's health check")
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()
+
+
+class Chromium:
+    """Headless Chromium with one page, driven over the DevTools protocol (websockets' sync client)."""
+
+    def __init__(self, user_data_dir: Path) -> None:
+        from websockets.sync.client import connect
+
+        self.proc = subprocess.Popen([CHROMIUM, *CHROMIUM_FLAGS, f"--user-data-dir={user_data_dir}", "about:blank"],
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        port_file = user_data_dir / "DevToolsActivePort"
+        port = wait_for(lambda: port_file.is_file() and port_file.read_text().split("\n")[0].strip(), 60,
+                        "chromium's DevTools port")
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/json/list", timeout=10) as r:
+            page = next(t for t in json.load(r) if t["type"] == "page")
+        self.ws = connect(page["webSocketDebuggerUrl"], max_size=None, open_timeout=30)
+        self.ids = itertools.count(1)
+
+    def call(self, method: str, **params: Any) -> dict[str, Any]:
+        msg_id = next(self.ids)
+        self.ws.send(json.dumps({"id": msg_id, "method": method, "params": params}))
+        while True:
+            msg = json.loads(self.ws.recv(timeout=60))
+            if msg.get("id") == msg_id:
+                if "error" in msg:
+                    raise RuntimeError(f"{method}: {msg['error']}")
+                return msg["result"]
+
+    def js(self, expression: str) -> Any:
+        return self.call("Runtime.evaluate", expression=expression, returnByValue=True)["result"].get("value")
+
+    def close(self) -> None:
+        try:
+            self.call("Browser.close")
+        except Exception:  # noqa: BLE001, S110 - the browser may already be gone
+            pass
+        self.ws.close()
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+
+
+def test_chat_page_answers_a_question_from_the_url(app_url: str, tmp_path: Path) -> None:
+    ARTIFACTS.mkdir(exist_ok=True)
+    browser = Chromium(tmp_path / "chromium")
+    try:
+        browser.call("Page.enable")
+        browser.call("Page.navigate", url=f"{app_url}/?q={urllib.parse.quote(QUESTION)}")
+        done = (f"document.querySelectorAll('{ERROR_SELECTOR}').length > 0 || "
+                "document.body.innerText.includes('Answered in')")
+        wait_for(lambda: browser.js(done), 240, "the answer (or an error) on the chat page", interval=1)
+        time.sleep(1.5)  # let the last deltas paint
+        shot = ARTIFACTS / "ui-chat.png"
+        shot.write_bytes(base64.b64decode(browser.call("Page.captureScreenshot", format="png")["data"]))
+        dom = browser.js("document.documentElement.outerHTML")
+        (ARTIFACTS / "ui-chat.html").write_text(dom, encoding="utf-8")
+        messages = browser.js("[...document.querySelectorAll('[data-testid=\"stChatMessage\"]')]"
+                              ".map(m => m.innerText)")
+    finally:
+        browser.close()
+
+    assert "stException" not in dom and "stAlertContentError" not in dom, "the page shows an error"
+    assert shot.stat().st_size > 10_000
+    assert len(messages) == 2, messages
+    assert QUESTION in messages[0]
+    answer = messages[1]
+    assert "Answered in" in answer and "fake-memo.pdf" in answer
+    body = answer.split("Answered in")[0].replace("Citations", "").strip()
+    assert len(body) > 20, f"no answer text in {answer!r}"
