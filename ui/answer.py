@@ -26,7 +26,7 @@ def _hit_for(answer: Answer, chunk_id: str, source: str) -> Hit | None:
 def render_answer(i: int, a: Answer) -> None:
     """One finished answer: text (or 'no answer'), clickable citations, the passages read, timings."""
     if a.declined:
-        st.info(f"**No answer in the documents.** {a.text}", icon="🔎")
+        st.info(f"**No answer in the documents.** {a.text}", icon=":material/search_off:")
     else:
         st.markdown(a.text)
         if not a.citations:

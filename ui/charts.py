@@ -14,6 +14,7 @@ from typing import Any
 import altair as alt
 import pandas as pd
 
+NUMERIC_LABELS = frozenset({"CARDINAL", "ORDINAL", "QUANTITY", "PERCENT", "MONEY"})  # noise in most charts
 YEAR = re.compile(r"\b(1[5-9]\d\d|20\d\d|2100)\b")
 
 

@@ -80,7 +80,7 @@ def guard(action: str) -> Iterator[None]:
     except Exception as e:
         if not isinstance(e, DocragError):
             logger.exception("%s failed", action)
-        st.error(error_message(e, action), icon="⚠️")
+        st.error(error_message(e, action), icon=":material/error:")
 
 
 def documents() -> list[dict[str, Any]] | None:

@@ -82,7 +82,7 @@ class TestAddPage:
     def test_upload_ingests_valid_files_and_refuses_others(self, app: AppTest, ui_home: Path,
                                                           docs_dir: Path) -> None:
         at = app.run()
-        at.switch_page("pages/add.py").run()
+        at.switch_page("views/add.py").run()
         no_errors(at)
         text = (docs_dir / "norwich-city.txt").read_bytes()
         at.file_uploader[0].set_value([
@@ -110,7 +110,7 @@ class TestAddPage:
         folder.mkdir()
         shutil.copy(docs_dir / "simple-table.md", folder / "simple-table.md")
         at = app.run()
-        at.switch_page("pages/add.py").run()
+        at.switch_page("views/add.py").run()
         at.text_input(key="ingest_path").input(str(tmp_path / "nope")).run()
         at.button(key="ingest_path_button").click().run()
         assert "does not exist" in at.error[0].value
@@ -135,7 +135,7 @@ class TestLibraryPage:
         assert not d.ingest([victim]).failed
 
         at = app.run()
-        at.switch_page("pages/library.py").run()
+        at.switch_page("views/library.py").run()
         no_errors(at)
         names = set(at.dataframe[0].value["file_name"])
         assert {"fake-memo.pdf", "handbook-1p.docx", "to-delete.md"} <= names
@@ -164,7 +164,7 @@ class TestLibraryPage:
 class TestAnalysisPage:
     def test_entity_table_filters_and_charts(self, app: AppTest, docs_dir: Path) -> None:
         at = app.run()
-        at.switch_page("pages/analysis.py").run()
+        at.switch_page("views/analysis.py").run()
         no_errors(at)
         ents = at.dataframe[0].value
         assert len(ents) > 3 and list(ents.columns) == ["label", "text", "count", "documents"]
@@ -191,5 +191,5 @@ class TestErrors:
         assert not at.exception
         assert "document store is unavailable" in at.error[0].value
         assert "Traceback" not in at.error[0].value
-        at.switch_page("pages/library.py").run()
+        at.switch_page("views/library.py").run()
         assert not at.exception and "document store is unavailable" in at.error[0].value

@@ -61,6 +61,9 @@ def entities_tab(ents: pd.DataFrame) -> pd.DataFrame:
 
 
 def insights_tab(ents: pd.DataFrame, docs: list[dict], sources: list[str]) -> None:
+    if st.toggle("Hide numbers (cardinal, ordinal, quantity, percent, money)", value=True, key="hide_numbers") \
+            and not ents.empty:
+        ents = ents[~ents["label"].isin(charts.NUMERIC_LABELS)]
     left, right = st.columns(2)
     if not ents.empty:
         left.altair_chart(charts.labels_chart(charts.label_counts(ents)), width="stretch")
@@ -91,8 +94,8 @@ def main() -> None:
     if docs is None:
         return
     if not docs:
-        st.info("No documents yet.", icon="📥")
-        st.page_link("pages/add.py", label="Add documents", icon="📥")
+        st.info("No documents yet.", icon=":material/upload_file:")
+        st.page_link("views/add.py", label="Add documents", icon=":material/upload_file:")
         return
     names = {d["source"]: d["file_name"] for d in docs}
     chosen = st.multiselect("Documents", list(names), format_func=lambda s: names[s], key="analysis_docs",
@@ -103,7 +106,7 @@ def main() -> None:
     with guard("Reading entities"):
         ents = entity_table(sources, all_selected=not chosen)
 
-    t_ent, t_ins, t_sum = st.tabs(["Entities", "Insights", "Summary"])
+    t_ins, t_ent, t_sum = st.tabs(["Insights", "Entities", "Summary"])
     with t_ent:
         filtered = entities_tab(ents)
     with t_ins:

@@ -82,8 +82,8 @@ def main() -> None:
 
     st.title("Ask your documents")
     if not docs:
-        st.info("The library is empty: add documents first.", icon="📥")
-        st.page_link("pages/add.py", label="Add documents", icon="📥")
+        st.info("The library is empty: add documents first.", icon=":material/upload_file:")
+        st.page_link("views/add.py", label="Add documents", icon=":material/upload_file:")
 
     chunk = st.session_state.get("open_chunk")
     chat_col, chunk_col = st.columns([3, 2]) if chunk else (st.container(), None)

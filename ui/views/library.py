@@ -24,8 +24,8 @@ def main() -> None:
     if docs is None:
         return
     if not docs:
-        st.info("No documents yet.", icon="📥")
-        st.page_link("pages/add.py", label="Add documents", icon="📥")
+        st.info("No documents yet.", icon=":material/upload_file:")
+        st.page_link("views/add.py", label="Add documents", icon=":material/upload_file:")
         return
 
     query = st.text_input("Search by name", key="library_search", placeholder="part of a file name or path")
