@@ -57,6 +57,15 @@ class AnswerCache:
             self.hits += 1
             return value
 
+    def peek(self, key: tuple[str, str]) -> dict[str, Any] | None:
+        """Like :meth:`get` without counting a miss (the double check under the collection lock)."""
+        with self._lock:
+            value = self._data.get(key)
+            if value is not None:
+                self._data.move_to_end(key)
+                self.hits += 1
+            return value
+
     def put(self, key: tuple[str, str], value: dict[str, Any], version: int) -> None:
         """Store an answer computed at ``version``; ignored when an ingest/delete happened meanwhile."""
         if not self.max_entries:

@@ -110,8 +110,11 @@ class CollectionService:
         if hit is not None:
             return {**hit, "cached": True}
         with self.lock:
+            hit = self.cache.peek(key)  # a concurrent asker of the same question may have just answered it
+            if hit is not None:
+                return {**hit, "cached": True}
             answer = self.rag.ask(question, top_k=top_k, filters=filters, rerank=rerank).to_dict()
-        self.cache.put(key, answer, version)
+            self.cache.put(key, answer, version)
         return {**answer, "cached": False}
 
     def ask_stream(self, question: str, top_k: int | None, rerank: bool | None,
@@ -125,17 +128,24 @@ class CollectionService:
             return
         # a plain Lock (not RLock): the generator may be resumed on different threadpool threads
         self.lock.acquire()
-        stream = None
+        stream, finished = None, False
         try:
+            hit = self.cache.peek(key)
+            if hit is not None:
+                yield "token", hit["answer"]
+                yield "answer", {**hit, "cached": True}
+                return
             stream = self.rag.ask(question, top_k=top_k, filters=filters, rerank=rerank, stream=True)
-            for token in stream:
+            tokens = iter(stream)
+            for token in tokens:
                 yield "token", token
+            finished = True
             answer = stream.answer.to_dict()
             self.cache.put(key, answer, version)
             yield "answer", {**answer, "cached": False}
         finally:
-            if stream is not None:  # client went away: let generation finish before the next caller
-                for _ in stream:
+            if stream is not None and not finished:  # client went away: let generation finish first
+                for _ in tokens:
                     pass
             self.lock.release()
 

@@ -57,14 +57,13 @@ class KeyRing:
 
     @staticmethod
     def _parse(entry: str) -> tuple[str, str]:
+        if _HASHED.match(entry):
+            raise ConfigError("a hashed key needs a name: write NAME:sha256:HEX")
         name, sep, rest = entry.partition(":")
         if sep and _NAME.match(name) and rest:
             m = _HASHED.match(rest)
             digest = m.group(1).lower() if m else hashlib.sha256(rest.encode("utf-8")).hexdigest()
             return name, digest
-        m = _HASHED.match(entry)
-        if m:
-            raise ConfigError("a hashed key needs a name: write NAME:sha256:HEX")
         digest = hashlib.sha256(entry.encode("utf-8")).hexdigest()
         return "k" + digest[:10], digest
 

@@ -42,10 +42,6 @@ class RateLimiter:
         return str(max(1, math.ceil(wait_s)))
 
 
-class BodyTooLarge(Exception):
-    pass
-
-
 class BodySizeLimitMiddleware:
     """Answers ``413`` when a request body is larger than ``max_bytes``.
 
@@ -71,28 +67,31 @@ class BodySizeLimitMiddleware:
                     await self._refuse(send)
                     return
         received = 0
-        started = False
+        started = refused = False
 
         async def counting_receive() -> dict:
-            nonlocal received
+            # over the limit: answer 413 now and tell the app the client left (its own reply is dropped);
+            # raising here would be turned into a 400 by the framework's body parsing
+            nonlocal received, refused
             message = await receive()
-            if message["type"] == "http.request":
+            if message["type"] == "http.request" and not refused:
                 received += len(message.get("body", b""))
                 if received > self.max_bytes:
-                    raise BodyTooLarge
+                    if not started:
+                        refused = True
+                        await self._refuse(send)
+                    return {"type": "http.disconnect"}
             return message
 
-        async def tracking_send(message: dict) -> None:
+        async def guarded_send(message: dict) -> None:
             nonlocal started
+            if refused:
+                return
             if message["type"] == "http.response.start":
                 started = True
             await send(message)
 
-        try:
-            await self.app(scope, counting_receive, tracking_send)
-        except BodyTooLarge:
-            if not started:
-                await self._refuse(send)
+        await self.app(scope, counting_receive, guarded_send)
 
     async def _refuse(self, send: Any) -> None:
         body = json.dumps({"detail": f"request body is larger than the limit of {self.max_bytes} bytes "
