@@ -27,17 +27,23 @@ def render_answer(i: int, a: Answer) -> None:
     """One finished answer: text (or 'no answer'), clickable citations, the passages read, timings."""
     if a.declined:
         st.info(f"**No answer in the documents.** {a.text}", icon=":material/search_off:")
+    elif not a.text.strip():
+        st.warning("The model returned an empty answer. Read the passages below, or rephrase the question.")
     else:
         st.markdown(a.text)
         if not a.citations:
             st.caption("This answer cites no passage; check it against the passages below.")
     if a.citations:
         st.markdown("**Citations**")
-        for c in a.citations:
+        seen: set[tuple[int, str]] = set()
+        for j, c in enumerate(a.citations):
+            if (c.ref, c.chunk_id) in seen:  # the same reference cited twice: one button
+                continue
+            seen.add((c.ref, c.chunk_id))
             hit = _hit_for(a, c.chunk_id, c.source)
             label = f"[{c.ref}] {c.file_name} · {page_label(c.page, c.pages)}"
             if hit is not None:
-                st.button(label, key=f"cite-{i}-{c.ref}", on_click=open_chunk, args=(hit, c.quote),
+                st.button(label, key=f"cite-{i}-{j}", on_click=open_chunk, args=(hit, c.quote),
                           help=f"“{c.quote[:200]}”" if c.quote else None)
             else:
                 st.caption(label + " (chunk no longer stored)")

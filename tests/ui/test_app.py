@@ -78,6 +78,38 @@ class TestChatPage:
         assert not at.button
 
 
+    def test_empty_answer_is_flagged(self) -> None:
+        def page() -> None:
+            from rag.api import Answer
+            from ui.answer import render_answer
+
+            render_answer(0, Answer(question="q", text=" ", citations=[], documents=[], grounded=False))
+
+        at = AppTest.from_function(page, default_timeout=TIMEOUT).run()
+        assert not at.exception
+        assert "empty answer" in at.warning[0].value
+
+
+    def test_repeated_citation_is_one_button_that_opens_the_chunk(self) -> None:
+        def page() -> None:
+            from rag.api import Answer, Citation, Hit
+            from ui.answer import render_answer
+
+            hit = Hit(chunk_id="c1", source="/d/memo.pdf", file_name="memo.pdf", page=1, pages=[1], score=1.0,
+                      text="There were 20,000 bottles of water delivered.")
+            cite = Citation(ref=1, source=hit.source, file_name=hit.file_name, page=1, pages=[1], chunk_id="c1",
+                            quote="20,000 bottles of water")
+            render_answer(0, Answer(question="q", text="20,000 bottles [1][1].", citations=[cite, cite],
+                                    documents=[hit]))
+
+        at = AppTest.from_function(page, default_timeout=TIMEOUT).run()
+        assert not at.exception
+        cites = [b for b in at.button if b.key.startswith("cite-")]
+        assert [b.label for b in cites] == ["[1] memo.pdf · page 1"]
+        cites[0].click().run()
+        assert at.session_state["open_chunk"]["quote"] == "20,000 bottles of water"
+
+
 class TestAddPage:
     def test_upload_ingests_valid_files_and_refuses_others(self, app: AppTest, ui_home: Path,
                                                           docs_dir: Path) -> None:
