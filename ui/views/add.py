@@ -5,12 +5,14 @@ per file (chunks, pages, unchanged, failed with the reason). Uploads are sanitis
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 import streamlit as st
 
+from ingest.filetypes import SUPPORTED_EXTENSIONS
 from rag.api import DocRAG, IngestReport
 from ui.common import guard, rag
 from ui.uploads import UploadError, sanitize_filename, save, validate
@@ -84,8 +86,10 @@ def upload_tab() -> None:
     d = rag()
     max_mb = d.settings.max_upload_mb
     n = st.session_state.setdefault("uploader_gen", 0)
-    files = st.file_uploader(f"Drop files here (up to {max_mb:g} MB each)", accept_multiple_files=True,
-                             key=f"uploader-{n}")
+    files = st.file_uploader("Drop files here, several at once", accept_multiple_files=True, key=f"uploader-{n}",
+                             max_upload_size=max(1, math.ceil(max_mb)),
+                             help=f"Up to {max_mb:g} MB each (DOCRAG_MAX_UPLOAD_MB). Supported: "
+                                  + ", ".join(sorted(SUPPORTED_EXTENSIONS)))
     force = st.checkbox("Re-ingest even if unchanged", key="force_upload")
     if st.button("Ingest uploaded files", type="primary", disabled=not files, key="ingest_uploads"):
         folder = Path(d.settings.home).expanduser().resolve() / "uploads"
