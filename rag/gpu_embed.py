@@ -158,7 +158,7 @@ class FastEncoder:
         pin = self.device.startswith("cuda")
         starts = list(range(0, len(texts), wave))
         ahead = ThreadPoolExecutor(1)  # tokenizes wave k+1 while wave k is packed and consumed
-        submit = lambda s0: ahead.submit(self._tokenize, texts[s0:s0 + wave],  # noqa: E731
+        submit = lambda s0: ahead.submit(self._tokenize, texts[s0:s0 + wave],
                                          pairs[s0:s0 + wave] if pairs else None)
         future = submit(starts[0]) if starts else None
         for i, start in enumerate(starts):

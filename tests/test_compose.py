@@ -120,6 +120,6 @@ class TestClusterProfile:
 class TestDockerfile:
     def test_entrypoint_and_ports(self) -> None:
         text = (REPO / "Dockerfile").read_text()
-        assert re.search(r"^FROM python:3\.11", text, re.M)
+        assert re.search(r"^FROM python:3\.11", text, re.MULTILINE)
         assert 'CMD ["docrag", "serve", "--host", "0.0.0.0", "--port", "8000"]' in text
         assert "EXPOSE 8000 8501" in text and "scripts/setup.sh" in text

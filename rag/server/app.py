@@ -55,7 +55,7 @@ def create_app(settings: Settings, registry: CollectionRegistry | None = None,
     registry = registry or CollectionRegistry(settings)
 
     @asynccontextmanager
-    async def lifespan(app: FastAPI):  # noqa: ANN202
+    async def lifespan(app: FastAPI):
         yield
         if owns_registry:
             registry.close()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 from fastapi import Depends, HTTPException, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
@@ -11,7 +13,8 @@ from rag.server.keys import Principal
 bearer = HTTPBearer(auto_error=False, description="An API key from DOCRAG_API_KEYS or the keys file.")
 
 
-def principal(request: Request, creds: HTTPAuthorizationCredentials | None = Depends(bearer)) -> Principal:
+def principal(request: Request,
+              creds: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]) -> Principal:
     """401 without a known key, 429 (with ``Retry-After``) over the key's rate limit."""
     state = request.app.state
     who = state.keys.lookup(creds.credentials) if creds and creds.scheme.lower() == "bearer" else None
@@ -26,6 +29,10 @@ def principal(request: Request, creds: HTTPAuthorizationCredentials | None = Dep
     return who
 
 
-def service(request: Request, who: Principal = Depends(principal)) -> CollectionService:
+def service(request: Request, who: Annotated[Principal, Depends(principal)]) -> CollectionService:
     """The caller's own collection: a key can only ever reach the collection its entry names."""
     return request.app.state.registry.get(who.collection)
+
+
+Caller = Annotated[Principal, Depends(principal)]
+Service = Annotated[CollectionService, Depends(service)]

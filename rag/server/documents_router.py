@@ -1,23 +1,23 @@
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, File, HTTPException, Query, UploadFile
+from fastapi import APIRouter, File, HTTPException, Query, UploadFile
 
-from rag.server.collection_service import CollectionService
-from rag.server.deps import service
+from rag.server.deps import Service
 
 documents_router = APIRouter(prefix="/documents", tags=["documents"])
 
 
 @documents_router.get("", summary="The key's stored documents")
-def list_documents(svc: CollectionService = Depends(service)) -> list[dict[str, Any]]:
+def list_documents(svc: Service) -> list[dict[str, Any]]:
     return svc.list_documents()
 
 
 @documents_router.post("", summary="Upload and ingest files (multipart, field `files`)")
-def ingest(files: list[UploadFile] = File(...), force: bool = Query(False, description="re-ingest unchanged"),
-           svc: CollectionService = Depends(service)) -> dict[str, Any]:
+def ingest(files: Annotated[list[UploadFile], File()], svc: Service,
+           force: Annotated[bool, Query(description="re-ingest unchanged files")] = False,
+           ) -> dict[str, Any]:
     """Same contract as ``docrag ingest --json``; a file of the same name replaces the stored one."""
     if not files:
         raise HTTPException(status_code=400, detail="no files: send multipart field 'files'")
@@ -25,10 +25,10 @@ def ingest(files: list[UploadFile] = File(...), force: bool = Query(False, descr
 
 
 @documents_router.get("/{source:path}", summary="A document's chunks (source or unique file name)")
-def show(source: str, svc: CollectionService = Depends(service)) -> list[dict[str, Any]]:
+def show(source: str, svc: Service) -> list[dict[str, Any]]:
     return svc.show(source)
 
 
 @documents_router.delete("/{source:path}", summary="Delete a document (source or unique file name)")
-def delete(source: str, svc: CollectionService = Depends(service)) -> dict[str, Any]:
+def delete(source: str, svc: Service) -> dict[str, Any]:
     return svc.delete(source)

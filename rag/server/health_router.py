@@ -2,10 +2,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request
 
-from rag.server.deps import principal
-from rag.server.keys import Principal
+from rag.server.deps import Caller
 
 health_router = APIRouter(tags=["health"])
 
@@ -18,5 +17,5 @@ def health(request: Request) -> dict[str, Any]:
 
 
 @health_router.get("/whoami", summary="The calling key's team and collection")
-def whoami(who: Principal = Depends(principal)) -> dict[str, Any]:
+def whoami(who: Caller) -> dict[str, Any]:
     return {"name": who.name, "collection": who.collection}

@@ -4,19 +4,18 @@ import json
 from collections.abc import Iterator
 from typing import Any
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter
 from fastapi.responses import StreamingResponse
 
 from rag.errors import DocragError
-from rag.server.collection_service import CollectionService
-from rag.server.deps import service
+from rag.server.deps import Service
 from rag.server.schemas import AskBody, SearchBody
 
 query_router = APIRouter(tags=["query"])
 
 
 @query_router.post("/search", summary="Hybrid retrieval (+ rerank) in the key's collection")
-def search(body: SearchBody, svc: CollectionService = Depends(service)) -> list[dict[str, Any]]:
+def search(body: SearchBody, svc: Service) -> list[dict[str, Any]]:
     return svc.search(body.query, body.top_k, body.rerank, body.filters)
 
 
@@ -31,7 +30,7 @@ def _sse(events: Iterator[tuple[str, Any]]) -> Iterator[str]:
 
 @query_router.post("/ask", summary="A cited answer; `stream: true` answers as server-sent events",
                    responses={200: {"content": {"application/json": {}, "text/event-stream": {}}}})
-def ask(body: AskBody, svc: CollectionService = Depends(service)) -> Any:
+def ask(body: AskBody, svc: Service) -> Any:
     if body.stream:
         events = svc.ask_stream(body.question, body.top_k, body.rerank, body.filters)
         return StreamingResponse(_sse(events), media_type="text/event-stream",

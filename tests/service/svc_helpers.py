@@ -29,9 +29,9 @@ twenty-two nautical miles. The keeper's cottage is now a small museum about ship
 
 def service_settings(home: Path, **overrides: object) -> Settings:
     """The test profile for the service: small chunks, short answers, no reranker or NER (fast on 2 cores)."""
-    values: dict[str, object] = dict(
-        home=home, api_keys=f"alpha:{KEY_A},beta:{KEY_B}", chunk_size=60, chunk_overlap=10, top_k=2,
-        retrieve_k=4, max_tokens=24, n_ctx=1024, rerank=False, extract_entities=False, device="cpu",
-        rate_limit_per_minute=100_000, max_upload_mb=1.0)
+    values: dict[str, object] = {
+        "home": home, "api_keys": f"alpha:{KEY_A},beta:{KEY_B}", "chunk_size": 60, "chunk_overlap": 10,
+        "top_k": 2, "retrieve_k": 4, "max_tokens": 24, "n_ctx": 1024, "rerank": False, "extract_entities": False,
+        "device": "cpu", "rate_limit_per_minute": 100_000, "max_upload_mb": 1.0}
     values.update(overrides)
     return Settings(**values)

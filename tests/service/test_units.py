@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
+from svc_helpers import AUTH_A, AUTH_B, KEY_A, service_settings
 
 from rag.errors import ConfigError
 from rag.server import create_app
@@ -13,7 +14,6 @@ from rag.server.cache import AnswerCache
 from rag.server.collection_service import CollectionRegistry, safe_file_name
 from rag.server.keys import KeyRing, hash_key
 from rag.server.limits import RateLimiter
-from svc_helpers import AUTH_A, AUTH_B, KEY_A, service_settings
 
 
 class TestKeyRing:
