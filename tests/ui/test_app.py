@@ -213,6 +213,18 @@ class TestAnalysisPage:
         assert "Summarize 1 document" in [b.label for b in at.button]
 
 
+    def test_summary_of_one_document(self, app: AppTest, docs_dir: Path) -> None:
+        at = app.run()
+        at.switch_page("views/analysis.py").run()
+        at.multiselect(key="analysis_docs").set_value([str((docs_dir / "fake-memo.pdf").resolve())]).run()
+        at.button(key="summarize").click().run()
+        no_errors(at)
+        assert "#### fake-memo.pdf" in [m.value for m in at.markdown]
+        summary = at.markdown[[m.value for m in at.markdown].index("#### fake-memo.pdf") + 1].value
+        assert summary.strip() and summary != "_(empty summary)_"
+        assert any("part(s)" in c.value for c in at.caption)
+
+
 class TestErrors:
     def test_store_unavailable_is_a_message_not_a_traceback(self, tmp_path: Path,
                                                             monkeypatch: pytest.MonkeyPatch) -> None:
@@ -225,3 +237,12 @@ class TestErrors:
         assert "Traceback" not in at.error[0].value
         at.switch_page("views/library.py").run()
         assert not at.exception and "document store is unavailable" in at.error[0].value
+
+    def test_missing_model_is_a_message_not_a_traceback(self, tmp_path: Path,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+        app_env(monkeypatch, tmp_path.resolve())
+        monkeypatch.setenv("DOCRAG_GENERATOR", str(tmp_path / "missing.gguf"))
+        at = AppTest.from_file(str(APP), default_timeout=TIMEOUT).run()
+        at.chat_input[0].set_value("Anything?").run()
+        assert not at.exception
+        assert "A model is unavailable" in at.error[0].value and "missing.gguf" in at.error[0].value
