@@ -35,6 +35,9 @@ from rag.errors import DocragError, IngestError, StoreError
 logger = logging.getLogger(__name__)
 
 ProgressFn = Callable[[int, int, str], None]
+# settings that only the generator/answer stage uses: changing them keeps the retrieval graphs
+_GENERATION_SETTINGS = frozenset({"temperature", "top_p", "max_tokens", "repeat_penalty", "generator", "n_ctx",
+                                  "n_threads", "n_gpu_layers", "min_rerank_score", "top_k", "summarizer"})
 
 
 # --- typed results ------------------------------------------------------------------------------------
@@ -261,6 +264,23 @@ class DocRAG:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+    def update_settings(self, **changes: Any) -> None:
+        """Change settings in place (e.g. temperature, generator, top_k); graphs are rebuilt on next use.
+
+        The store stays open: storage settings (home, qdrant_*, collection) cannot change this way.
+        """
+        fixed = {"home", "qdrant_url", "qdrant_path", "qdrant_api_key", "collection"} & set(changes)
+        if fixed:
+            raise DocragError(f"cannot change {', '.join(sorted(fixed))} on an open DocRAG; create a new one")
+        generation_only = set(changes) <= _GENERATION_SETTINGS
+        with self._lock:
+            self.settings = Settings(**{**self.settings.model_dump(), **changes})
+            for key in list(self._pipelines):
+                if not generation_only or key.startswith("query:") or key == "summarizer":
+                    del self._pipelines[key]
+            if not generation_only:
+                self._extractor = None
 
     def _pipeline(self, name: str, **kwargs: Any) -> Pipeline:
         key = f"{name}:{sorted(kwargs.items())}"

@@ -52,10 +52,7 @@ def set_generation(d: DocRAG, temperature: float, generator: str) -> bool:
     s = d.settings
     if s.temperature == temperature and s.generator == generator:
         return False
-    with d._lock:
-        d.settings = s.model_copy(update={"temperature": temperature, "generator": generator})
-        for key in [k for k in d._pipelines if k.startswith("query:") or k == "summarizer"]:
-            del d._pipelines[key]
+    d.update_settings(temperature=temperature, generator=generator)
     return True
 
 

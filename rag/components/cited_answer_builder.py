@@ -72,6 +72,8 @@ class CitedAnswerBuilder:
             return f"[{', '.join(map(str, valid))}]" if valid else ""
 
         text = re.sub(r"\s+([.,;:])", r"\1", _MARK.sub(keep, raw)).strip()
+        if not re.search(r"\w", re.sub(r"\[[\d, ]*\]", "", text)):  # nothing left but markers/punctuation
+            return {"answer": self._declined(query, documents, raw)}
         mode = "model"
         if not cited:
             mode = "attributed"
