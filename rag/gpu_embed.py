@@ -55,6 +55,63 @@ class _Batch:
     tokens: int
 
 
+@dataclass
+class _Tokens:
+    """A tokenized wave: ids (n, width) int32 zero-padded, lengths (n,), type ids for pairs."""
+
+    ids: np.ndarray
+    lengths: np.ndarray
+    type_ids: np.ndarray | None
+
+    @classmethod
+    def concat(cls, parts: list[_Tokens]) -> _Tokens:
+        if len(parts) == 1:
+            return parts[0]
+        width = max(p.ids.shape[1] for p in parts)
+
+        def pad(a: np.ndarray) -> np.ndarray:
+            return a if a.shape[1] == width else np.pad(a, ((0, 0), (0, width - a.shape[1])))
+
+        tt = np.concatenate([pad(p.type_ids) for p in parts]) if parts[0].type_ids is not None else None
+        return cls(np.concatenate([pad(p.ids) for p in parts]), np.concatenate([p.lengths for p in parts]), tt)
+
+
+def _encode_arrays(backend: Any, texts: list[str], pairs: list[str] | None) -> _Tokens:
+    """Encode with a ``tokenizers.Tokenizer`` (truncation already enabled) into padded int32 arrays."""
+    inputs = texts if pairs is None else list(zip(texts, pairs, strict=True))
+    encode = getattr(backend, "encode_batch_fast", None) or backend.encode_batch  # fast: no char offsets
+    encs = encode(inputs, add_special_tokens=True)
+    lengths = np.fromiter((len(e.ids) for e in encs), dtype=np.int32, count=len(encs))
+    width = int(lengths.max()) if len(encs) else 1
+    if len(encs) and int(lengths.min()) == width:  # one C-level conversion when nothing needs padding
+        ids = np.array([e.ids for e in encs], dtype=np.int32)
+        tt = np.array([e.type_ids for e in encs], dtype=np.int32) if pairs is not None else None
+    else:
+        ids = np.zeros((len(encs), width), dtype=np.int32)
+        tt = np.zeros((len(encs), width), dtype=np.int32) if pairs is not None else None
+        for j, e in enumerate(encs):
+            ids[j, :lengths[j]] = e.ids
+            if tt is not None:
+                tt[j, :lengths[j]] = e.type_ids
+    return _Tokens(ids, lengths, tt)
+
+
+_WORKER_BACKEND: Any = None
+
+
+def _init_worker(tokenizer_json: str, max_length: int) -> None:
+    global _WORKER_BACKEND
+    from tokenizers import Tokenizer
+
+    _WORKER_BACKEND = Tokenizer.from_file(tokenizer_json)
+    _WORKER_BACKEND.no_padding()
+    _WORKER_BACKEND.enable_truncation(max_length)
+
+
+def _encode_in_worker(job: tuple[list[str], list[str] | None]) -> _Tokens:
+    return _encode_arrays(_WORKER_BACKEND, *job)
+
+
 class FastEncoder:
     """Batched encoder inference with length bucketing, half precision and host/device overlap.
 
@@ -65,12 +122,15 @@ class FastEncoder:
     :param batch_size: texts per batch.
     :param tokenizer_threads: parallel tokenizer shards.
     :param kind: ``embed`` (mean-pooled, normalised vectors) or ``rerank`` (sequence-classification logits).
+    :param compile: run the model through ``torch.compile``.
+    :param tokenizer_processes: tokenize in this many worker processes (spawned; they load only
+        ``tokenizer.json``) instead of threads; 0 = threads.
     :raises ValueError: on an unknown dtype or kind, or a non-positive size.
     """
 
     def __init__(self, model: str, device: str = "cuda", dtype: str = "fp16", max_length: int = 256,
                  batch_size: int = 512, tokenizer_threads: int = 16, kind: str = "embed",
-                 compile: bool = False) -> None:
+                 compile: bool = False, tokenizer_processes: int = 0) -> None:
         if dtype not in DTYPES:
             raise ValueError(f"dtype must be one of {DTYPES}, got {dtype!r}")
         if kind not in ("embed", "rerank"):
@@ -87,6 +147,9 @@ class FastEncoder:
         self.tokenizer_threads = tokenizer_threads
         self.kind = kind
         self.compile = compile
+        self.tokenizer_processes = max(0, tokenizer_processes)
+        self._procs = None
+        self._backend = None
         self.attention = attention_backend(device, self.dtype)
         self.model = None
         self.tokenizer = None
@@ -101,10 +164,23 @@ class FastEncoder:
 
         torch_dtype = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}[self.dtype]
         self.tokenizer = AutoTokenizer.from_pretrained(self.model_path, use_fast=True)
-        backend = getattr(self.tokenizer, "_tokenizer", None)
-        if backend is not None:  # truncation for the direct backend calls in _tokenize
-            backend.no_padding()
-            backend.enable_truncation(self.max_length)
+        backend = getattr(self.tokenizer, "_tokenizer", None)  # the Rust tokenizer behind the fast one
+        if backend is None:
+            raise ValueError(f"{self.model_path} has no fast (Rust) tokenizer: FastEncoder needs tokenizer.json "
+                             "or a tokenizer transformers can convert")
+        backend.no_padding()
+        backend.enable_truncation(self.max_length)
+        self._backend = backend
+        if self.tokenizer_processes:
+            import multiprocessing as mp
+            import os
+            import tempfile
+            from concurrent.futures import ProcessPoolExecutor
+
+            path = os.path.join(tempfile.mkdtemp(prefix="fastenc-"), "tokenizer.json")
+            backend.save(path)
+            self._procs = ProcessPoolExecutor(self.tokenizer_processes, mp_context=mp.get_context("spawn"),
+                                              initializer=_init_worker, initargs=(path, self.max_length))
         cls = AutoModel if self.kind == "embed" else AutoModelForSequenceClassification
         kwargs: dict[str, Any] = {"dtype": torch_dtype, "attn_implementation": self.attention}
         if self.kind == "rerank":
@@ -122,78 +198,59 @@ class FastEncoder:
                     self.attention, self.batch_size)
 
     # --- host side ---------------------------------------------------------------------------------
-    def _tokenize(self, texts: list[str], pairs: list[str] | None) -> list[list[int]]:
-        """Token ids per text, tokenized in parallel shards (the fast tokenizer releases the GIL)."""
+    def _tokenize(self, texts: list[str], pairs: list[str] | None) -> _Tokens:
+        """Token ids of ``texts`` (and ``pairs``) as padded arrays, tokenized in parallel shards: worker
+        processes when ``tokenizer_processes`` > 0, else threads (the Rust tokenizer releases the GIL)."""
         n = len(texts)
-        shards = max(1, min(self.tokenizer_threads, n // 256 or 1))
+        workers = self.tokenizer_processes or self.tokenizer_threads
+        shards = max(1, min(workers, n // 256 or 1))
         bounds = [(n * i // shards, n * (i + 1) // shards) for i in range(shards)]
-
-        backend = getattr(self.tokenizer, "_tokenizer", None)  # the Rust tokenizer of a fast tokenizer
-        fast = getattr(backend, "encode_batch_fast", None)  # no character offsets: noticeably faster
-
-        def run(span: tuple[int, int]) -> list[Any]:
-            a, b = span
-            if fast is not None:
-                inputs = texts[a:b] if pairs is None else list(zip(texts[a:b], pairs[a:b], strict=True))
-                encs = fast(inputs, add_special_tokens=True)
-                if pairs is None:
-                    return [e.ids for e in encs]
-                return [(e.ids, e.type_ids) for e in encs]
-            enc = self.tokenizer(texts[a:b], pairs[a:b] if pairs is not None else None, truncation=True,
-                                 max_length=self.max_length, padding=False, return_attention_mask=False,
-                                 return_token_type_ids=pairs is not None)
-            if pairs is None:
-                return enc["input_ids"]
-            return list(zip(enc["input_ids"], enc["token_type_ids"], strict=True))
-
-        if shards == 1:
-            return run(bounds[0])
-        with ThreadPoolExecutor(shards) as pool:
-            return [row for part in pool.map(run, bounds) for row in part]
+        jobs = [(texts[a:b], pairs[a:b] if pairs is not None else None) for a, b in bounds]
+        if self._procs is not None:
+            parts = list(self._procs.map(_encode_in_worker, jobs))
+        elif shards == 1:
+            parts = [_encode_arrays(self._backend, *jobs[0])]
+        else:
+            with ThreadPoolExecutor(shards) as pool:
+                parts = list(pool.map(lambda job: _encode_arrays(self._backend, *job), jobs))
+        return _Tokens.concat(parts)
 
     def _batches(self, texts: list[str], pairs: list[str] | None, wave: int) -> Iterator[_Batch]:
-        """Tokenize ``wave`` texts at a time, sort each wave by length and pack pinned batches."""
+        """Tokenize ``wave`` texts at a time (one wave ahead), sort each by length and pack pinned batches."""
         import torch
 
         pin = self.device.startswith("cuda")
         starts = list(range(0, len(texts), wave))
         ahead = ThreadPoolExecutor(1)  # tokenizes wave k+1 while wave k is packed and consumed
-        submit = lambda s0: ahead.submit(self._tokenize, texts[s0:s0 + wave],
-                                         pairs[s0:s0 + wave] if pairs else None)
+
+        def submit(s0: int) -> Any:
+            return ahead.submit(self._tokenize, texts[s0:s0 + wave], pairs[s0:s0 + wave] if pairs else None)
+
+        def tensor(a: np.ndarray | None) -> Any:
+            if a is None:
+                return None
+            t = torch.from_numpy(np.ascontiguousarray(a))
+            return t.pin_memory() if pin else t
+
         future = submit(starts[0]) if starts else None
-        for i, start in enumerate(starts):
-            rows = future.result()
-            if i + 1 < len(starts):
-                future = submit(starts[i + 1])
-            ids_rows = [r[0] for r in rows] if pairs is not None else rows
-            lengths = np.fromiter((len(r) for r in ids_rows), dtype=np.int64, count=len(ids_rows))
-            order = np.argsort(lengths, kind="stable")
-            for b in range(0, len(order), self.batch_size):
-                sel = order[b:b + self.batch_size]
-                lens = lengths[sel]
-                width = int(lens.max())
-                uniform = bool(lens.min() == width)
-                if uniform:  # one C-level conversion, no padding
-                    ids = np.array([ids_rows[k] for k in sel], dtype=np.int64)
-                    tt = np.array([rows[k][1] for k in sel], dtype=np.int64) if pairs is not None else None
-                else:
-                    ids = np.zeros((len(sel), width), dtype=np.int64)
-                    tt = np.zeros((len(sel), width), dtype=np.int64) if pairs is not None else None
-                    for j, k in enumerate(sel):
-                        ids[j, :lens[j]] = ids_rows[k]
-                        if tt is not None:
-                            tt[j, :lens[j]] = rows[k][1]
-                mask = None if uniform else (np.arange(width)[None, :] < lens[:, None]).astype(np.int64)
-
-                def tensor(a: np.ndarray | None) -> Any:
-                    if a is None:
-                        return None
-                    t = torch.from_numpy(a)
-                    return t.pin_memory() if pin else t
-
-                yield _Batch(index=tensor(sel.astype(np.int64) + start), input_ids=tensor(ids),
-                             attention_mask=tensor(mask), token_type_ids=tensor(tt), tokens=int(lens.sum()))
-        ahead.shutdown(wait=False)
+        try:
+            for i, start in enumerate(starts):
+                tok = future.result()
+                if i + 1 < len(starts):
+                    future = submit(starts[i + 1])
+                order = np.argsort(tok.lengths, kind="stable")
+                for b in range(0, len(order), self.batch_size):
+                    sel = order[b:b + self.batch_size]
+                    lens = tok.lengths[sel]
+                    width = int(lens.max())
+                    uniform = bool(lens.min() == width)
+                    ids = tok.ids[sel, :width]
+                    tt = tok.type_ids[sel, :width] if tok.type_ids is not None else None
+                    mask = None if uniform else (np.arange(width)[None, :] < lens[:, None]).astype(np.int32)
+                    yield _Batch(index=tensor(sel.astype(np.int64) + start), input_ids=tensor(ids),
+                                 attention_mask=tensor(mask), token_type_ids=tensor(tt), tokens=int(lens.sum()))
+        finally:
+            ahead.shutdown(wait=False)
 
     def _prefetch(self, it: Iterator[_Batch], depth: int = 64) -> Iterator[_Batch]:
         """Run the host-side iterator in a producer thread, ``depth`` batches ahead."""
@@ -242,10 +299,10 @@ class FastEncoder:
                         pending.pop(0)
                 else:
                     dev = [batch.index, batch.input_ids, batch.attention_mask, batch.token_type_ids]
-                index, ids, mask, tt = dev
-                kwargs = {"input_ids": ids, "attention_mask": mask}
+                index, ids, mask, tt = dev  # int32 on the wire, int64 for the embedding lookups
+                kwargs = {"input_ids": ids.long(), "attention_mask": mask}
                 if tt is not None:
-                    kwargs["token_type_ids"] = tt
+                    kwargs["token_type_ids"] = tt.long()
                 result = self.model(**kwargs)
                 if self.kind == "embed":
                     h = result.last_hidden_state.float()  # (B, T, H)
@@ -279,6 +336,12 @@ class FastEncoder:
             if self.device.startswith("cuda"):
                 torch.cuda.synchronize()
         return steps * self.batch_size / (time.perf_counter() - t0)
+
+    def close(self) -> None:
+        """Stop the tokenizer worker processes, if any."""
+        if self._procs is not None:
+            self._procs.shutdown(cancel_futures=True)
+            self._procs = None
 
     def embed(self, texts: list[str], wave: int = 16384) -> np.ndarray:
         """L2-normalised mean-pooled embeddings, in input order: ``(len(texts), hidden)`` float32."""
