@@ -553,7 +553,7 @@ class DocRAG:
         rows = [EntityCount(label=k[0], text=k[1], count=v[0], sources=sorted(v[1])) for k, v in counts.items()]
         return sorted(rows, key=lambda r: (-r.count, r.label, r.text))
 
-    def summarize(self, source: str | Path, max_words: int | None = None) -> Summary:
+    def summarize(self, source: str | Path) -> Summary:
         """Summary of a stored document: T5 when a summarizer is configured, else the GGUF generator."""
         src = self.resolve_source(source)
         t0 = time.perf_counter()
@@ -582,8 +582,9 @@ class DocRAG:
                     gen = LlamaCppChatGenerator(model=models.resolve_generator(self.settings.generator).path,
                                                 n_ctx=self.settings.n_ctx,
                                                 model_kwargs=graph.llama_model_kwargs(self.settings),
-                                                generation_kwargs={"temperature": 0.0, "max_tokens": 200})
-                    comp = LLMDocumentSummarizer(generator=gen)
+                                                generation_kwargs={"temperature": 0.0,
+                                                                   "repeat_penalty": self.settings.repeat_penalty})
+                    comp = LLMDocumentSummarizer(generator=gen, max_summary_tokens=200)
                 comp.warm_up()
                 self._pipelines[key] = comp
             return self._pipelines[key]
