@@ -25,9 +25,10 @@ def percentile(values: list[float], q: float) -> float:
 
 
 def run(url: str, key: str, questions: list[str] | None = None, concurrency: int = 8, seconds: float = 20.0,
-        timeout: float = 300.0) -> dict[str, Any]:
+        timeout: float = 300.0, unique: bool = False) -> dict[str, Any]:
     """Each of ``concurrency`` threads asks in a loop until ``seconds`` have passed; requests started before
-    the deadline are waited for. Non-200 answers and transport errors count as errors."""
+    the deadline are waited for. Non-200 answers and transport errors count as errors. ``unique`` makes every
+    question new (a numbered suffix), so no answer comes from the cache."""
     import httpx
 
     questions = questions or DEFAULT_QUESTIONS
@@ -42,7 +43,7 @@ def run(url: str, key: str, questions: list[str] | None = None, concurrency: int
         n = i
         with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {key}"}, timeout=timeout) as client:
             while time.perf_counter() < deadline:
-                q = questions[n % len(questions)]
+                q = questions[n % len(questions)] + (f" (request {i}-{n})" if unique else "")
                 n += 1
                 t0 = time.perf_counter()
                 try:
@@ -67,7 +68,7 @@ def run(url: str, key: str, questions: list[str] | None = None, concurrency: int
         t.join()
     wall = time.perf_counter() - t_start
     n = len(latencies)
-    return {"concurrency": concurrency, "seconds": seconds, "wall_s": round(wall, 2), "requests": n,
+    return {"concurrency": concurrency, "seconds": seconds, "unique_questions": unique, "wall_s": round(wall, 2), "requests": n,
             "errors": len(errors), "error_samples": errors[:5],
             "p50_s": round(percentile(latencies, 50), 4) if n else None,
             "p95_s": round(percentile(latencies, 95), 4) if n else None,
@@ -84,8 +85,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--concurrency", type=int, default=8)
     p.add_argument("--seconds", type=float, default=20.0)
     p.add_argument("--question", action="append", help="repeatable; default: four generic questions")
+    p.add_argument("--unique", action="store_true", help="never repeat a question (measures uncached asks)")
     args = p.parse_args(argv)
-    result = run(args.url, args.key, args.question, args.concurrency, args.seconds)
+    result = run(args.url, args.key, args.question, args.concurrency, args.seconds, unique=args.unique)
     print(json.dumps(result, indent=2))
     return 0 if result["errors"] == 0 else 1
 

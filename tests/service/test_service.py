@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
-from svc_helpers import AUTH_A, AUTH_B
+from svc_helpers import AUTH_A, AUTH_B, KEY_A, KEY_B
 
 pytestmark = pytest.mark.integration
 
@@ -123,3 +123,16 @@ class TestAnswerCache:
         assert client.post("/ask", headers=AUTH_A, json={"question": q, "top_k": 1}).json()["cached"] is False
         assert client.post("/ask", headers=AUTH_A, json={"question": q, "top_k": 1}).json()["cached"] is True
         assert client.post("/ask", headers=AUTH_A, json={"question": q, "top_k": 2}).json()["cached"] is False
+
+
+def test_python_client_round_trip(client, ingested: dict) -> None:
+    from rag.server.client import DocRAGClient, ServiceError
+
+    c = DocRAGClient(client=client, key=KEY_A)
+    assert [d["file_name"] for d in c.list_documents()] == ["zephyr-bridge.txt"]
+    assert c.search("Margaret Hollis", top_k=1)[0]["file_name"] == "zephyr-bridge.txt"
+    tokens = "".join(c.ask_stream("Who designed the Zephyr Bridge?"))
+    assert tokens.strip() and c.last_answer["documents"]
+    with pytest.raises(ServiceError) as e:
+        DocRAGClient(client=client, key=KEY_B).show("zephyr-bridge.txt")
+    assert e.value.status == 404

@@ -167,3 +167,14 @@ def test_service_main_refuses_without_keys(tmp_path: Path, capsys: pytest.Captur
 
     assert main(["--home", str(tmp_path), "--port", "0"]) == 2
     assert "no API keys" in capsys.readouterr().err
+
+
+class TestDocRAGClient:
+    def test_client_maps_errors(self, light_client: TestClient) -> None:
+        from rag.server.client import DocRAGClient, ServiceError
+
+        assert DocRAGClient(client=light_client).health()["status"] == "ok"
+        with pytest.raises(ServiceError) as e:
+            DocRAGClient(client=light_client, key="wrong").list_documents()
+        assert e.value.status == 401
+        assert DocRAGClient(client=light_client, key=KEY_A).whoami()["name"] == "alpha"
