@@ -34,4 +34,5 @@ VOLUME ["/data"]
 EXPOSE 8000 8501
 HEALTHCHECK --interval=10s --timeout=5s --start-period=30s --retries=6 \
   CMD python -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8000/health', timeout=3)" || exit 1
-CMD ["docrag", "serve", "--host", "0.0.0.0", "--port", "8000"]
+# `python -m rag.service` is what `docrag serve` runs
+CMD ["python", "-m", "rag.service", "--host", "0.0.0.0", "--port", "8000"]

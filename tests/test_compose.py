@@ -45,7 +45,7 @@ class TestDefaultStack:
 
     def test_api(self, services: dict) -> None:
         api = services["api"]
-        assert api["command"][:2] == ["docrag", "serve"] and "--host" in api["command"]
+        assert api["command"][:3] == ["python", "-m", "rag.service"] and "--host" in api["command"]
         assert "8000:8000" in api["ports"]
         env = _env(api)
         assert env["DOCRAG_QDRANT_URL"] == "http://qdrant:6333"
@@ -101,6 +101,7 @@ class TestClusterProfile:
         assert len(volumes) == 3 and volumes <= set(compose["volumes"])
 
     def test_api_replicates(self, services: dict) -> None:
+        assert services["api-cluster"]["command"][:3] == ["python", "-m", "rag.service"]
         env = _env(services["api-cluster"])
         assert env["DOCRAG_QDRANT_URL"].startswith("http://qdrant-node-")
         assert int(env["DOCRAG_REPLICATION_FACTOR"]) == 2
@@ -121,5 +122,5 @@ class TestDockerfile:
     def test_entrypoint_and_ports(self) -> None:
         text = (REPO / "Dockerfile").read_text()
         assert re.search(r"^FROM python:3\.11", text, re.MULTILINE)
-        assert 'CMD ["docrag", "serve", "--host", "0.0.0.0", "--port", "8000"]' in text
+        assert 'CMD ["python", "-m", "rag.service", "--host", "0.0.0.0", "--port", "8000"]' in text
         assert "EXPOSE 8000 8501" in text and "scripts/setup.sh" in text
