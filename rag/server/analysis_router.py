@@ -12,7 +12,7 @@ analysis_router = APIRouter(tags=["analysis"])
 
 @analysis_router.post("/summarize", summary="Summary of one stored document")
 def summarize(body: SummarizeBody, svc: Service) -> dict[str, Any]:
-    return svc.summarize(body.source, body.max_words)
+    return svc.summarize(body.source)
 
 
 @analysis_router.get("/entities", summary="Entity counts over the collection or one document")

@@ -110,8 +110,8 @@ class DocRAGClient:
                     elif event == "error":
                         raise ServiceError(500, data.get("error", "stream failed"))
 
-    def summarize(self, source: str, max_words: int | None = None) -> dict[str, Any]:
-        return self._call("POST", "/summarize", json={"source": source, "max_words": max_words})
+    def summarize(self, source: str) -> dict[str, Any]:
+        return self._call("POST", "/summarize", json={"source": source})
 
     def entities(self, source: str | None = None, label: str | None = None) -> list[dict[str, Any]]:
         params = {k: v for k, v in (("source", source), ("label", label)) if v}

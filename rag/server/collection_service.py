@@ -150,9 +150,9 @@ class CollectionService:
             self.lock.release()
 
     # --- analysis ----------------------------------------------------------------------------------
-    def summarize(self, source: str, max_words: int | None = None) -> dict[str, Any]:
+    def summarize(self, source: str) -> dict[str, Any]:
         with self.lock:
-            return self.rag.summarize(source, max_words=max_words).to_dict()
+            return self.rag.summarize(source).to_dict()
 
     def entities(self, source: str | None, label: str | None) -> list[dict[str, Any]]:
         with self.lock:

@@ -31,5 +31,4 @@ class AskBody(BaseModel):
 class SummarizeBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    source: str = Field(min_length=1, max_length=4096)
-    max_words: int | None = Field(default=None, ge=10, le=2000)
+    source: str = Field(min_length=1, max_length=4096, description="Stored source or unique file name.")

@@ -54,6 +54,12 @@ class TestKeyA:
         tokens = "".join(json.loads(e[1].removeprefix("data: "))["text"] for e in events if e[0] == "event: token")
         assert final["documents"] and tokens.strip()
 
+    def test_summarize(self, client, ingested: dict) -> None:
+        r = client.post("/summarize", headers=AUTH_A, json={"source": "zephyr-bridge.txt"})
+        assert r.status_code == 200, r.text
+        body = r.json()
+        assert body["source"].endswith("zephyr-bridge.txt") and body["text"].strip()
+
     def test_entities(self, client, ingested: dict) -> None:
         r = client.get("/entities", headers=AUTH_A)
         assert r.status_code == 200 and isinstance(r.json(), list)
