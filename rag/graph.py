@@ -66,6 +66,24 @@ def _device(settings: Settings) -> ComponentDevice:
     return ComponentDevice.from_str(models.resolve_device(settings.device))
 
 
+def _model_kwargs(settings: Settings) -> dict[str, Any] | None:
+    """On CUDA: half precision and flash-attn (``gpu`` extra) or torch SDPA; on CPU: library defaults."""
+    device = models.resolve_device(settings.device)
+    if not device.startswith("cuda"):
+        return None
+    import torch
+
+    from rag.gpu_embed import attention_backend
+
+    attn = attention_backend(device, "fp16")
+    logger.info("GPU %s: fp16 weights, attention %s", device, attn)
+    return {"dtype": torch.float16, "attn_implementation": attn}
+
+
+def _batch_size(settings: Settings) -> int:
+    return max(settings.embed_batch_size, 256) if _model_kwargs(settings) else settings.embed_batch_size
+
+
 def embedder_path(settings: Settings) -> str:
     return models.resolve_embedder(settings.embedder).path
 
@@ -84,9 +102,9 @@ def build_indexing(settings: Settings, store: QdrantDocumentStore, passwords: di
     p.add_component("chunker", ElementChunker(settings.chunk_size, settings.chunk_overlap))
     p.add_component("sparse_embedder", BM25DocumentSparseEmbedder(meta_fields_to_embed=["title_path"]))
     p.add_component("embedder", SentenceTransformersDocumentEmbedder(
-        model=embedder_path(settings), device=_device(settings), batch_size=settings.embed_batch_size,
+        model=embedder_path(settings), device=_device(settings), batch_size=_batch_size(settings),
         progress_bar=False, normalize_embeddings=True, meta_fields_to_embed=["title_path"],
-        local_files_only=True))
+        local_files_only=True, model_kwargs=_model_kwargs(settings)))
     p.add_component("writer", DocumentWriter(document_store=store, policy=DuplicatePolicy.OVERWRITE))
     if parse:
         p.connect("parser.documents", "chunker.documents")
@@ -116,7 +134,7 @@ def _add_retrieval(p: Pipeline, settings: Settings, store: QdrantDocumentStore, 
     """Adds the retrieval stages; returns the name of the component whose ``documents`` is the result."""
     p.add_component("query_embedder", SentenceTransformersTextEmbedder(
         model=embedder_path(settings), device=_device(settings), progress_bar=False,
-        normalize_embeddings=True, local_files_only=True))
+        normalize_embeddings=True, local_files_only=True, model_kwargs=_model_kwargs(settings)))
     p.add_component("sparse_query_embedder", BM25QuerySparseEmbedder())
     p.add_component("retriever", QdrantHybridRetriever(document_store=store, top_k=settings.retrieve_k))
     p.connect("query_embedder.embedding", "retriever.query_embedding")
@@ -128,7 +146,8 @@ def _add_retrieval(p: Pipeline, settings: Settings, store: QdrantDocumentStore, 
         return "retriever"
     p.add_component("reranker", SentenceTransformersSimilarityRanker(
         model=reranker.path, device=_device(settings), top_k=settings.retrieve_k, scale_score=False,
-        meta_fields_to_embed=["title_path"], local_files_only=True))
+        meta_fields_to_embed=["title_path"], local_files_only=True, model_kwargs=_model_kwargs(settings),
+        batch_size=_batch_size(settings)))
     p.connect("retriever.documents", "reranker.documents")
     return "reranker"
 
