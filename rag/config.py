@@ -58,6 +58,8 @@ class Settings(BaseModel):
     ner_model: str = Field(default="", description="'spacy', a token-classification model, or empty = best.")
     summarizer: str = Field(default="", description="T5/seq2seq model id or path; empty = GGUF generator.")
     device: str = Field(default="auto", description="'auto', 'cpu', 'cuda', 'cuda:1', ...")
+    model_dtype: Literal["auto", "fp32", "bf16", "fp16"] = Field(
+        default="auto", description="Embedder/reranker precision; auto = fp16 on CUDA, bf16 on bf16 CPUs.")
 
     # --- query ---------------------------------------------------------------------------------
     top_k: int = Field(default=5, ge=1, le=100, description="Chunks given to the generator.")

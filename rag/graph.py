@@ -66,22 +66,41 @@ def _device(settings: Settings) -> ComponentDevice:
     return ComponentDevice.from_str(models.resolve_device(settings.device))
 
 
+def _cpu_has_bf16() -> bool:
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            flags = f.read()
+    except OSError:
+        return False
+    return " avx512_bf16" in flags or " amx_bf16" in flags
+
+
 def _model_kwargs(settings: Settings) -> dict[str, Any] | None:
-    """On CUDA: half precision and flash-attn (``gpu`` extra) or torch SDPA; on CPU: library defaults."""
-    device = models.resolve_device(settings.device)
-    if not device.startswith("cuda"):
-        return None
+    """Weights precision and attention for the embedder and reranker.
+
+    ``model_dtype=auto``: fp16 with flash-attn (``gpu`` extra) or torch SDPA on CUDA; bf16 on CPUs with native
+    bf16 (AVX512-BF16/AMX: ~1.8x faster here, embeddings within cosine 0.996 of fp32); fp32 otherwise.
+    """
     import torch
 
-    from rag.gpu_embed import attention_backend
+    device = models.resolve_device(settings.device)
+    dtype = settings.model_dtype
+    if dtype == "auto":
+        dtype = "fp16" if device.startswith("cuda") else ("bf16" if _cpu_has_bf16() else "fp32")
+    if dtype == "fp32":
+        return None
+    kwargs: dict[str, Any] = {"dtype": {"fp16": torch.float16, "bf16": torch.bfloat16}[dtype]}
+    if device.startswith("cuda"):
+        from rag.gpu_embed import attention_backend
 
-    attn = attention_backend(device, "fp16")
-    logger.info("GPU %s: fp16 weights, attention %s", device, attn)
-    return {"dtype": torch.float16, "attn_implementation": attn}
+        kwargs["attn_implementation"] = attention_backend(device, dtype)
+        logger.info("GPU %s: %s weights, attention %s", device, dtype, kwargs["attn_implementation"])
+    return kwargs
 
 
 def _batch_size(settings: Settings) -> int:
-    return max(settings.embed_batch_size, 256) if _model_kwargs(settings) else settings.embed_batch_size
+    on_gpu = models.resolve_device(settings.device).startswith("cuda")
+    return max(settings.embed_batch_size, 256) if on_gpu else settings.embed_batch_size
 
 
 def embedder_path(settings: Settings) -> str:
