@@ -239,8 +239,15 @@ def train(cfg: dict) -> None:
     logger.info("first stage %.1fs; %d training groups %s", t_first, len(items), mining_stats)
 
     set_seed(cfg["seed"])
-    ce = CrossEncoder(base_dir, num_labels=1, max_length=cfg["max_length"], device=device)
-    model = ce.model
+    try:
+        ce = CrossEncoder(base_dir, num_labels=1, max_length=cfg["max_length"], device=device)
+        model = ce.model
+    except Exception as e:  # noqa: BLE001 - older sentence-transformers: build the same BERT + head directly
+        logger.warning("CrossEncoder(%s) failed (%s); using AutoModelForSequenceClassification", base_dir, e)
+        from transformers import AutoModelForSequenceClassification
+
+        set_seed(cfg["seed"])
+        ce, model = None, AutoModelForSequenceClassification.from_pretrained(base_dir, num_labels=1).to(device)
     tok = AutoTokenizer.from_pretrained(base_dir)
     scores = {"base": _eval_scores(model, tok, cfg, prep, fs, device)}  # the untuned start point
 
@@ -285,7 +292,10 @@ def train(cfg: dict) -> None:
     t_train = time.time() - t0
     model.eval()
     full_dir = work / "full"
-    ce.save_pretrained(str(full_dir))
+    if ce is not None:
+        ce.save_pretrained(str(full_dir))
+    else:
+        model.save_pretrained(str(full_dir))
     tok.save_pretrained(str(full_dir))
     save_compact(full_dir, out_dir, name=cfg["model_name"])
     scores["full"] = _eval_scores(model, tok, cfg, prep, fs, device)
@@ -375,7 +385,7 @@ def evaluate_stage(cfg: dict) -> dict:
     path = materialize(out_dir)
     ce = CrossEncoder(path, device="cpu")
     qce = CrossEncoder(path, device="cpu")
-    qce.model = torch.ao.quantization.quantize_dynamic(qce.model, {torch.nn.Linear}, dtype=torch.qint8)
+    torch.ao.quantization.quantize_dynamic(qce, {torch.nn.Linear}, dtype=torch.qint8, inplace=True)
     name, depth = "scifact-test", cfg["rerank_depth"]
     s = prep["sets"][name]
     texts = prep["corpora"][s["corpus"]]["texts"]

@@ -1,0 +1,194 @@
+"""Benchmarks (``make bench``): JSON to stdout and ``evals/reports/bench-<name>.json``. Not timed tests.
+
+- ``ingest``: pages/s and chunks/s end to end (parse, chunk, NER, BM25, embed, write) on the text PDFs of
+  ``shared/data/docs``, on all sample documents, and on a 1,000-page text corpus built from SQuAD paragraphs;
+  peak RSS; baseline in the same run: plain sentence-transformers + qdrant-client on the same chunk texts.
+- ``query``: retrieve (+ rerank) latency p50/p95 over a collection of ``--chunks`` chunks (default 10,000),
+  time to first token with a 5-chunk context and decode tokens/s through our graph, against llama.cpp alone.
+- ``gpu``: ``evals.gpu_bench`` (run on a CUDA machine).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parent.parent
+DATA = Path(os.environ.get("DOCRAG_DATA") or os.environ.get("DOCRAG_EVAL_DATA") or REPO.parent / "shared" / "data")
+TEXT_PDFS = ["GSA2022.pdf", "multi-column.pdf", "reliance.pdf", "ntsb-20071229X02007.pdf",
+             "layout-parser-paper-fast.pdf", "layout-parser-paper-with-table.pdf", "fake-memo.pdf"]
+
+
+def _rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _machine() -> dict[str, Any]:
+    import psutil
+
+    return {"cpu": platform.processor() or platform.machine(), "cores": os.cpu_count(),
+            "ram_gb": round(psutil.virtual_memory().total / 2**30, 1), "python": platform.python_version()}
+
+
+def _pct(xs: list[float], q: float) -> float:
+    xs = sorted(xs)
+    return xs[min(len(xs) - 1, int(round(q * (len(xs) - 1))))]
+
+
+def _squad_pages(n_pages: int, words_per_page: int = 450) -> list[str]:
+    import gzip
+
+    data = json.loads(gzip.open(DATA / "squad" / "train-v1.1.json.gz").read())["data"]
+    paras = [p["context"] for a in data for p in a["paragraphs"]]
+    pages, cur = [], []
+    for p in paras:
+        cur.append(p)
+        if sum(len(x.split()) for x in cur) >= words_per_page:
+            pages.append("\n\n".join(cur))
+            cur = []
+        if len(pages) == n_pages:
+            break
+    return pages
+
+
+def _ingest_case(d: Any, paths: list[Path]) -> dict[str, Any]:
+    t0 = time.perf_counter()
+    rep = d.ingest(paths, force=True).to_dict()["summary"]
+    dt = time.perf_counter() - t0
+    return {"files": rep["files"], "pages": rep["pages"], "chunks": rep["chunks"], "failed": rep["failed"],
+            "seconds": round(dt, 2), "pages_per_s": round(rep["pages"] / dt, 2),
+            "chunks_per_s": round(rep["chunks"] / dt, 2)}
+
+
+def _baseline_embed_write(texts: list[str], home: Path) -> dict[str, Any]:
+    """Plain sentence-transformers + qdrant-client (no parsing, no sparse vectors, no NER) on the same chunks."""
+    from qdrant_client import QdrantClient, models
+    from sentence_transformers import SentenceTransformer
+
+    from rag.models import resolve_embedder
+
+    t0 = time.perf_counter()
+    model = SentenceTransformer(resolve_embedder().path, device="cpu")
+    client = QdrantClient(path=str(home / "baseline"))
+    client.create_collection("b", vectors_config=models.VectorParams(size=384, distance=models.Distance.COSINE))
+    vecs = model.encode(texts, batch_size=64, normalize_embeddings=True)
+    client.upsert("b", [models.PointStruct(id=i, vector=v.tolist(), payload={"text": t})
+                        for i, (v, t) in enumerate(zip(vecs, texts, strict=True))])
+    client.close()
+    dt = time.perf_counter() - t0
+    return {"chunks": len(texts), "seconds": round(dt, 2), "chunks_per_s": round(len(texts) / dt, 2)}
+
+
+def bench_ingest(args: argparse.Namespace) -> dict[str, Any]:
+    from rag import DocRAG
+
+    out: dict[str, Any] = {"machine": _machine()}
+    with tempfile.TemporaryDirectory() as tmp:
+        home = Path(tmp)
+        d = DocRAG(home=home / "docrag")
+        d.ingest([DATA / "docs" / "fake-memo.pdf"])  # load models outside the timings
+        out["text_pdfs"] = _ingest_case(d, [DATA / "docs" / n for n in TEXT_PDFS])
+        out["sample_docs"] = _ingest_case(d, [DATA / "docs"])
+        corpus = home / "corpus"
+        corpus.mkdir()
+        pages = _squad_pages(args.pages)
+        for i, text in enumerate(pages):
+            (corpus / f"page-{i:04d}.txt").write_text(text)
+        out["text_corpus"] = _ingest_case(d, [corpus])
+        out["text_corpus"]["pages"] = len(pages)
+        out["text_corpus"]["pages_per_s"] = round(len(pages) / out["text_corpus"]["seconds"], 2)
+        chunk_texts = [h.text for src in list(corpus.iterdir())[:200] for h in d.show(str(src))]
+        d.close()
+        base = _baseline_embed_write(chunk_texts, home)
+        ours_cps = out["text_corpus"]["chunks_per_s"]
+        out["baseline_plain_st_qdrant"] = {**base, "ratio_ours_over_baseline_chunks_per_s":
+                                           round(ours_cps / base["chunks_per_s"], 3)}
+    out["peak_rss_mb"] = round(_rss_mb(), 1)
+    return out
+
+
+def bench_query(args: argparse.Namespace) -> dict[str, Any]:
+    from llama_cpp import Llama
+
+    from rag import DocRAG
+    from rag.graph import llama_model_kwargs
+    from rag.models import resolve_generator
+
+    out: dict[str, Any] = {"machine": _machine()}
+    with tempfile.TemporaryDirectory() as tmp:
+        d = DocRAG(home=Path(tmp), extract_entities=False)
+        pages = _squad_pages(args.chunks // 2, words_per_page=300)
+        t0 = time.perf_counter()
+        d.ingest_records([{"source": f"p{i}", "text": t} for i, t in enumerate(pages)])
+        out["collection"] = {"chunks": d.store.count_documents(), "ingest_seconds": round(time.perf_counter() - t0, 1)}
+        questions = [p.split(".")[0][:120] for p in pages[:: max(1, len(pages) // args.queries)]][: args.queries]
+        for rerank in (False, True):
+            d.search(questions[0], top_k=5, rerank=rerank)
+            lat = []
+            for q in questions:
+                t = time.perf_counter()
+                d.search(q, top_k=5, rerank=rerank)
+                lat.append(time.perf_counter() - t)
+            out["retrieve" + ("_rerank" if rerank else "")] = {
+                "p50_ms": round(1000 * statistics.median(lat), 1), "p95_ms": round(1000 * _pct(lat, 0.95), 1),
+                "queries": len(lat)}
+        d.ask(questions[0])  # load the generator
+        ttft, tps = [], []
+        for q in questions[:10]:
+            times: list[float] = []
+            a = d.ask(q, top_k=5, rerank=True, on_token=lambda _tok: times.append(time.perf_counter()))
+            if a.timings.get("first_token_s") is not None and len(times) > 1:
+                ttft.append(a.timings["first_token_s"])
+                tps.append((len(times) - 1) / max(times[-1] - times[0], 1e-6))
+        out["graph_generation"] = {"ttft_p50_s": round(statistics.median(ttft), 3) if ttft else None,
+                                   "decode_tokens_per_s_p50": round(statistics.median(tps), 1) if tps else None,
+                                   "note": "ttft includes retrieval and reranking"}
+        d.close()
+    llm = Llama(model_path=resolve_generator().path, n_ctx=4096, **llama_model_kwargs(d.settings))
+    prompt = "Summarize: " + " ".join(pages[0].split()[:900])
+    t = time.perf_counter()
+    stamps = []
+    for _ in llm.create_completion(prompt, max_tokens=128, temperature=0.0, stream=True):
+        stamps.append(time.perf_counter())
+    out["llama_cpp_alone"] = {"ttft_s": round(stamps[0] - t, 3),
+                              "decode_tokens_per_s": round((len(stamps) - 1) / max(stamps[-1] - stamps[0], 1e-6), 1)}
+    out["peak_rss_mb"] = round(_rss_mb(), 1)
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m evals.bench")
+    p.add_argument("what", choices=["ingest", "query", "gpu", "all"])
+    p.add_argument("--pages", type=int, default=1000, help="pages of the text corpus (ingest)")
+    p.add_argument("--chunks", type=int, default=10000, help="collection size (query)")
+    p.add_argument("--queries", type=int, default=50)
+    args = p.parse_args(argv)
+    if not DATA.is_dir():
+        print(f"bench: data folder {DATA} not found (set DOCRAG_DATA)", file=sys.stderr)
+        return 2
+    if args.what == "gpu":
+        from evals import gpu_bench
+
+        return gpu_bench.main(["--out", str(REPO / "evals" / "reports" / "gpu_bench.json")])
+    results = {}
+    for name, fn in (("ingest", bench_ingest), ("query", bench_query)):
+        if args.what in (name, "all"):
+            results[name] = fn(args)
+            path = REPO / "evals" / "reports" / f"bench-{name}.json"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(json.dumps(results[name], indent=2))
+    print(json.dumps(results, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
