@@ -165,7 +165,7 @@ def _add_retrieval(p: Pipeline, settings: Settings, store: QdrantDocumentStore, 
         return "retriever"
     p.add_component("reranker", SentenceTransformersSimilarityRanker(
         model=reranker.path, device=_device(settings), top_k=settings.retrieve_k, scale_score=False,
-        meta_fields_to_embed=["title_path"], local_files_only=True, model_kwargs=_model_kwargs(settings),
+        meta_fields_to_embed=["title_path"], model_kwargs=_model_kwargs(settings),
         batch_size=_batch_size(settings)))
     p.connect("retriever.documents", "reranker.documents")
     return "reranker"
