@@ -77,11 +77,12 @@ def build_searchers(settings: Settings, store: Any, depth: int = 300,
         return searchers, skipped
     rr = graph.build_retrieval(settings.model_copy(update={"retrieve_k": rerank_depth}), store, rerank=True)
     cache: dict[str, Hits] = {}
+    hybrid_search = searchers["hybrid"]
 
     def hybrid_cached(q: str) -> Hits:
         if q not in cache:
             cache.clear()
-            cache[q] = searchers["hybrid"](q)
+            cache[q] = hybrid_search(q)
         return cache[q]
 
     def reranked(q: str) -> Hits:
