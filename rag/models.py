@@ -109,6 +109,21 @@ def resolve_generator(name: str = "") -> ResolvedModel:
     return ResolvedModel("generator", str(ggufs[0].resolve()), "package")
 
 
+def _shipped(kind: str, folder: Path) -> ResolvedModel | None:
+    """A model shipped in ``models/``: an int8 compact folder is rebuilt to fp32 in the model cache once."""
+    if (folder / "compact.json").is_file():
+        from rag.training.compact import materialize
+
+        try:
+            return ResolvedModel(kind, materialize(folder), "shipped")
+        except (OSError, ValueError) as e:
+            raise ModelNotFoundError(f"shipped {kind} model {folder} could not be rebuilt in the model cache "
+                                     f"(is DOCRAG_HOME writable?): {e}") from e
+    if (folder / "config.json").is_file():
+        return ResolvedModel(kind, str(folder), "shipped")
+    return None
+
+
 def resolve_reranker(name: str = "") -> ResolvedModel | None:
     """Cross-encoder; default: our fine-tuned reranker in ``models/reranker``; ``"none"`` disables it.
 
@@ -119,16 +134,9 @@ def resolve_reranker(name: str = "") -> ResolvedModel | None:
     if name:
         return _resolve_named("reranker", name, "a sentence-transformers CrossEncoder folder or HF id")
     shipped = SHIPPED_MODELS / "reranker"
-    if (shipped / "compact.json").is_file():  # int8 compact folder: rebuilt to fp32 in the cache once
-        from rag.training.compact import materialize
-
-        try:
-            return ResolvedModel("reranker", materialize(shipped), "shipped")
-        except (OSError, ValueError) as e:
-            raise ModelNotFoundError(f"shipped reranker {shipped} could not be rebuilt in the model cache "
-                                     f"(is DOCRAG_HOME writable?): {e}") from e
-    if (shipped / "config.json").is_file():
-        return ResolvedModel("reranker", str(shipped), "shipped")
+    found = _shipped("reranker", shipped)
+    if found is not None:
+        return found
     logger.warning("No reranker configured and none shipped in %s: retrieval runs without reranking", shipped)
     return None
 
@@ -144,16 +152,9 @@ def resolve_ner(name: str = "") -> ResolvedModel:
         return _resolve_named("ner", name, "a transformers token-classification folder or HF id")
     shipped = SHIPPED_MODELS / "ner"
     if (shipped / "DEFAULT").is_file():  # written by rag.training.ner only when it beats spaCy on testb
-        if (shipped / "compact.json").is_file():
-            from rag.training.compact import materialize
-
-            try:
-                return ResolvedModel("ner", materialize(shipped), "shipped")
-            except (OSError, ValueError) as e:
-                raise ModelNotFoundError(f"shipped NER model {shipped} could not be rebuilt in the model cache "
-                                         f"(is DOCRAG_HOME writable?): {e}") from e
-        if (shipped / "config.json").is_file():
-            return ResolvedModel("ner", str(shipped), "shipped")
+        found = _shipped("ner", shipped)
+        if found is not None:
+            return found
     return resolve_spacy()
 
 
