@@ -33,7 +33,7 @@ def build(report: dict) -> str:
             for config, values in sorted(s["configs"].items()):
                 if (prefix and config != prefix) or "baseline" in config:
                     continue
-                rows = [f"{m} = {math.floor((values[m] - d) * 1000) / 1000:.3f}  # measured {values[m]:.4f}"
+                rows = [f"\"{m}\" = {math.floor((values[m] - d) * 1000) / 1000:.3f}  # measured {values[m]:.4f}"
                         for m, d in margins.items() if isinstance(values.get(m), (int, float))]
                 if rows:
                     lines += [f'[{task}.{s["dataset"]}."{config}"]', *rows, ""]
