@@ -34,7 +34,7 @@ def build(report: dict) -> str:
                 if (prefix and config != prefix) or "baseline" in config:
                     continue
                 rows = [f"\"{m}\" = {math.floor((values[m] - d) * 1000) / 1000:.3f}  # measured {values[m]:.4f}"
-                        for m, d in margins.items() if isinstance(values.get(m), (int, float))]
+                        for m, d in margins.items() if isinstance(values.get(m), (int, float)) and values[m] - d > 0]
                 if rows:
                     lines += [f'[{task}.{s["dataset"]}."{config}"]', *rows, ""]
     return "\n".join(lines)
