@@ -26,7 +26,7 @@ test-fast: install
 	$(PYTEST) -q --timeout 900 || [ $$? -eq 5 ]
 
 eval-ci: install
-	$(PYTEST) -q -m eval --timeout 3000 -s tests/evals || [ $$? -eq 5 ]
+	$(PYTEST) -q -m eval --timeout 4800 -s tests/evals || [ $$? -eq 5 ]
 
 eval: install
 	$(VENV)/bin/docrag eval all --full
