@@ -37,7 +37,8 @@ logger = logging.getLogger(__name__)
 ProgressFn = Callable[[int, int, str], None]
 # settings that only the generator/answer stage uses: changing them keeps the retrieval graphs
 _GENERATION_SETTINGS = frozenset({"temperature", "top_p", "max_tokens", "repeat_penalty", "generator", "n_ctx",
-                                  "n_threads", "n_gpu_layers", "min_rerank_score", "top_k", "summarizer"})
+                                  "n_threads", "n_gpu_layers", "min_rerank_score", "top_k", "summarizer",
+                                  "generator_backend", "generator_quantization"})
 
 
 # --- typed results ------------------------------------------------------------------------------------
@@ -282,13 +283,16 @@ class DocRAG:
             if not generation_only:
                 self._extractor = None
 
+    def _build(self, name: str, **kwargs: Any) -> Pipeline:
+        builder = {"indexing": graph.build_indexing, "retrieval": graph.build_retrieval,
+                   "query": graph.build_query}[name]
+        return builder(self.settings, self.store, **kwargs)
+
     def _pipeline(self, name: str, **kwargs: Any) -> Pipeline:
         key = f"{name}:{sorted(kwargs.items())}"
         with self._lock:
             if key not in self._pipelines:
-                builder = {"indexing": graph.build_indexing, "retrieval": graph.build_retrieval,
-                           "query": graph.build_query}[name]
-                self._pipelines[key] = builder(self.settings, self.store, **kwargs)
+                self._pipelines[key] = self._build(name, **kwargs)
             return self._pipelines[key]
 
     def index_key(self, file_hash: str) -> str:
@@ -575,15 +579,10 @@ class DocRAG:
 
                     comp = T5DocumentSummarizer(model=resolved.path, device=models.resolve_device(self.settings.device))
                 else:
-                    from haystack_integrations.components.generators.llama_cpp import LlamaCppChatGenerator
-
                     from rag.components.llm_summarizer import LLMDocumentSummarizer
 
-                    gen = LlamaCppChatGenerator(model=models.resolve_generator(self.settings.generator).path,
-                                                n_ctx=self.settings.n_ctx,
-                                                model_kwargs=graph.llama_model_kwargs(self.settings),
-                                                generation_kwargs={"temperature": 0.0,
-                                                                   "repeat_penalty": self.settings.repeat_penalty})
+                    gen = graph.build_generator(self.settings, {"temperature": 0.0,
+                                                                "repeat_penalty": self.settings.repeat_penalty})
                     comp = LLMDocumentSummarizer(generator=gen, max_summary_tokens=200)
                 comp.warm_up()
                 self._pipelines[key] = comp
@@ -593,4 +592,5 @@ class DocRAG:
     def graph_yaml(self, name: str = "query", rerank: bool | None = None) -> str:
         """The named graph serialised as YAML (``indexing``, ``retrieval`` or ``query``)."""
         kwargs = {} if name == "indexing" else {"rerank": self.settings.rerank if rerank is None else rerank}
-        return self._pipeline(name, **kwargs).dumps()
+        # a fresh graph: Haystack's to_dict() turns torch dtypes in the live components' model_kwargs into strings
+        return self._build(name, **kwargs).dumps()

@@ -54,7 +54,13 @@ class Settings(BaseModel):
     # --- models (HF id, local path, or empty for the packaged default) -------------------------
     embedder: str = ""
     reranker: str = Field(default="", description="Cross-encoder; empty = shipped models/reranker; 'none' = off.")
-    generator: str = Field(default="", description="GGUF file; empty = packaged SmolLM2-135M-Instruct Q4_1.")
+    generator: str = Field(default="", description="GGUF file (or HF causal-LM id/folder for the transformers "
+                           "backend); empty = packaged SmolLM2-135M-Instruct Q4_1.")
+    generator_backend: Literal["auto", "llama_cpp", "transformers"] = Field(
+        default="auto", description="auto = llama.cpp for GGUF files, except on CUDA when llama-cpp-python has no "
+        "GPU offload; transformers for HF models.")
+    generator_quantization: Literal["none", "4bit", "8bit"] = Field(
+        default="none", description="transformers backend on CUDA: load weights in 4/8 bit with bitsandbytes.")
     ner_model: str = Field(default="", description="'spacy', a token-classification model, or empty = best.")
     summarizer: str = Field(default="", description="T5/seq2seq model id or path; empty = GGUF generator.")
     device: str = Field(default="auto", description="'auto', 'cpu', 'cuda', 'cuda:1', ...")
@@ -67,7 +73,8 @@ class Settings(BaseModel):
     rerank: bool = True
     n_ctx: int = Field(default=4096, ge=256)
     n_threads: int | None = Field(default=None, ge=1)
-    n_gpu_layers: int = Field(default=0, ge=-1)
+    n_gpu_layers: int | None = Field(
+        default=None, ge=-1, description="llama.cpp layers on the GPU (-1 = all); None = all on CUDA, else 0.")
     temperature: float = Field(default=0.0, ge=0.0, le=2.0)
     top_p: float = Field(default=0.95, gt=0.0, le=1.0)
     max_tokens: int = Field(default=256, ge=1, le=8192)

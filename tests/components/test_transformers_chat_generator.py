@@ -1,0 +1,75 @@
+"""The transformers generator backend with the real packaged SmolLM2 GGUF (de-quantized by transformers), on CPU."""
+
+from __future__ import annotations
+
+import pytest
+from haystack.dataclasses import ChatMessage
+
+from rag import models
+from rag.components.transformers_chat_generator import TransformersChatGenerator, _CallbackStreamer
+from rag.config import Settings
+from rag.graph import build_generator, generator_backend
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def gen() -> TransformersChatGenerator:
+    g = TransformersChatGenerator(model=models.resolve_generator().path, device="cpu",
+                                  generation_kwargs={"temperature": 0.0, "max_tokens": 24})
+    g.warm_up()
+    return g
+
+
+def test_loads_gguf_and_answers(gen: TransformersChatGenerator) -> None:
+    assert gen.loaded == {"device": "cpu", "dtype": "float32", "attention": "sdpa", "quantization": "none"}
+    reply = gen.run([ChatMessage.from_user("What is the capital city of France? Answer in one word.")])["replies"][0]
+    assert "paris" in reply.text.lower()
+    assert reply.meta["usage"]["completion_tokens"] <= 24
+    assert reply.meta["usage"]["prompt_tokens"] > 5
+
+
+def test_streaming_matches_reply_and_stops(gen: TransformersChatGenerator) -> None:
+    chunks: list[str] = []
+    msgs = [ChatMessage.from_user("Count from 1 to 20, separated by commas.")]
+    reply = gen.run(msgs, generation_kwargs={"stop": ["7"], "max_tokens": 60},
+                    streaming_callback=lambda c: chunks.append(c.content))["replies"][0]
+    assert "7" not in reply.text and reply.text.strip().startswith("1")
+    assert reply.meta["finish_reason"] == "stop"
+    assert "".join(chunks) == reply.text
+    assert len(chunks) > 2  # streamed piece by piece, not in one go
+
+
+def test_streamer_holds_back_partial_stop_strings() -> None:
+    class Tok:
+        def decode(self, ids: list[int], skip_special_tokens: bool = True) -> str:
+            return "".join(chr(i) for i in ids)
+
+    import torch
+
+    out: list[str] = []
+    s = _CallbackStreamer(Tok(), 0, ["\n\n"], lambda c: out.append(c.content))
+    s.put(torch.tensor([1]))  # the prompt
+    for ch in "ab\ncd\n\nef":
+        s.put(torch.tensor([ord(ch)]))
+    s.end()
+    assert "".join(out) == "ab\ncd"
+
+
+def test_serialises(gen: TransformersChatGenerator) -> None:
+    d = gen.to_dict()
+    g2 = TransformersChatGenerator.from_dict(d)
+    assert g2.to_dict() == d and d["init_parameters"]["model"].endswith(".gguf")
+
+
+def test_backend_choice(tmp_path) -> None:  # noqa: ANN001
+    gguf = models.resolve_generator().path
+    assert generator_backend(Settings(device="cpu"), gguf) == "llama_cpp"
+    assert generator_backend(Settings(device="cpu", generator_backend="transformers"), gguf) == "transformers"
+    (tmp_path / "config.json").write_text("{}")
+    folder = models.resolve_generator(str(tmp_path)).path
+    assert generator_backend(Settings(device="cpu"), folder) == "transformers"
+    g = build_generator(Settings(device="cpu", generator_backend="transformers"), {"max_tokens": 5})
+    assert isinstance(g, TransformersChatGenerator) and g.generation_kwargs == {"max_tokens": 5}
+    with pytest.raises(ValueError, match="CUDA"):
+        TransformersChatGenerator(model=gguf, device="cpu", quantization="4bit").warm_up()
