@@ -25,7 +25,7 @@ GATED = {
 def build(report: dict) -> str:
     lines = ["# CI quality gates: measured on the CI machine kind (2 vCPU) minus a margin; written by",
              "# evals/set_thresholds.py from the report named in [meta]. A value below its minimum fails CI.", ""]
-    lines += ["[meta]", f'report = "{report.get("created", "")}"', ""]
+    lines += ["[meta]", f'report = "{report.get("run_id") or report.get("started", "")}"', ""]
     for s in report["sections"]:
         for (task, prefix), margins in GATED.items():
             if s["task"] != task:
