@@ -15,7 +15,7 @@ the weights. ``--gguf convert`` writes that model as GGUF with llama.cpp's conve
 quantizes it to ``--gguf-type`` with llama-cpp-python's own quantizer::
 
     python3 -m evals.gpu_generate_bench --model .carry/smollm2-hf --gguf convert --out evals/reports/gen.json
-    python3 -m evals.gpu_generate_bench --device cpu --max-tokens 16 --runs 1 --dtypes fp32   # CPU smoke test
+    python3 -m evals.gpu_generate_bench --device cpu --max-tokens 16 --runs 1 --variants fp32   # CPU smoke test
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ logger = logging.getLogger("evals.gpu_generate_bench")
 KNOBS: dict[str, Any] = {
     "model": ".carry/smollm2-hf",  # HF folder; config-only = random init of that architecture
     "device": "cuda",
-    "dtypes": "bf16,fp16",
+    "variants": "bf16,bf16+compile,fp16+compile",  # dtype[+compile] (static KV cache + CUDA graphs)
     "chunks": 5,
     "chunk_words": 180,            # docrag's default chunk size
     "max_tokens": 256,
@@ -47,22 +47,26 @@ KNOBS: dict[str, Any] = {
     "converter": "",               # llama.cpp's convert_hf_to_gguf.py (needed for --gguf convert)
     "out": "",
     "seed": 0,
+    "child": "",                   # internal: "llama" = the llama.cpp part alone, in a process without torch
 }
 
 WORDS = ("the protein binding cell study results patients treatment model data analysis effect group "
          "increase levels method observed significant response control clinical expression samples").split()
 
 
-def rag_messages(chunks: int, chunk_words: int, seed: int) -> list[Any]:
+def rag_messages(chunks: int, chunk_words: int, seed: int, as_dicts: bool = False) -> list[Any]:
     import random
-
-    from haystack.dataclasses import ChatMessage
 
     rnd = random.Random(seed)
     ctx = "\n\n".join(f"[{i + 1}] " + " ".join(rnd.choice(WORDS) for _ in range(chunk_words))
                       for i in range(chunks))
-    return [ChatMessage.from_system("Answer from the numbered sources only and cite them like [1]."),
-            ChatMessage.from_user(f"Sources:\n{ctx}\n\nQuestion: what do the sources say about treatment?\nAnswer:")]
+    system = "Answer from the numbered sources only and cite them like [1]."
+    user = f"Sources:\n{ctx}\n\nQuestion: what do the sources say about treatment?\nAnswer:"
+    if as_dicts:
+        return [{"role": "system", "content": system}, {"role": "user", "content": user}]
+    from haystack.dataclasses import ChatMessage
+
+    return [ChatMessage.from_system(system), ChatMessage.from_user(user)]
 
 
 def ensure_weights(folder: str, device: str, seed: int) -> tuple[str, str]:
@@ -110,7 +114,7 @@ def _mem(device: str) -> dict[str, float]:
     return {"max_allocated_gib": round(torch.cuda.max_memory_allocated() / 2**30, 3)}
 
 
-def bench_transformers(model: str, cfg: dict[str, Any], dtype: str) -> dict[str, Any]:
+def bench_transformers(model: str, cfg: dict[str, Any], variant: str) -> dict[str, Any]:
     import torch
 
     from rag.components.transformers_chat_generator import TransformersChatGenerator
@@ -119,13 +123,17 @@ def bench_transformers(model: str, cfg: dict[str, Any], dtype: str) -> dict[str,
     if device.startswith("cuda"):
         torch.cuda.empty_cache()
         torch.cuda.reset_peak_memory_stats()
-    gen = TransformersChatGenerator(model=model, device=device, dtype=dtype)
+    dtype, _, flag = variant.partition("+")
+    gen = TransformersChatGenerator(model=model, device=device, dtype=dtype, compile=flag == "compile",
+                                    generation_kwargs={"max_tokens": cfg["max_tokens"]})
     t = time.perf_counter()
     gen.warm_up()
     load_s = time.perf_counter() - t
     msgs = rag_messages(cfg["chunks"], cfg["chunk_words"], cfg["seed"])
     g = {"max_tokens": cfg["max_tokens"], "min_tokens": cfg["max_tokens"], "temperature": 0.0, "repeat_penalty": 1.15}
-    gen.run(msgs, generation_kwargs={**g, "max_tokens": 8, "min_tokens": 8})  # warm-up (kernels, caches)
+    t = time.perf_counter()
+    gen.run(msgs, generation_kwargs={**g, "max_tokens": 8, "min_tokens": 8})  # warm-up (kernels, compile)
+    warm_s = time.perf_counter() - t
     runs = [_timed_stream(lambda cb: gen.run(msgs, generation_kwargs=g, streaming_callback=cb)["replies"][0])
             for _ in range(cfg["runs"])]
     # the same decode with bare generate(): what our component's streaming and prompt handling cost
@@ -133,17 +141,22 @@ def bench_transformers(model: str, cfg: dict[str, Any], dtype: str) -> dict[str,
     chat = [{"role": x.role.value, "content": x.text} for x in msgs]
     enc = tok.apply_chat_template(chat, add_generation_prompt=True, return_tensors="pt", return_dict=True).to(m.device)
     bare = []
+    extra = {}
     for _ in range(cfg["runs"]):
+        if gen._cache is not None:  # the same static cache (compiled decode) as the component
+            gen._cache.reset()
+            extra = {"past_key_values": gen._cache}
         if device.startswith("cuda"):
             torch.cuda.synchronize()
         t = time.perf_counter()
         with torch.inference_mode():
             out = m.generate(**enc, max_new_tokens=cfg["max_tokens"], min_new_tokens=cfg["max_tokens"],
-                             do_sample=False, pad_token_id=tok.pad_token_id)
+                             do_sample=False, pad_token_id=tok.pad_token_id, **extra)
         if device.startswith("cuda"):
             torch.cuda.synchronize()
         bare.append((out.shape[1] - enc["input_ids"].shape[1]) / (time.perf_counter() - t))
-    res = {"backend": "transformers", **gen.loaded, "load_s": round(load_s, 2), **_summary(runs),
+    res = {"backend": "transformers", "variant": variant, **gen.loaded, "load_s": round(load_s, 2),
+           "first_call_s": round(warm_s, 2), **_summary(runs),
            "bare_generate_tok_s": round(statistics.median(bare), 1), **_mem(device)}
     res["overhead_vs_bare"] = round(1 - (res["completion_tokens"] / res["total_s"]) / res["bare_generate_tok_s"], 3)
     del gen, m
@@ -167,29 +180,61 @@ def make_gguf(model: str, cfg: dict[str, Any]) -> str:
     params.ftype = qtype
     if llama_cpp.llama_model_quantize(str(f16).encode(), str(out).encode(), params) != 0:
         raise RuntimeError(f"quantizing {f16} to {cfg['gguf_type']} failed")
+    f16.unlink()
     return str(out)
 
 
 def bench_llama_cpp(gguf: str, cfg: dict[str, Any]) -> dict[str, Any]:
+    """llama.cpp with every layer on the GPU, driven through ``Llama.create_chat_completion`` as
+    ``LlamaCppChatGenerator`` drives it (the Haystack component itself imports torch, see ``llama_part``)."""
     import llama_cpp
-    from haystack_integrations.components.generators.llama_cpp import LlamaCppChatGenerator
 
     if not llama_cpp.llama_supports_gpu_offload():
         return {"backend": "llama_cpp", "error": "llama-cpp-python has no GPU offload (not a CUDA build)"}
     threads = os.cpu_count() or 1
-    gen = LlamaCppChatGenerator(model=gguf, n_ctx=4096, n_batch=512, model_kwargs={
-        "n_gpu_layers": -1, "verbose": False, "seed": 0, "n_threads": threads, "n_threads_batch": threads})
     t = time.perf_counter()
-    gen.warm_up()
+    llm = llama_cpp.Llama(model_path=gguf, n_ctx=4096, n_batch=512, n_gpu_layers=-1, verbose=False, seed=0,
+                          n_threads=threads, n_threads_batch=threads)
     load_s = time.perf_counter() - t
-    eos = gen._model.token_eos()
-    msgs = rag_messages(cfg["chunks"], cfg["chunk_words"], cfg["seed"])
-    g = {"max_tokens": cfg["max_tokens"], "temperature": 0.0, "repeat_penalty": 1.15, "logit_bias": {eos: -1e9}}
-    gen.run(msgs, generation_kwargs={**g, "max_tokens": 8})
-    runs = [_timed_stream(lambda cb: gen.run(msgs, generation_kwargs=g, streaming_callback=cb)["replies"][0])
-            for _ in range(cfg["runs"])]
+    sys_msg, user_msg = rag_messages(cfg["chunks"], cfg["chunk_words"], cfg["seed"], as_dicts=True)
+    g = {"temperature": 0.0, "repeat_penalty": 1.15, "logit_bias": {llm.token_eos(): -1e9}}
+
+    def once(max_tokens: int) -> dict[str, float]:
+        stamps: list[float] = []
+        t0 = time.perf_counter()
+        for chunk in llm.create_chat_completion([sys_msg, user_msg], max_tokens=max_tokens, stream=True, **g):
+            if chunk["choices"][0]["delta"].get("content"):
+                stamps.append(time.perf_counter())
+        t1 = time.perf_counter()
+        n = len(stamps)
+        return {"ttft_s": stamps[0] - t0, "total_s": t1 - t0, "completion_tokens": n, "prompt_tokens": None,
+                "decode_tok_s": (n - 1) / (t1 - stamps[0]) if n > 1 else 0.0}
+
+    once(8)
+    runs = [once(cfg["max_tokens"]) for _ in range(cfg["runs"])]
     return {"backend": "llama_cpp", "gguf": Path(gguf).name, "n_gpu_layers": -1, "load_s": round(load_s, 2),
-            **_summary(runs)}
+            **_summary(runs), "note": "completion_tokens = streamed chunks with text"}
+
+
+def llama_part(model: str, cfg: dict[str, Any]) -> dict[str, Any]:
+    """The llama.cpp measurement in a child process that never imports torch: a CUDA build of llama-cpp-python
+    and PyTorch's CUDA wheels crash in one process on the measured image (segfault at model load)."""
+    out = Path(tempfile.mkdtemp(prefix="llama-part-")) / "result.json"
+    cmd = [sys.executable, "-m", "evals.gpu_generate_bench", "--child", "llama", "--model", model, "--out", str(out),
+           *[a for k in ("gguf", "gguf_type", "converter", "max_tokens", "runs", "chunks", "chunk_words")
+             for a in (f"--{k.replace('_', '-')}", str(cfg[k]))]]
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    if proc.returncode != 0 or not out.is_file():
+        return {"backend": "llama_cpp", "error": f"exit {proc.returncode}: {proc.stderr.strip()[-400:]}"}
+    return json.loads(out.read_text())
+
+
+def llama_child(cfg: dict[str, Any]) -> dict[str, Any]:
+    try:
+        gguf = make_gguf(cfg["model"], cfg) if cfg["gguf"] == "convert" else cfg["gguf"]
+        return bench_llama_cpp(gguf, cfg)
+    except Exception as e:  # noqa: BLE001
+        return {"backend": "llama_cpp", "error": f"{type(e).__name__}: {e}"[:500]}
 
 
 def run(cfg: dict[str, Any]) -> dict[str, Any]:
@@ -205,18 +250,15 @@ def run(cfg: dict[str, Any]) -> dict[str, Any]:
     if device.startswith("cuda"):
         env["gpu"] = torch.cuda.get_device_name(device)
     result: dict[str, Any] = {"config": cfg, "model_origin": origin, "env": env, "generators": []}
-    for dtype in [d for d in cfg["dtypes"].split(",") if d]:
+    for variant in [v for v in cfg["variants"].split(",") if v]:
         try:
-            result["generators"].append(bench_transformers(model, cfg, dtype))
+            result["generators"].append(bench_transformers(model, cfg, variant))
         except Exception as e:  # noqa: BLE001 - report and go on with the next one
-            result["generators"].append({"backend": "transformers", "dtype": dtype, "error": f"{type(e).__name__}: {e}"})
+            result["generators"].append({"backend": "transformers", "variant": variant,
+                                         "error": f"{type(e).__name__}: {e}"[:500]})
         logger.info("%s", result["generators"][-1])
     if cfg["gguf"]:
-        try:
-            gguf = make_gguf(model, cfg) if cfg["gguf"] == "convert" else cfg["gguf"]
-            result["generators"].append(bench_llama_cpp(gguf, cfg))
-        except Exception as e:  # noqa: BLE001
-            result["generators"].append({"backend": "llama_cpp", "error": f"{type(e).__name__}: {e}"[:500]})
+        result["generators"].append(llama_part(model, cfg))
         logger.info("%s", result["generators"][-1])
     return result
 
@@ -230,6 +272,9 @@ def main(argv: list[str] | None = None) -> int:
     for k, v in KNOBS.items():
         p.add_argument(f"--{k.replace('_', '-')}", dest=k, type=type(v), default=v)
     cfg = {**KNOBS, **vars(p.parse_args(argv or []))}
+    if cfg["child"] == "llama":
+        Path(cfg["out"]).write_text(json.dumps(llama_child(cfg)))
+        return 0
     result = run(cfg)
     text = json.dumps(result, indent=2)
     print(text)

@@ -112,6 +112,7 @@ class TransformersChatGenerator:
         generation_kwargs: dict[str, Any] | None = None,
         streaming_callback: Callable[[StreamingChunk], None] | None = None,
         n_ctx: int = 4096,
+        compile: bool | None = None,
     ):
         """
         :param model: HF id (resolved offline), a model folder, or a ``.gguf`` file.
@@ -124,6 +125,9 @@ class TransformersChatGenerator:
         :param generation_kwargs: defaults for ``run()``, in llama.cpp's names.
         :param streaming_callback: called with each new piece of text.
         :param n_ctx: prompt tokens kept (the start of longer prompts is cut, like llama.cpp's context limit).
+        :param compile: decode with a static KV cache of ``n_ctx`` + max tokens, which transformers compiles into
+            CUDA graphs (one compile for all prompts: the cache shape never changes); None = on for CUDA. Small
+            models are launch-bound on GPU without it.
         """
         if dtype not in _DTYPES:
             raise ValueError(f"dtype must be one of {_DTYPES}, got {dtype!r}")
@@ -137,7 +141,10 @@ class TransformersChatGenerator:
         self.generation_kwargs = generation_kwargs or {}
         self.streaming_callback = streaming_callback
         self.n_ctx = n_ctx
+        self.compile = compile
         self._model: Any = None
+        self._cache: Any = None
+        self._cache_len = 0
         self._tokenizer: Any = None
         self._lock = threading.Lock()
         self.loaded: dict[str, str] = {}
@@ -147,7 +154,8 @@ class TransformersChatGenerator:
         cb = serialize_callable(self.streaming_callback) if self.streaming_callback else None
         return default_to_dict(self, model=self.model, device=self.device, dtype=self.dtype,
                                quantization=self.quantization, attn_implementation=self.attn_implementation,
-                               generation_kwargs=self.generation_kwargs, streaming_callback=cb, n_ctx=self.n_ctx)
+                               generation_kwargs=self.generation_kwargs, streaming_callback=cb, n_ctx=self.n_ctx,
+                               compile=self.compile)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TransformersChatGenerator:
@@ -211,14 +219,26 @@ class TransformersChatGenerator:
         self._model = model.eval()
         if self._tokenizer.pad_token_id is None:
             self._tokenizer.pad_token = self._tokenizer.eos_token
+        compiled = self.device.startswith("cuda") if self.compile is None else self.compile
+        if compiled and self.quantization == "none":
+            from transformers import StaticCache
+
+            self._cache_len = self.n_ctx + self._max_new_tokens()
+            self._cache = StaticCache(config=model.config, max_cache_len=self._cache_len)
         self.loaded = {"device": self.device, "dtype": str(dtype).removeprefix("torch."),
-                       "attention": kwargs["attn_implementation"], "quantization": self.quantization}
+                       "attention": kwargs["attn_implementation"], "quantization": self.quantization,
+                       "static_cache": self._cache is not None}
         logger.info("transformers generator %s on %s", self.model, self.loaded)
+        if self._cache is not None:  # compile the decode step now, not on the user's first question
+            self.run([ChatMessage.from_user("Hello")], generation_kwargs={"max_tokens": 4, "temperature": 0.0})
 
     # --- generation ----------------------------------------------------------------------------------
+    def _max_new_tokens(self, g: dict[str, Any] | None = None) -> int:
+        return int((g if g is not None else self.generation_kwargs).get("max_tokens") or 256)
+
     def _hf_kwargs(self, g: dict[str, Any]) -> dict[str, Any]:
         temperature = float(g.get("temperature", 0.8))
-        hf: dict[str, Any] = {"max_new_tokens": int(g.get("max_tokens") or 256), "do_sample": temperature > 0}
+        hf: dict[str, Any] = {"max_new_tokens": self._max_new_tokens(g), "do_sample": temperature > 0}
         penalty = float(g.get("repeat_penalty", 1.0))
         if penalty != 1.0:
             from transformers import LogitsProcessorList
@@ -254,11 +274,19 @@ class TransformersChatGenerator:
         input_ids = enc["input_ids"][:, -self.n_ctx:].to(self._model.device)
         mask = enc["attention_mask"][:, -self.n_ctx:].to(self._model.device)
         hf = self._hf_kwargs(g)
+        if self._cache is not None:
+            room = self._cache_len - input_ids.shape[1]
+            hf["max_new_tokens"] = max(1, min(hf["max_new_tokens"], room))
+            hf.setdefault("min_new_tokens", 0)
+            hf["min_new_tokens"] = min(hf["min_new_tokens"], hf["max_new_tokens"])
         if stops:
             hf.update(stop_strings=stops, tokenizer=tok)
         callback = streaming_callback or self.streaming_callback
         streamer = _CallbackStreamer(tok, input_ids.shape[1], stops, callback) if callback else None
         with self._lock, torch.inference_mode():
+            if self._cache is not None:
+                self._cache.reset()
+                hf["past_key_values"] = self._cache
             out = self._model.generate(input_ids=input_ids, attention_mask=mask, streamer=streamer,
                                        pad_token_id=tok.pad_token_id, **hf)
         new = out[0, input_ids.shape[1]:].tolist()

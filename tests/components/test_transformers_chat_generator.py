@@ -22,7 +22,8 @@ def gen() -> TransformersChatGenerator:
 
 
 def test_loads_gguf_and_answers(gen: TransformersChatGenerator) -> None:
-    assert gen.loaded == {"device": "cpu", "dtype": "float32", "attention": "sdpa", "quantization": "none"}
+    assert gen.loaded == {"device": "cpu", "dtype": "float32", "attention": "sdpa", "quantization": "none",
+                          "static_cache": False}
     reply = gen.run([ChatMessage.from_user("What is the capital city of France? Answer in one word.")])["replies"][0]
     assert "paris" in reply.text.lower()
     assert reply.meta["usage"]["completion_tokens"] <= 24
@@ -65,6 +66,8 @@ def test_serialises(gen: TransformersChatGenerator) -> None:
 def test_backend_choice(tmp_path) -> None:  # noqa: ANN001
     gguf = models.resolve_generator().path
     assert generator_backend(Settings(device="cpu"), gguf) == "llama_cpp"
+    assert generator_backend(Settings(device="cuda"), gguf) == "transformers"  # see generator_backend's docstring
+    assert generator_backend(Settings(device="cuda", generator_backend="llama_cpp"), gguf) == "llama_cpp"
     assert generator_backend(Settings(device="cpu", generator_backend="transformers"), gguf) == "transformers"
     (tmp_path / "config.json").write_text("{}")
     folder = models.resolve_generator(str(tmp_path)).path
@@ -73,3 +76,16 @@ def test_backend_choice(tmp_path) -> None:  # noqa: ANN001
     assert isinstance(g, TransformersChatGenerator) and g.generation_kwargs == {"max_tokens": 5}
     with pytest.raises(ValueError, match="CUDA"):
         TransformersChatGenerator(model=gguf, device="cpu", quantization="4bit").warm_up()
+
+
+def test_static_cache_decodes_like_the_dynamic_one(gen: TransformersChatGenerator) -> None:
+    """The compiled-decode path (default on CUDA) gives the same greedy text; here it runs on CPU."""
+    static = TransformersChatGenerator(model=gen.model, device="cpu", compile=True, n_ctx=512,
+                                       generation_kwargs={"temperature": 0.0, "max_tokens": 24})
+    static.warm_up()
+    assert static.loaded["static_cache"]
+    msgs = [ChatMessage.from_user("Name three primary colors.")]
+    a = gen.run(msgs)["replies"][0].text
+    b = static.run(msgs)["replies"][0].text
+    c = static.run(msgs)["replies"][0].text  # the cache is reset between calls
+    assert a == b == c and a
