@@ -41,13 +41,14 @@ def _machine() -> dict[str, Any]:
 
 def _pct(xs: list[float], q: float) -> float:
     xs = sorted(xs)
-    return xs[min(len(xs) - 1, int(round(q * (len(xs) - 1))))]
+    return xs[min(len(xs) - 1, round(q * (len(xs) - 1)))]
 
 
 def _squad_pages(n_pages: int, words_per_page: int = 450) -> list[str]:
     import gzip
 
-    data = json.loads(gzip.open(DATA / "squad" / "train-v1.1.json.gz").read())["data"]
+    with gzip.open(DATA / "squad" / "train-v1.1.json.gz") as f:
+        data = json.loads(f.read())["data"]
     paras = [p["context"] for a in data for p in a["paragraphs"]]
     pages, cur = [], []
     for p in paras:
@@ -146,7 +147,7 @@ def bench_query(args: argparse.Namespace) -> dict[str, Any]:
         ttft, tps, contexts = [], [], []
         for q in questions[:10]:
             times: list[float] = []
-            a = d.ask(q, top_k=5, rerank=True, on_token=lambda _tok: times.append(time.perf_counter()))
+            a = d.ask(q, top_k=5, rerank=True, on_token=lambda _tok, t=times: t.append(time.perf_counter()))
             contexts.append((q, [h.text for h in a.documents[:5]]))
             if a.timings.get("first_token_s") is not None and len(times) > 1:
                 ttft.append(a.timings["first_token_s"])

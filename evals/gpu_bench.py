@@ -347,13 +347,17 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     logging.getLogger("rag.gpu_embed").setLevel(logging.INFO)
     cfg = parse_args(argv or [])
-    result = run(cfg)
+    emit(run(cfg), cfg["out"])
+    return 0
+
+
+def emit(result: dict[str, Any], out: str) -> None:
+    """Print a bench result as JSON and write it to ``out`` when given."""
     text = json.dumps(result, indent=2)
     print(text)
-    if cfg["out"]:
-        Path(cfg["out"]).parent.mkdir(parents=True, exist_ok=True)
-        Path(cfg["out"]).write_text(text + "\n")
-    return 0
+    if out:
+        Path(out).parent.mkdir(parents=True, exist_ok=True)
+        Path(out).write_text(text + "\n")
 
 
 if __name__ == "__main__":

@@ -50,8 +50,7 @@ KNOBS: dict[str, Any] = {
     "child": "",                   # internal: "llama" = the llama.cpp part alone, in a process without torch
 }
 
-WORDS = ("the protein binding cell study results patients treatment model data analysis effect group "
-         "increase levels method observed significant response control clinical expression samples").split()
+WORDS = ["the", "protein", "binding", "cell", "study", "results", "patients", "treatment", "model", "data", "analysis", "effect", "group", "increase", "levels", "method", "observed", "significant", "response", "control", "clinical", "expression", "samples"]
 
 
 def rag_messages(chunks: int, chunk_words: int, seed: int, as_dicts: bool = False) -> list[Any]:
@@ -275,12 +274,9 @@ def main(argv: list[str] | None = None) -> int:
     if cfg["child"] == "llama":
         Path(cfg["out"]).write_text(json.dumps(llama_child(cfg)))
         return 0
-    result = run(cfg)
-    text = json.dumps(result, indent=2)
-    print(text)
-    if cfg["out"]:
-        Path(cfg["out"]).parent.mkdir(parents=True, exist_ok=True)
-        Path(cfg["out"]).write_text(text + "\n")
+    from evals.gpu_bench import emit
+
+    emit(run(cfg), cfg["out"])
     return 0
 
 

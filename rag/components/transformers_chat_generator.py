@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable, Literal
+from typing import Any, Literal
 
 from haystack import component, default_from_dict, default_to_dict
 from haystack.dataclasses import ChatMessage, StreamingChunk
@@ -197,8 +198,8 @@ class TransformersChatGenerator:
             if not self.device.startswith("cuda"):
                 raise ValueError(f"{self.quantization} quantization needs a CUDA device, not {self.device!r}")
             try:
-                from transformers import BitsAndBytesConfig
                 import bitsandbytes  # noqa: F401
+                from transformers import BitsAndBytesConfig
             except ImportError as e:
                 raise ImportError(f"{self.quantization} weights need bitsandbytes: pip install bitsandbytes") from e
             kwargs["quantization_config"] = BitsAndBytesConfig(

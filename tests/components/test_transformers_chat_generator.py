@@ -63,7 +63,7 @@ def test_serialises(gen: TransformersChatGenerator) -> None:
     assert g2.to_dict() == d and d["init_parameters"]["model"].endswith(".gguf")
 
 
-def test_backend_choice(tmp_path) -> None:  # noqa: ANN001
+def test_backend_choice(tmp_path) -> None:
     gguf = models.resolve_generator().path
     assert generator_backend(Settings(device="cpu"), gguf) == "llama_cpp"
     assert generator_backend(Settings(device="cuda"), gguf) == "transformers"  # see generator_backend's docstring
