@@ -8,7 +8,7 @@ export HF_HUB_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 PORT ?= 8501
 
-.PHONY: install run test test-fast eval-ci eval bench bench-ingest bench-query bench-gpu train-reranker train-ner serve lint clean
+.PHONY: install run test test-fast eval-ci eval bench bench-deps bench-ingest bench-query bench-gpu train-reranker train-ner serve lint clean
 
 install:
 	@bash scripts/setup.sh
@@ -31,13 +31,18 @@ eval-ci: install
 eval: install
 	$(VENV)/bin/docrag eval all --full
 
-bench: install
+# the LangChain baseline (optional `bench` extra) is installed on first use
+bench-deps: install
+	@$(PY) -c "import langchain_qdrant, langchain_text_splitters" 2>/dev/null || \
+		$(PY) -m pip install -q "langchain-qdrant==1.1.0" "langchain-text-splitters==1.1.3"
+
+bench: bench-deps
 	$(PY) -m evals.bench all
 
-bench-ingest: install
+bench-ingest: bench-deps
 	$(PY) -m evals.bench ingest
 
-bench-query: install
+bench-query: bench-deps
 	$(PY) -m evals.bench query
 
 bench-gpu:

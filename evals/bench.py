@@ -90,6 +90,43 @@ def _baseline_embed_write(texts: list[str], home: Path) -> dict[str, Any]:
     return {"chunks": len(texts), "seconds": round(dt, 2), "chunks_per_s": round(len(texts) / dt, 2)}
 
 
+def _langchain_store(texts: list[str], home: Path, chunk_chars: int = 1000) -> tuple[Any, dict[str, Any]]:
+    """Baseline: a plain LangChain pipeline (RecursiveCharacterTextSplitter -> same MiniLM embedder ->
+    QdrantVectorStore, embedded Qdrant) on the same page texts. Needs the ``bench`` extra."""
+    from langchain_core.embeddings import Embeddings
+    from langchain_qdrant import QdrantVectorStore
+    from langchain_text_splitters import RecursiveCharacterTextSplitter
+    from sentence_transformers import SentenceTransformer
+
+    from rag.models import resolve_embedder
+
+    model = SentenceTransformer(resolve_embedder().path, device="cpu")
+    model.encode(texts[:2])
+
+    class STEmbeddings(Embeddings):  # what langchain-huggingface's HuggingFaceEmbeddings does
+        def embed_documents(self, docs: list[str]) -> list[list[float]]:
+            return model.encode(docs, batch_size=64, normalize_embeddings=True).tolist()
+
+        def embed_query(self, text: str) -> list[float]:
+            return model.encode([text], normalize_embeddings=True)[0].tolist()
+
+    t0 = time.perf_counter()
+    splitter = RecursiveCharacterTextSplitter(chunk_size=chunk_chars, chunk_overlap=150)
+    chunks = splitter.split_text("\n\n".join(texts)) if len(texts) == 1 else \
+        [c for t in texts for c in splitter.split_text(t)]
+    store = QdrantVectorStore.from_texts(chunks, STEmbeddings(), path=str(home / "langchain"), collection_name="lc")
+    dt = time.perf_counter() - t0
+    return store, {"pages": len(texts), "chunks": len(chunks), "seconds": round(dt, 2),
+                   "pages_per_s": round(len(texts) / dt, 2), "chunks_per_s": round(len(chunks) / dt, 2)}
+
+
+def _langchain_or_error(fn: Any) -> Any:
+    try:
+        return fn()
+    except ImportError as e:
+        return None, {"error": f"LangChain baseline needs the bench extra (pip install -e .[bench]): {e}"}
+
+
 def bench_ingest(args: argparse.Namespace) -> dict[str, Any]:
     from rag import DocRAG
 
@@ -114,6 +151,12 @@ def bench_ingest(args: argparse.Namespace) -> dict[str, Any]:
         ours_cps = out["text_corpus"]["chunks_per_s"]
         out["baseline_plain_st_qdrant"] = {**base, "ratio_ours_over_baseline_chunks_per_s":
                                            round(ours_cps / base["chunks_per_s"], 3)}
+        lc_store, lc = _langchain_or_error(lambda: _langchain_store(pages, home))
+        if lc_store is not None:
+            lc_store.client.close()
+            lc["ratio_ours_over_langchain_pages_per_s"] = round(out["text_corpus"]["pages_per_s"] / lc["pages_per_s"], 3)
+            lc["note"] = "no parsing, NER, sparse vectors or metadata; ~1000-char chunks"
+        out["baseline_langchain"] = lc
     out["peak_rss_mb"] = round(_rss_mb(), 1)
     return out
 
@@ -143,6 +186,19 @@ def bench_query(args: argparse.Namespace) -> dict[str, Any]:
             out["retrieve" + ("_rerank" if rerank else "")] = {
                 "p50_ms": round(1000 * statistics.median(lat), 1), "p95_ms": round(1000 * _pct(lat, 0.95), 1),
                 "queries": len(lat)}
+        lc_store, lc = _langchain_or_error(lambda: _langchain_store(pages, Path(tmp)))
+        if lc_store is not None:
+            lc_store.similarity_search(questions[0], k=5)
+            lat = []
+            for q in questions:
+                t = time.perf_counter()
+                lc_store.similarity_search(q, k=5)
+                lat.append(time.perf_counter() - t)
+            lc.update(p50_ms=round(1000 * statistics.median(lat), 1), p95_ms=round(1000 * _pct(lat, 0.95), 1),
+                      queries=len(lat), note="dense-only similarity_search, no sparse, no reranker")
+            lc_store.client.close()
+            lc["ratio_ours_hybrid_over_langchain_p95"] = round(out["retrieve"]["p95_ms"] / lc["p95_ms"], 3)
+        out["baseline_langchain_retrieve"] = lc
         d.ask(questions[0])  # load the generator
         ttft, tps, contexts = [], [], []
         for q in questions[:10]:
