@@ -70,15 +70,22 @@ def _ingest_case(d: Any, paths: list[Path]) -> dict[str, Any]:
             "chunks_per_s": round(rep["chunks"] / dt, 2)}
 
 
-def _baseline_embed_write(texts: list[str], home: Path) -> dict[str, Any]:
-    """Plain sentence-transformers + qdrant-client (no parsing, no sparse vectors, no NER) on the same chunks."""
-    from qdrant_client import QdrantClient, models
+def _warm_embedder(texts: list[str]) -> Any:
+    """The default MiniLM as a plain SentenceTransformer, loaded and run once outside the timings (like ours)."""
     from sentence_transformers import SentenceTransformer
 
     from rag.models import resolve_embedder
 
-    model = SentenceTransformer(resolve_embedder().path, device="cpu")  # loaded outside the timing, like ours
+    model = SentenceTransformer(resolve_embedder().path, device="cpu")
     model.encode(texts[:2])
+    return model
+
+
+def _baseline_embed_write(texts: list[str], home: Path) -> dict[str, Any]:
+    """Plain sentence-transformers + qdrant-client (no parsing, no sparse vectors, no NER) on the same chunks."""
+    from qdrant_client import QdrantClient, models
+
+    model = _warm_embedder(texts)
     t0 = time.perf_counter()
     client = QdrantClient(path=str(home / "baseline"))
     client.create_collection("b", vectors_config=models.VectorParams(size=384, distance=models.Distance.COSINE))
@@ -96,12 +103,8 @@ def _langchain_store(texts: list[str], home: Path, chunk_chars: int = 1000) -> t
     from langchain_core.embeddings import Embeddings
     from langchain_qdrant import QdrantVectorStore
     from langchain_text_splitters import RecursiveCharacterTextSplitter
-    from sentence_transformers import SentenceTransformer
 
-    from rag.models import resolve_embedder
-
-    model = SentenceTransformer(resolve_embedder().path, device="cpu")
-    model.encode(texts[:2])
+    model = _warm_embedder(texts)
 
     class STEmbeddings(Embeddings):  # what langchain-huggingface's HuggingFaceEmbeddings does
         def embed_documents(self, docs: list[str]) -> list[list[float]]:
@@ -112,8 +115,7 @@ def _langchain_store(texts: list[str], home: Path, chunk_chars: int = 1000) -> t
 
     t0 = time.perf_counter()
     splitter = RecursiveCharacterTextSplitter(chunk_size=chunk_chars, chunk_overlap=150)
-    chunks = splitter.split_text("\n\n".join(texts)) if len(texts) == 1 else \
-        [c for t in texts for c in splitter.split_text(t)]
+    chunks = [c for t in texts for c in splitter.split_text(t)]
     store = QdrantVectorStore.from_texts(chunks, STEmbeddings(), path=str(home / "langchain"), collection_name="lc")
     dt = time.perf_counter() - t0
     return store, {"pages": len(texts), "chunks": len(chunks), "seconds": round(dt, 2),

@@ -68,7 +68,7 @@ def rag_messages(chunks: int, chunk_words: int, seed: int, as_dicts: bool = Fals
     return [ChatMessage.from_system(system), ChatMessage.from_user(user)]
 
 
-def ensure_weights(folder: str, device: str, seed: int) -> tuple[str, str]:
+def ensure_weights(folder: str, seed: int) -> tuple[str, str]:
     """The model folder, or a random-init copy of its architecture when it holds no weights."""
     p = Path(folder)
     if any(p.glob("*.safetensors")) or any(p.glob("*.bin")):
@@ -243,7 +243,7 @@ def run(cfg: dict[str, Any]) -> dict[str, Any]:
     device = cfg["device"]
     if device.startswith("cuda") and not torch.cuda.is_available():
         raise SystemExit("CUDA is not available here: pass --device=cpu for a smoke test")
-    model, origin = ensure_weights(cfg["model"], device, cfg["seed"])
+    model, origin = ensure_weights(cfg["model"], cfg["seed"])
     env: dict[str, Any] = {"torch": torch.__version__, "transformers": transformers.__version__,
                            "cpu_count": os.cpu_count()}
     if device.startswith("cuda"):

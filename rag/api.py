@@ -283,16 +283,13 @@ class DocRAG:
             if not generation_only:
                 self._extractor = None
 
-    def _build(self, name: str, **kwargs: Any) -> Pipeline:
-        builder = {"indexing": graph.build_indexing, "retrieval": graph.build_retrieval,
-                   "query": graph.build_query}[name]
-        return builder(self.settings, self.store, **kwargs)
-
     def _pipeline(self, name: str, **kwargs: Any) -> Pipeline:
         key = f"{name}:{sorted(kwargs.items())}"
         with self._lock:
             if key not in self._pipelines:
-                self._pipelines[key] = self._build(name, **kwargs)
+                builder = {"indexing": graph.build_indexing, "retrieval": graph.build_retrieval,
+                           "query": graph.build_query}[name]
+                self._pipelines[key] = builder(self.settings, self.store, **kwargs)
             return self._pipelines[key]
 
     def index_key(self, file_hash: str) -> str:
@@ -592,5 +589,4 @@ class DocRAG:
     def graph_yaml(self, name: str = "query", rerank: bool | None = None) -> str:
         """The named graph serialised as YAML (``indexing``, ``retrieval`` or ``query``)."""
         kwargs = {} if name == "indexing" else {"rerank": self.settings.rerank if rerank is None else rerank}
-        # a fresh graph: Haystack's to_dict() turns torch dtypes in the live components' model_kwargs into strings
-        return self._build(name, **kwargs).dumps()
+        return self._pipeline(name, **kwargs).dumps()

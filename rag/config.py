@@ -57,8 +57,8 @@ class Settings(BaseModel):
     generator: str = Field(default="", description="GGUF file (or HF causal-LM id/folder for the transformers "
                            "backend); empty = packaged SmolLM2-135M-Instruct Q4_1.")
     generator_backend: Literal["auto", "llama_cpp", "transformers"] = Field(
-        default="auto", description="auto = llama.cpp for GGUF files, except on CUDA when llama-cpp-python has no "
-        "GPU offload; transformers for HF models.")
+        default="auto", description="auto = llama.cpp for a GGUF on CPU; transformers for HF models and on CUDA "
+        "(see rag.graph.generator_backend).")
     generator_quantization: Literal["none", "4bit", "8bit"] = Field(
         default="none", description="transformers backend on CUDA: load weights in 4/8 bit with bitsandbytes.")
     ner_model: str = Field(default="", description="'spacy', a token-classification model, or empty = best.")

@@ -15,7 +15,7 @@ import logging
 import threading
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from haystack import component, default_from_dict, default_to_dict
 from haystack.dataclasses import ChatMessage, StreamingChunk
@@ -30,8 +30,8 @@ _DTYPES = ("auto", "fp32", "bf16", "fp16")
 class _CallbackStreamer:
     """A transformers streamer that decodes incrementally and holds back text that could start a stop string."""
 
-    def __init__(self, tokenizer: Any, prompt_len: int, stops: list[str], callback: Callable[[StreamingChunk], None]):
-        self.tokenizer, self.prompt_len, self.stops, self.callback = tokenizer, prompt_len, stops, callback
+    def __init__(self, tokenizer: Any, stops: list[str], callback: Callable[[StreamingChunk], None]):
+        self.tokenizer, self.stops, self.callback = tokenizer, stops, callback
         self.ids: list[int] = []
         self.sent = 0
         self.skipped_prompt = False
@@ -132,7 +132,7 @@ class TransformersChatGenerator:
         """
         if dtype not in _DTYPES:
             raise ValueError(f"dtype must be one of {_DTYPES}, got {dtype!r}")
-        if quantization not in ("none", "4bit", "8bit"):
+        if quantization not in get_args(Quantization):
             raise ValueError(f"quantization must be none, 4bit or 8bit, got {quantization!r}")
         self.model = model
         self.device = device
@@ -283,7 +283,7 @@ class TransformersChatGenerator:
         if stops:
             hf.update(stop_strings=stops, tokenizer=tok)
         callback = streaming_callback or self.streaming_callback
-        streamer = _CallbackStreamer(tok, input_ids.shape[1], stops, callback) if callback else None
+        streamer = _CallbackStreamer(tok, stops, callback) if callback else None
         with self._lock, torch.inference_mode():
             if self._cache is not None:
                 self._cache.reset()

@@ -49,7 +49,7 @@ def test_streamer_holds_back_partial_stop_strings() -> None:
     import torch
 
     out: list[str] = []
-    s = _CallbackStreamer(Tok(), 0, ["\n\n"], lambda c: out.append(c.content))
+    s = _CallbackStreamer(Tok(), ["\n\n"], lambda c: out.append(c.content))
     s.put(torch.tensor([1]))  # the prompt
     for ch in "ab\ncd\n\nef":
         s.put(torch.tensor([ord(ch)]))
