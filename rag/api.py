@@ -102,6 +102,31 @@ class Citation:
     chunk_id: str
     quote: str
     score: float | None = None
+    start: int | None = None  # character offsets of ``quote`` in the chunk text (quote == text[start:end])
+    end: int | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class Evidence:
+    """A verbatim answer span found by the extractive reader: ``chunk_text[start:end] == text``.
+
+    ``sentence`` is the sentence holding the span, ``sentence_start`` its offset in the chunk text.
+    ``score`` is the calibrated probability (0-1) that this span answers the question.
+    """
+
+    text: str
+    chunk_id: str
+    start: int
+    end: int
+    score: float
+    source: str = ""
+    file_name: str = ""
+    page: int | None = None
+    sentence: str = ""
+    sentence_start: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -109,7 +134,12 @@ class Citation:
 
 @dataclass
 class Answer:
-    """A grounded answer. ``declined`` is True when the documents hold no answer."""
+    """A grounded answer. ``declined`` is True when the documents hold no answer.
+
+    ``mode`` is ``generated`` (the generator's text, checked against the evidence), ``extractive`` (the
+    reader's span in its sentence, used when the generated text does not agree with the evidence) or
+    ``declined``. ``confidence`` is the calibrated probability (0-1) that the answer is right.
+    """
 
     question: str
     text: str
@@ -119,12 +149,17 @@ class Answer:
     timings: dict[str, float] = field(default_factory=dict)
     declined: bool = False
     grounded: bool = True
+    evidence: list[Evidence] = field(default_factory=list)
+    confidence: float = 0.0
+    mode: str = "generated"
 
     def to_dict(self) -> dict[str, Any]:
         return {"question": self.question, "answer": self.text,
                 "citations": [c.to_dict() for c in self.citations],
                 "documents": [h.to_dict() for h in self.documents], "entities": self.entities,
-                "timings": self.timings, "declined": self.declined, "grounded": self.grounded}
+                "timings": self.timings, "declined": self.declined, "grounded": self.grounded,
+                "evidence": [e.to_dict() for e in self.evidence], "confidence": self.confidence,
+                "mode": self.mode}
 
 
 @dataclass
