@@ -557,7 +557,7 @@ class DocRAG:
         if first_token:
             timings["first_token_s"] = round(first_token[0] - t0, 4)
         answer = Answer(question=question, text=a["text"],
-                        citations=[Citation(**{k: c[k] for k in Citation.__dataclass_fields__}) for c in a["citations"]],
+                        citations=[Citation(**{k: c[k] for k in Citation.__dataclass_fields__ if k in c}) for c in a["citations"]],
                         documents=[Hit.from_document(d) for d in docs], timings=timings,
                         declined=a["declined"], grounded=a["grounded"])
         if with_entities and not answer.declined and self.settings.extract_entities:
