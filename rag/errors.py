@@ -19,6 +19,10 @@ class ModelNotFoundError(DocragError):
     """A model could not be resolved to local weights."""
 
 
+class ModelInstallError(DocragError):
+    """A model could not be installed (package index unreachable, part missing, size or sha256 mismatch)."""
+
+
 class StoreError(DocragError):
     """The Qdrant store is unavailable or rejected an operation."""
 
