@@ -223,6 +223,18 @@ def build_generator(settings: Settings, generation_kwargs: dict[str, Any]) -> An
                                  model_kwargs=llama_model_kwargs(settings), generation_kwargs=generation_kwargs)
 
 
+def build_prompt_builder() -> ChatPromptBuilder:
+    """The query graph's chat prompt: system rules, numbered sources, the question."""
+    return ChatPromptBuilder(template=[ChatMessage.from_system(SYSTEM_PROMPT), ChatMessage.from_user(USER_TEMPLATE)],
+                             required_variables=["documents", "query"])
+
+
+def generation_kwargs(settings: Settings) -> dict[str, Any]:
+    """Decoding options of the query graph's generator (also used by the generator benchmark)."""
+    return {"max_tokens": settings.max_tokens, "temperature": settings.temperature, "top_p": settings.top_p,
+            "repeat_penalty": settings.repeat_penalty, "stop": ["\n\n", "Question:", "Sources:"]}
+
+
 def build_query(settings: Settings, store: QdrantDocumentStore, rerank: bool = True) -> Pipeline:
     """Retrieval -> relevance gate -> prompt -> generator (llama.cpp or transformers) -> cited answer."""
     p = Pipeline()
@@ -230,12 +242,8 @@ def build_query(settings: Settings, store: QdrantDocumentStore, rerank: bool = T
     has_reranker = last == "reranker"
     p.add_component("gate", RelevanceGate(min_score=settings.min_rerank_score if has_reranker else None,
                                           top_k=settings.top_k))
-    p.add_component("prompt_builder", ChatPromptBuilder(
-        template=[ChatMessage.from_system(SYSTEM_PROMPT), ChatMessage.from_user(USER_TEMPLATE)],
-        required_variables=["documents", "query"]))
-    p.add_component("generator", build_generator(settings, {
-        "max_tokens": settings.max_tokens, "temperature": settings.temperature, "top_p": settings.top_p,
-        "repeat_penalty": settings.repeat_penalty, "stop": ["\n\n", "Question:", "Sources:"]}))
+    p.add_component("prompt_builder", build_prompt_builder())
+    p.add_component("generator", build_generator(settings, generation_kwargs(settings)))
     p.add_component("answer_builder", CitedAnswerBuilder())
     p.connect(f"{last}.documents", "gate.documents")
     p.connect("gate.documents", "prompt_builder.documents")

