@@ -5,6 +5,8 @@
   peak RSS; baseline in the same run: plain sentence-transformers + qdrant-client on the same chunk texts.
 - ``query``: retrieve (+ rerank) latency p50/p95 over a collection of ``--chunks`` chunks (default 10,000),
   time to first token with a 5-chunk context and decode tokens/s through our graph, against llama.cpp alone.
+- ``generators``: ``evals.generators``: every installed generator (``docrag models list``) on short evidence
+  prompts: load time, TTFT / whole answer p50, decode tokens/s, RSS.
 - ``gpu``: ``evals.gpu_bench`` (run on a CUDA machine).
 """
 
@@ -245,10 +247,11 @@ def bench_query(args: argparse.Namespace) -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m evals.bench")
-    p.add_argument("what", choices=["ingest", "query", "gpu", "all"])
+    p.add_argument("what", choices=["ingest", "query", "generators", "gpu", "all"])
     p.add_argument("--pages", type=int, default=1000, help="pages of the text corpus (ingest)")
     p.add_argument("--chunks", type=int, default=10000, help="collection size (query)")
     p.add_argument("--queries", type=int, default=50)
+    p.add_argument("--prompts", type=int, default=20, help="evidence prompts per generator (generators)")
     args = p.parse_args(argv)
     if not DATA.is_dir():
         print(f"bench: data folder {DATA} not found (set DOCRAG_DATA)", file=sys.stderr)
@@ -264,6 +267,10 @@ def main(argv: list[str] | None = None) -> int:
             path = REPO / "evals" / "reports" / f"bench-{name}.json"
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(json.dumps(results[name], indent=2))
+    if args.what in ("generators", "all"):
+        from evals import generators
+
+        results["generators"] = generators.run(n_prompts=args.prompts)  # writes bench-generators.json
     print(json.dumps(results, indent=2))
     return 0
 
