@@ -145,9 +145,9 @@ def bench_one(name: str, prompts: list[dict[str, Any]], warmup: int = 1) -> dict
     }
 
 
-def run(names: list[str] | None = None, n_prompts: int = 20, seed: int = 0,
-        data_dir: Path | None = None) -> dict[str, Any]:
-    """Benchmark each generator in its own subprocess; returns the report (also written to REPORT)."""
+def run(names: list[str] | None = None, n_prompts: int = 20, seed: int = 0, data_dir: Path | None = None,
+        warmup: int = 1, out: Path = REPORT) -> dict[str, Any]:
+    """Benchmark each generator in its own subprocess; returns the report (written to ``out`` after each)."""
     from evals.bench import _machine
     from rag import model_registry
 
@@ -158,22 +158,24 @@ def run(names: list[str] | None = None, n_prompts: int = 20, seed: int = 0,
     results: dict[str, Any] = {}
     for name in names:
         cmd = [sys.executable, "-m", "evals.generators", "--one", name, "--prompts", str(n_prompts),
-               "--seed", str(seed)] + (["--data-dir", str(data_dir)] if data_dir else [])
+               "--seed", str(seed), "--warmup", str(warmup)] + (["--data-dir", str(data_dir)] if data_dir else [])
         print(f"[generators] {name} ...", file=sys.stderr, flush=True)
+        load = os.getloadavg()[0]
         proc = subprocess.run(cmd, capture_output=True, text=True, check=False, cwd=REPO)
         if proc.returncode != 0:
             results[name] = {"name": name, "error": (proc.stderr.strip().splitlines() or ["failed"])[-1]}
         else:
             results[name] = json.loads(proc.stdout.strip().splitlines()[-1])
+        results[name]["loadavg_1min_before_after"] = [round(load, 1), round(os.getloadavg()[0], 1)]
         print(f"[generators] {name}: {table_row(results[name])}", file=sys.stderr, flush=True)
-    report = {"machine": {**_machine(), "loadavg_1_5_15_before": [round(x, 1) for x in load_before],
-                          "loadavg_1_5_15_after": [round(x, 1) for x in os.getloadavg()]},
-              "seed": seed, "prompts": len(prompts),
-              "prompt_set": "SQuAD 2.0 course split (squad/dev-v2.0.json), answerable; question + 3 sentences "
-                            "(gold, neighbour, same-article distractor) as the graph's numbered sources",
-              "generators": results}
-    REPORT.parent.mkdir(parents=True, exist_ok=True)
-    REPORT.write_text(json.dumps(report, indent=2))
+        report = {"machine": {**_machine(), "loadavg_1_5_15_before": [round(x, 1) for x in load_before],
+                              "loadavg_1_5_15_after": [round(x, 1) for x in os.getloadavg()]},
+                  "seed": seed, "prompts": len(prompts),
+                  "prompt_set": "SQuAD 2.0 course split (squad/dev-v2.0.json), answerable; question + 3 sentences "
+                                "(gold, neighbour, same-article distractor) as the graph's numbered sources",
+                  "generators": results}
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(report, indent=2))
     return report
 
 
@@ -195,17 +197,20 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--prompts", type=int, default=20)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--data-dir", default=None)
+    p.add_argument("--warmup", type=int, default=1, help="untimed generations before the timed ones")
+    p.add_argument("--out", default=str(REPORT), help="report JSON (default evals/reports/bench-generators.json)")
     p.add_argument("--one", default=None, help=argparse.SUPPRESS)  # child process: one generator, JSON out
     args = p.parse_args(argv)
     data_dir = Path(args.data_dir) if args.data_dir else None
     if args.one:
-        print(json.dumps(bench_one(args.one, evidence_prompts(args.prompts, args.seed, data_dir))))
+        print(json.dumps(bench_one(args.one, evidence_prompts(args.prompts, args.seed, data_dir), args.warmup)))
         return 0
-    report = run([m for m in args.models.split(",") if m] or None, args.prompts, args.seed, data_dir)
+    report = run([m for m in args.models.split(",") if m] or None, args.prompts, args.seed, data_dir,
+                 args.warmup, Path(args.out))
     print(HEADER)
     for r in report["generators"].values():
         print(table_row(r))
-    print(f"report: {REPORT}")
+    print(f"report: {args.out}")
     return 0
 
 
