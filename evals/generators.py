@@ -3,9 +3,9 @@
 For every installed generator (``docrag models list``), in a fresh process each so that RSS is the model's
 own: load time, time to first token p50, whole answer p50, decode tokens/s and RSS, through the generator
 the query graph uses (``rag.graph.build_generator``: llama.cpp's ``LlamaCppChatGenerator`` on CPU) with the
-graph's own prompt and decoding options. Prompts are short evidence prompts: a question plus three
-sentences as numbered sources (the gold sentence, its neighbour, and a sentence of another paragraph of the
-same article), 150-300 tokens, built from SQuAD 2.0 course-split answerable questions
+graph's own prompt and decoding options (``--style evidence``: the evidence-first graph's, the default;
+``--style chunks``: the generator-only graph's). Prompts are short: a question plus evidence sentences
+(see :func:`bench_one`), built from SQuAD 2.0 course-split answerable questions
 (``squad/dev-v2.0.json``; never the 19 test articles of the official dev set). The same run scores the
 replies (SQuAD F1 against the gold answers, share of replies containing a gold answer, NOT_FOUND share):
 a reading test with the evidence given, not the open-book eval (``docrag eval answers --generator NAME``).
@@ -70,8 +70,12 @@ def evidence_prompts(n: int, seed: int = 0, data_dir: Path | None = None) -> lis
         distractor = rng.choice(_SENTENCE_END.split(rng.choice(others)))
         evidence = [sents[gi], neighbour, distractor]
         rng.shuffle(evidence)
+        words = distractor.split()
+        k = rng.randint(0, max(0, len(words) - 3))
+        spans = [{"sentence": sents[gi], "text": qa["answers"][0]["text"]},
+                 {"sentence": distractor, "text": " ".join(words[k:k + 3])}]
         out.append({"question": qa["question"], "answers": list(dict.fromkeys(a["text"] for a in qa["answers"])),
-                    "evidence": evidence, "title": article["title"].replace("_", " ")})
+                    "evidence": evidence, "spans": spans, "title": article["title"].replace("_", " ")})
         if len(out) == n:
             break
     return out
@@ -83,8 +87,12 @@ def _rss_mb() -> float:
     return psutil.Process().memory_info().rss / 2**20
 
 
-def bench_one(name: str, prompts: list[dict[str, Any]], warmup: int = 1) -> dict[str, Any]:
-    """Load one generator the way the graph does and time it on ``prompts`` (this process only)."""
+def bench_one(name: str, prompts: list[dict[str, Any]], warmup: int = 1, style: str = "evidence") -> dict[str, Any]:
+    """Load one generator the way the graph does and time it on ``prompts`` (this process only).
+
+    ``style``: ``evidence`` = the evidence-first graph's prompt and decoding (sentences with their answer
+    words: the gold sentence with the gold answer, as a perfect reader gives it, and a distractor sentence
+    with three of its words); ``chunks`` = the generator-only graph's numbered sources (three sentences)."""
     from haystack import Document
 
     from evals import metrics
@@ -95,16 +103,21 @@ def bench_one(name: str, prompts: list[dict[str, Any]], warmup: int = 1) -> dict
     settings = Settings.load(generator=name)
     path = model_registry.resolve(name) if name in model_registry.REGISTRY else Path(name)
     rss0 = _rss_mb()
-    gen = build_generator(settings, generation_kwargs(settings))
+    evidence = style == "evidence"
+    gen = build_generator(settings, generation_kwargs(settings, evidence=evidence))
     t0 = time.perf_counter()
     gen.warm_up()
     load_s = time.perf_counter() - t0
     rss_loaded = _rss_mb()
-    builder = build_prompt_builder()
+    builder = build_prompt_builder(evidence=evidence)
     rows = []
     for i, p in enumerate(prompts[:warmup] + prompts):
-        docs = [Document(content=s, meta={"title_path": p["title"]}) for s in p["evidence"]]
-        messages = builder.run(template_variables={"documents": docs, "query": p["question"]})["prompt"]
+        if evidence:
+            variables: dict[str, Any] = {"evidence": p["spans"], "query": p["question"]}
+        else:
+            variables = {"documents": [Document(content=s, meta={"title_path": p["title"]}) for s in p["evidence"]],
+                         "query": p["question"]}
+        messages = builder.run(template_variables=variables)["prompt"]
         stamps: list[float] = []
         t = time.perf_counter()
         reply = gen.run(messages=messages, streaming_callback=lambda c, s=stamps: c.content and
@@ -140,13 +153,13 @@ def bench_one(name: str, prompts: list[dict[str, Any]], warmup: int = 1) -> dict
         "evidence_f1": round(statistics.fmean(r["f1"] for r in rows), 3) if rows else None,
         "evidence_contains_answer": round(statistics.fmean(r["contains"] for r in rows), 3) if rows else None,
         "evidence_not_found": round(statistics.fmean(r["not_found"] for r in rows), 3) if rows else None,
-        "prompts": len(rows), "warmup_prompts": warmup,
+        "prompts": len(rows), "warmup_prompts": warmup, "prompt_style": style,
         "samples": [{"reply": r["reply"][:200], "f1": round(r["f1"], 3)} for r in rows[:5]],
     }
 
 
 def run(names: list[str] | None = None, n_prompts: int = 20, seed: int = 0, data_dir: Path | None = None,
-        warmup: int = 1, out: Path = REPORT) -> dict[str, Any]:
+        warmup: int = 1, out: Path = REPORT, style: str = "evidence") -> dict[str, Any]:
     """Benchmark each generator in its own subprocess; returns the report (written to ``out`` after each)."""
     from evals.bench import _machine
     from rag import model_registry
@@ -158,7 +171,7 @@ def run(names: list[str] | None = None, n_prompts: int = 20, seed: int = 0, data
     results: dict[str, Any] = {}
     for name in names:
         cmd = [sys.executable, "-m", "evals.generators", "--one", name, "--prompts", str(n_prompts),
-               "--seed", str(seed), "--warmup", str(warmup)] + (["--data-dir", str(data_dir)] if data_dir else [])
+               "--seed", str(seed), "--warmup", str(warmup), "--style", style] + (["--data-dir", str(data_dir)] if data_dir else [])
         print(f"[generators] {name} ...", file=sys.stderr, flush=True)
         load = os.getloadavg()[0]
         proc = subprocess.run(cmd, capture_output=True, text=True, check=False, cwd=REPO)
@@ -170,9 +183,11 @@ def run(names: list[str] | None = None, n_prompts: int = 20, seed: int = 0, data
         print(f"[generators] {name}: {table_row(results[name])}", file=sys.stderr, flush=True)
         report = {"machine": {**_machine(), "loadavg_1_5_15_before": [round(x, 1) for x in load_before],
                               "loadavg_1_5_15_after": [round(x, 1) for x in os.getloadavg()]},
-                  "seed": seed, "prompts": len(prompts),
-                  "prompt_set": "SQuAD 2.0 course split (squad/dev-v2.0.json), answerable; question + 3 sentences "
-                                "(gold, neighbour, same-article distractor) as the graph's numbered sources",
+                  "seed": seed, "prompts": len(prompts), "prompt_style": style,
+                  "prompt_set": "SQuAD 2.0 course split (squad/dev-v2.0.json), answerable questions; evidence: "
+                                "the gold sentence with the gold answer as answer words + a same-article "
+                                "distractor sentence (evidence-first prompt); chunks: gold, neighbour and "
+                                "distractor sentences as numbered sources (generator-only prompt)",
                   "generators": results}
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(json.dumps(report, indent=2))
@@ -198,15 +213,18 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--data-dir", default=None)
     p.add_argument("--warmup", type=int, default=1, help="untimed generations before the timed ones")
+    p.add_argument("--style", choices=["evidence", "chunks"], default="evidence",
+                   help="the evidence-first graph's prompt (default) or the generator-only graph's")
     p.add_argument("--out", default=str(REPORT), help="report JSON (default evals/reports/bench-generators.json)")
     p.add_argument("--one", default=None, help=argparse.SUPPRESS)  # child process: one generator, JSON out
     args = p.parse_args(argv)
     data_dir = Path(args.data_dir) if args.data_dir else None
     if args.one:
-        print(json.dumps(bench_one(args.one, evidence_prompts(args.prompts, args.seed, data_dir), args.warmup)))
+        prompts = evidence_prompts(args.prompts, args.seed, data_dir)
+        print(json.dumps(bench_one(args.one, prompts, args.warmup, args.style)))
         return 0
     report = run([m for m in args.models.split(",") if m] or None, args.prompts, args.seed, data_dir,
-                 args.warmup, Path(args.out))
+                 args.warmup, Path(args.out), args.style)
     print(HEADER)
     for r in report["generators"].values():
         print(table_row(r))
