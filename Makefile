@@ -8,7 +8,7 @@ export HF_HUB_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 PORT ?= 8501
 
-.PHONY: install run test test-fast eval-ci eval bench bench-deps bench-ingest bench-query bench-gpu train-reranker train-ner serve lint clean
+.PHONY: install run test test-fast eval-ci eval bench bench-deps bench-ingest bench-query bench-gpu train-reranker train-ner train-reader serve lint clean
 
 install:
 	@bash scripts/setup.sh
@@ -53,6 +53,9 @@ train-reranker: install
 
 train-ner: install
 	$(VENV)/bin/docrag train ner
+
+train-reader: install
+	$(VENV)/bin/docrag train reader
 
 serve: install
 	$(VENV)/bin/docrag serve

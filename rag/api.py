@@ -38,7 +38,8 @@ ProgressFn = Callable[[int, int, str], None]
 # settings that only the generator/answer stage uses: changing them keeps the retrieval graphs
 _GENERATION_SETTINGS = frozenset({"temperature", "top_p", "max_tokens", "repeat_penalty", "generator", "n_ctx",
                                   "n_threads", "n_gpu_layers", "min_rerank_score", "top_k", "summarizer",
-                                  "generator_backend", "generator_quantization"})
+                                  "generator_backend", "generator_quantization", "answer_mode", "min_confidence",
+                                  "reader_top_k", "reader"})
 
 
 # --- typed results ------------------------------------------------------------------------------------

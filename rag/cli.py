@@ -125,8 +125,13 @@ def cmd_ask(args: argparse.Namespace) -> int:
         sys.stdout.flush()
     answer = stream.answer
     print()
-    if answer.declined or not stream:
+    if answer.mode == "extractive" and answer.evidence:
+        print(f"(the generated text did not agree with the evidence; the answer is the span found in the source)\n"
+              f"{answer.text}")
+    elif answer.declined or not stream:
         print(answer.text)
+    label = "declined" if answer.declined else answer.mode
+    print(f"  confidence {answer.confidence:.2f} ({label})")
     for c in answer.citations:
         print(f"  [{c.ref}] {c.file_name} p.{c.page}: \"{c.quote}\"")
     return EXIT_OK
@@ -176,8 +181,8 @@ def cmd_delegate(args: argparse.Namespace) -> int:
     target = {"eval": "evals.cli", "serve": "rag.service"}.get(args.command)
     argv = list(args.rest)
     if args.command == "train":
-        if not argv or argv[0] not in ("reranker", "ner"):
-            print("usage: docrag train {reranker,ner} [--key=value ...]", file=sys.stderr)
+        if not argv or argv[0] not in ("reranker", "ner", "reader"):
+            print("usage: docrag train {reranker,ner,reader} [--key=value ...]", file=sys.stderr)
             return EXIT_USAGE
         target, argv = f"rag.training.{argv[0]}", argv[1:]
     try:
@@ -230,7 +235,7 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("name", choices=["indexing", "retrieval", "query"], nargs="?", default="query")
     sp.add_argument("--no-rerank", action="store_true")
     add("doctor", cmd_doctor, "check models and tools")
-    for name, help_ in (("eval", "run evals (see docrag eval --help)"), ("train", "train reranker or ner"),
+    for name, help_ in (("eval", "run evals (see docrag eval --help)"), ("train", "train reranker, ner or reader"),
                         ("serve", "start the HTTP API")):
         sp = sub.add_parser(name, help=help_, add_help=False)
         sp.add_argument("rest", nargs=argparse.REMAINDER)
