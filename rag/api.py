@@ -17,204 +17,29 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
-import queue
 import threading
 import time
-from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from haystack import Document, Pipeline
 
 from ingest.store import build_document_store, describe, embedding_dim
-from rag import graph, models
+from ingest.store.filters import source_filter as _source_filter
+from ingest.store.filters import to_haystack_filters
+from rag import graph
 from rag.config import Settings
-from rag.errors import DocragError, IngestError, StoreError
+from rag.engine import GENERATION_SETTINGS, POOL, Engine
+from rag.errors import AmbiguousSourceError, IngestError, NotFoundError, StoreError, UsageError
+from rag.types import Answer, AnswerStream, Citation, EntityCount, Evidence, Hit, IngestReport, Summary
+
+__all__ = ["Answer", "AnswerStream", "Citation", "DocRAG", "EntityCount", "Evidence", "Hit", "IngestReport",
+           "Summary", "file_sha256", "to_haystack_filters"]
 
 logger = logging.getLogger(__name__)
 
 ProgressFn = Callable[[int, int, str], None]
-# settings that only the generator/answer stage uses: changing them keeps the retrieval graphs
-_GENERATION_SETTINGS = frozenset({"temperature", "top_p", "max_tokens", "repeat_penalty", "generator", "n_ctx",
-                                  "n_threads", "n_gpu_layers", "min_rerank_score", "top_k", "summarizer",
-                                  "generator_backend", "generator_quantization"})
-
-
-# --- typed results ------------------------------------------------------------------------------------
-@dataclass
-class IngestReport:
-    """What an ingest did. ``to_dict()`` is the documented JSON contract of ``docrag ingest --json``."""
-
-    ingested: list[dict[str, Any]] = field(default_factory=list)  # {"source","chunks","pages"}
-    unchanged: list[str] = field(default_factory=list)
-    failed: list[dict[str, str]] = field(default_factory=list)  # {"source","error"}
-    warnings: list[dict[str, str]] = field(default_factory=list)
-    seconds: float = 0.0
-
-    @property
-    def ok(self) -> bool:
-        return not self.failed
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"ingested": self.ingested, "unchanged": self.unchanged, "failed": self.failed,
-                "warnings": self.warnings,
-                "summary": {"files": len(self.ingested) + len(self.unchanged) + len(self.failed),
-                            "ingested": len(self.ingested), "unchanged": len(self.unchanged),
-                            "failed": len(self.failed), "pages": sum(i["pages"] for i in self.ingested),
-                            "chunks": sum(i["chunks"] for i in self.ingested), "seconds": round(self.seconds, 3)}}
-
-
-@dataclass
-class Hit:
-    """One retrieved chunk."""
-
-    chunk_id: str
-    source: str
-    file_name: str
-    page: int | None
-    pages: list[int]
-    score: float | None
-    text: str
-    title_path: str = ""
-    chunk_index: int | None = None
-    entities: list[dict[str, Any]] = field(default_factory=list)
-
-    @classmethod
-    def from_document(cls, d: Document) -> Hit:
-        m = d.meta
-        return cls(chunk_id=d.id, source=m.get("source", ""), file_name=m.get("file_name", ""),
-                   page=m.get("page_number"), pages=list(m.get("page_numbers") or []), score=d.score,
-                   text=d.content or "", title_path=m.get("title_path", ""), chunk_index=m.get("chunk_index"),
-                   entities=list(m.get("entities") or []))
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-
-@dataclass
-class Citation:
-    ref: int
-    source: str
-    file_name: str
-    page: int | None
-    pages: list[int]
-    chunk_id: str
-    quote: str
-    score: float | None = None
-    start: int | None = None  # character offsets of ``quote`` in the chunk text (quote == text[start:end])
-    end: int | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-
-@dataclass
-class Evidence:
-    """A verbatim answer span found by the extractive reader: ``chunk_text[start:end] == text``.
-
-    ``sentence`` is the sentence holding the span, ``sentence_start`` its offset in the chunk text.
-    ``score`` is the calibrated probability (0-1) that this span answers the question.
-    """
-
-    text: str
-    chunk_id: str
-    start: int
-    end: int
-    score: float
-    source: str = ""
-    file_name: str = ""
-    page: int | None = None
-    sentence: str = ""
-    sentence_start: int = 0
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-
-@dataclass
-class Answer:
-    """A grounded answer. ``declined`` is True when the documents hold no answer.
-
-    ``mode`` is ``generated`` (the generator's text, checked against the evidence), ``extractive`` (the
-    reader's span in its sentence, used when the generated text does not agree with the evidence) or
-    ``declined``. ``confidence`` is the calibrated probability (0-1) that the answer is right.
-    """
-
-    question: str
-    text: str
-    citations: list[Citation]
-    documents: list[Hit]
-    entities: list[dict[str, Any]] = field(default_factory=list)
-    timings: dict[str, float] = field(default_factory=dict)
-    declined: bool = False
-    grounded: bool = True
-    evidence: list[Evidence] = field(default_factory=list)
-    confidence: float = 0.0
-    mode: str = "generated"
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"question": self.question, "answer": self.text,
-                "citations": [c.to_dict() for c in self.citations],
-                "documents": [h.to_dict() for h in self.documents], "entities": self.entities,
-                "timings": self.timings, "declined": self.declined, "grounded": self.grounded,
-                "evidence": [e.to_dict() for e in self.evidence], "confidence": self.confidence,
-                "mode": self.mode}
-
-
-@dataclass
-class Summary:
-    source: str
-    text: str
-    backend: str
-    model: str
-    parts: int = 1
-    seconds: float = 0.0
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-
-@dataclass
-class EntityCount:
-    label: str
-    text: str
-    count: int
-    sources: list[str]
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-
-class AnswerStream:
-    """Iterate to receive answer tokens as they are generated; ``.answer`` holds the final Answer after."""
-
-    def __init__(self, start: Callable[[Callable[[Any], None]], Answer]) -> None:
-        self._q: queue.Queue = queue.Queue()
-        self.answer: Answer | None = None
-        self._error: BaseException | None = None
-
-        def work() -> None:
-            try:
-                self.answer = start(lambda chunk: self._q.put(chunk.content))
-            except BaseException as e:  # noqa: BLE001 - re-raised in the consumer
-                self._error = e
-            finally:
-                self._q.put(None)
-
-        self._thread = threading.Thread(target=work, daemon=True)
-        self._thread.start()
-
-    def __iter__(self) -> Iterator[str]:
-        while True:
-            tok = self._q.get()
-            if tok is None:
-                break
-            if tok:
-                yield tok
-        self._thread.join()
-        if self._error:
-            raise self._error
 
 
 # --- the service --------------------------------------------------------------------------------------
@@ -224,34 +49,6 @@ def file_sha256(path: Path) -> str:
         for block in iter(lambda: f.read(1 << 20), b""):
             h.update(block)
     return h.hexdigest()
-
-
-def _source_filter(source: str, extra: list[dict[str, Any]] | None = None) -> dict[str, Any]:
-    conds = [{"field": "meta.source", "operator": "==", "value": source}, *(extra or [])]
-    return {"operator": "AND", "conditions": conds}
-
-
-def to_haystack_filters(filters: dict[str, Any] | None) -> dict[str, Any] | None:
-    """Accepts Haystack filters as they are, or the short form ``{"source", "file_name", "page", "entity"}``."""
-    if not filters:
-        return None
-    if "operator" in filters:
-        return filters
-    conds = []
-    for key, value in filters.items():
-        field_name = {"source": "meta.source", "file_name": "meta.file_name", "page": "meta.page_numbers",
-                      "entity": "meta.entity_keys", "file_type": "meta.file_type"}.get(key)
-        if field_name is None:
-            raise DocragError(f"unknown filter {key!r}: use source, file_name, page, entity or file_type")
-        values = value if isinstance(value, list) else [value]
-        if key == "entity":
-            values = [" ".join(str(v).lower().split()) if ":" not in str(v) else
-                      str(v).split(":", 1)[0].upper() + ":" + " ".join(str(v).split(":", 1)[1].lower().split())
-                      for v in values]
-            if any(":" not in v for v in values):
-                raise DocragError("entity filters are LABEL:text, e.g. ORG:acme corp")
-        conds.append({"field": field_name, "operator": "in", "value": values})
-    return conds[0] if len(conds) == 1 else {"operator": "AND", "conditions": conds}
 
 
 class DocRAG:
@@ -266,9 +63,17 @@ class DocRAG:
         self.settings = settings
         self.collection = collection or settings.collection
         self._store = None
-        self._pipelines: dict[str, Pipeline] = {}
+        self._engine = Engine(settings, lambda: self.store, POOL)
         self._lock = threading.RLock()
-        self._extractor = None
+
+    @property
+    def engine(self) -> Engine:
+        """The graphs of this DocRAG's store, their models shared through the process-wide pool."""
+        return self._engine
+
+    @property
+    def _pipelines(self) -> dict[str, Any]:  # the engine's cache of built graphs (kept for callers and tests)
+        return self._engine._graphs
 
     # --- store ------------------------------------------------------------------------------------
     @property
@@ -293,7 +98,7 @@ class DocRAG:
             except Exception:  # noqa: BLE001
                 pass
             self._store = None
-            self._pipelines.clear()
+            self._engine.clear()
 
     def __enter__(self) -> DocRAG:
         return self
@@ -308,24 +113,13 @@ class DocRAG:
         """
         fixed = {"home", "qdrant_url", "qdrant_path", "qdrant_api_key", "collection"} & set(changes)
         if fixed:
-            raise DocragError(f"cannot change {', '.join(sorted(fixed))} on an open DocRAG; create a new one")
-        generation_only = set(changes) <= _GENERATION_SETTINGS
+            raise UsageError(f"cannot change {', '.join(sorted(fixed))} on an open DocRAG; create a new one")
         with self._lock:
             self.settings = Settings(**{**self.settings.model_dump(), **changes})
-            for key in list(self._pipelines):
-                if not generation_only or key.startswith("query:") or key == "summarizer":
-                    del self._pipelines[key]
-            if not generation_only:
-                self._extractor = None
+            self._engine.update(self.settings, generation_only=set(changes) <= GENERATION_SETTINGS)
 
     def _pipeline(self, name: str, **kwargs: Any) -> Pipeline:
-        key = f"{name}:{sorted(kwargs.items())}"
-        with self._lock:
-            if key not in self._pipelines:
-                builder = {"indexing": graph.build_indexing, "retrieval": graph.build_retrieval,
-                           "query": graph.build_query}[name]
-                self._pipelines[key] = builder(self.settings, self.store, **kwargs)
-            return self._pipelines[key]
+        return self._engine.pipeline(name, **kwargs)
 
     def index_key(self, file_hash: str) -> str:
         """Content hash + everything that changes the chunks or vectors: a change re-ingests the file."""
@@ -374,11 +168,11 @@ class DocRAG:
         files, missing = self.expand_paths(list(paths))
         report = IngestReport(failed=list(missing))
         store = self.store
-        pipe = self._pipeline("indexing", passwords=passwords) if passwords else self._pipeline("indexing")
+        pipe = self._pipeline("indexing")
         for i, path in enumerate(files):
             src = str(path)
             try:
-                self._ingest_one(path, pipe, store, report, force)
+                self._ingest_one(path, pipe, store, report, force, passwords)
             except IngestError as e:
                 report.failed.append({"source": src, "error": e.reason})
             except Exception as e:  # noqa: BLE001 - one file must never stop the batch
@@ -389,7 +183,8 @@ class DocRAG:
         report.seconds = time.perf_counter() - t0
         return report
 
-    def _ingest_one(self, path: Path, pipe: Pipeline, store: Any, report: IngestReport, force: bool) -> None:
+    def _ingest_one(self, path: Path, pipe: Pipeline, store: Any, report: IngestReport, force: bool,
+                    passwords: dict[str, str] | None = None) -> None:
         src = str(path)
         fh = file_sha256(path)
         key = self.index_key(fh)
@@ -402,7 +197,8 @@ class DocRAG:
                 if first and first[0].meta.get("chunk_count") == n_same:
                     report.unchanged.append(src)
                     return
-        result = pipe.run({"parser": {"sources": [src], "meta": [{"file_hash": fh, "index_key": key}]}},
+        result = pipe.run({"parser": {"sources": [src], "meta": [{"file_hash": fh, "index_key": key}],
+                                      "passwords": passwords}},
                           include_outputs_from={"parser", "chunker"})
         parsed = result.get("parser", {})
         for w in parsed.get("warnings", []):
@@ -488,8 +284,9 @@ class DocRAG:
         if len(by_name) == 1:
             return by_name[0]
         if len(by_name) > 1:
-            raise DocragError(f"{s!r} matches several documents: {', '.join(by_name)}; give the full path")
-        raise DocragError(f"no stored document {s!r} (see `docrag list`)")
+            raise AmbiguousSourceError(f"{s!r} matches several documents: {', '.join(by_name)}; give the full path",
+                                       by_name)
+        raise NotFoundError(f"no stored document {s!r} (see `docrag list`)")
 
     def show(self, source: str | Path) -> list[Hit]:
         src = self.resolve_source(source)
@@ -506,7 +303,7 @@ class DocRAG:
                filters: dict[str, Any] | None = None) -> list[Hit]:
         """Hybrid retrieval (dense + BM25, RRF) with optional cross-encoder reranking."""
         if not query.strip():
-            raise DocragError("empty query")
+            raise UsageError("empty query")
         top_k = top_k or self.settings.top_k
         rerank = self.settings.rerank if rerank is None else rerank
         p = self._pipeline("retrieval", rerank=rerank)
@@ -524,7 +321,7 @@ class DocRAG:
         ``on_token`` receives tokens as they arrive in the non-streaming form.
         """
         if not question.strip():
-            raise DocragError("empty question")
+            raise UsageError("empty question")
         if stream:
             return AnswerStream(lambda cb: self._ask(question, top_k, filters, rerank, cb, with_entities))
         cb = (lambda chunk: on_token(chunk.content)) if on_token else None
@@ -547,7 +344,7 @@ class DocRAG:
                 callback(chunk)
 
         data["generator"] = {"streaming_callback": on_chunk}
-        with self._lock:
+        with self._engine.pool.generate_lock:
             out = p.run(data, include_outputs_from={"gate", "retriever", "reranker"})
         total = time.perf_counter() - t0
         a = out["answer_builder"]["answer"]
@@ -569,10 +366,7 @@ class DocRAG:
 
     # --- analysis ---------------------------------------------------------------------------------
     def _entity_extractor(self) -> Any:
-        if self._extractor is None:
-            self._extractor = graph.entity_extractor(self.settings)
-            self._extractor.warm_up()
-        return self._extractor
+        return self._engine.entity_extractor()
 
     def entities(self, source: str | Path | None = None, label: str | None = None) -> list[EntityCount]:
         """Entities found in stored chunks (all documents or one), with counts, most frequent first."""
@@ -595,30 +389,11 @@ class DocRAG:
         t0 = time.perf_counter()
         docs = sorted(self.store.filter_documents(_source_filter(src)), key=lambda d: d.meta.get("chunk_index", 0))
         if not docs:
-            raise DocragError(f"{src} has no stored chunks")
-        summarizer = self._summarizer()
-        out = summarizer.run(documents=docs)
+            raise NotFoundError(f"{src} has no stored chunks")
+        with self._engine.pool.generate_lock:
+            out = self._engine.summarizer().run(documents=docs)
         return Summary(source=src, text=out["summary"].strip(), backend=out["backend"], model=out["model"],
                        parts=out.get("parts", 1), seconds=round(time.perf_counter() - t0, 3))
-
-    def _summarizer(self) -> Any:
-        key = "summarizer"
-        with self._lock:
-            if key not in self._pipelines:
-                resolved = models.resolve_summarizer(self.settings.summarizer)
-                if resolved is not None:
-                    from rag.components.t5_summarizer import T5DocumentSummarizer
-
-                    comp = T5DocumentSummarizer(model=resolved.path, device=models.resolve_device(self.settings.device))
-                else:
-                    from rag.components.llm_summarizer import LLMDocumentSummarizer
-
-                    gen = graph.build_generator(self.settings, {"temperature": 0.0,
-                                                                "repeat_penalty": self.settings.repeat_penalty})
-                    comp = LLMDocumentSummarizer(generator=gen, max_summary_tokens=200)
-                comp.warm_up()
-                self._pipelines[key] = comp
-            return self._pipelines[key]
 
     # --- graphs -----------------------------------------------------------------------------------
     def graph_yaml(self, name: str = "query", rerank: bool | None = None) -> str:
