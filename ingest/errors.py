@@ -6,6 +6,8 @@ fix it. ``ingest`` never imports ``rag``: this is the root of the hierarchy.
 
 from __future__ import annotations
 
+from haystack.errors import FilterError as _HaystackFilterError
+
 
 class DocragError(Exception):
     """Base class of all docrag errors."""
@@ -31,8 +33,10 @@ class StoreFullError(StoreError):
     """The disk under the store is full; nothing of the failed write is visible."""
 
 
-class FilterError(DocragError):
-    """A filter is malformed: unknown field, unknown operator or a bad value (HTTP 400)."""
+class FilterError(DocragError, _HaystackFilterError):
+    """A filter is malformed: unknown field, unknown operator or a bad value (HTTP 400).
+
+    Also a Haystack ``FilterError``, so Haystack's document-store contract holds."""
 
 
 class IngestError(DocragError):
