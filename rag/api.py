@@ -25,13 +25,23 @@ from typing import Any
 
 from haystack import Document, Pipeline
 
-from ingest.store import build_document_store, describe, embedding_dim
-from ingest.store.filters import source_filter as _source_filter
+from ingest.store import DocumentRecord, Library, embedding_dim, open_library
+from ingest.store.library import entity_counts
+from ingest.store.schema import VISIBLE
+from ingest.store.filters import and_, source_filter
 from ingest.store.filters import to_haystack_filters
 from rag import graph
 from rag.config import Settings
 from rag.engine import GENERATION_SETTINGS, POOL, Engine
-from rag.errors import AmbiguousSourceError, IngestError, NotFoundError, StoreError, UsageError
+from rag.errors import (
+    AmbiguousSourceError,
+    IngestError,
+    NotFoundError,
+    StoreError,
+    StoreFullError,
+    StoreLockedError,
+    UsageError,
+)
 from rag.types import Answer, AnswerStream, Citation, EntityCount, Evidence, Hit, IngestReport, Summary
 
 __all__ = ["Answer", "AnswerStream", "Citation", "DocRAG", "EntityCount", "Evidence", "Hit", "IngestReport",
@@ -51,6 +61,18 @@ def file_sha256(path: Path) -> str:
     return h.hexdigest()
 
 
+def _store_cause(e: BaseException) -> StoreError | None:
+    """The StoreError under a pipeline error (Haystack wraps component failures), if there is one."""
+    seen = set()
+    cur: BaseException | None = e
+    while cur is not None and id(cur) not in seen:
+        if isinstance(cur, StoreError):
+            return cur
+        seen.add(id(cur))
+        cur = cur.__cause__ or cur.__context__
+    return None
+
+
 class DocRAG:
     """docrag's service object: ingestion, search, grounded answers, summaries and entities."""
 
@@ -63,6 +85,7 @@ class DocRAG:
         self.settings = settings
         self.collection = collection or settings.collection
         self._store = None
+        self._library: Library | None = None
         self._engine = Engine(settings, lambda: self.store, POOL)
         self._lock = threading.RLock()
 
@@ -77,28 +100,35 @@ class DocRAG:
 
     # --- store ------------------------------------------------------------------------------------
     @property
-    def store(self):  # noqa: ANN201 - QdrantDocumentStore
-        if self._store is None:
-            dim = embedding_dim(graph.embedder_path(self.settings))
+    def library(self) -> Library:
+        """The collection's chunks and document records (opened, recovered and, once, migrated on first use)."""
+        if self._library is None:
+            cfg = self.settings.store_config(self.collection, embedding_dim(graph.embedder_path(self.settings)))
             try:
-                self._store = build_document_store(self.settings, dim, self.collection)
-                self._store.count_documents()  # connect now so errors surface here, not mid-ingest
+                self._library = open_library(cfg, progress=lambda line: logger.warning("%s", line))
+            except StoreLockedError as e:
+                raise StoreLockedError(f"cannot open {cfg.describe()}: {e}; another docrag process (CLI, app, "
+                                       "`docrag serve`) holds it: stop it, or point DOCRAG_QDRANT_URL at a Qdrant "
+                                       "server", owner=e.owner) from e
+            except StoreError:
+                raise
             except Exception as e:  # noqa: BLE001
-                self._store = None
-                hint = ("is the server running and the URL right?" if self.settings.qdrant_url else
-                        "is another docrag process (CLI, app) using this embedded store? stop it or set "
-                        "DOCRAG_QDRANT_URL to a Qdrant server")
-                raise StoreError(f"cannot open {describe(self.settings, self.collection)}: {e} ({hint})") from e
+                hint = "is the server running and the URL right?" if cfg.url else "check the folder"
+                raise StoreError(f"cannot open {cfg.describe()}: {e} ({hint})") from e
+        return self._library
+
+    @property
+    def store(self):  # noqa: ANN201 - a QdrantDocumentStore (Edge or server): what the graphs read and write
+        if self._store is None:
+            self._store = self.library.chunks
         return self._store
 
     def close(self) -> None:
-        if self._store is not None:
-            try:
-                self._store.close()
-            except Exception:  # noqa: BLE001
-                pass
-            self._store = None
-            self._engine.clear()
+        if self._library is not None:
+            self._library.close()
+        self._library = None
+        self._store = None
+        self._engine.clear()
 
     def __enter__(self) -> DocRAG:
         return self
@@ -167,12 +197,14 @@ class DocRAG:
         t0 = time.perf_counter()
         files, missing = self.expand_paths(list(paths))
         report = IngestReport(failed=list(missing))
-        store = self.store
+        self.library  # noqa: B018 - open (and recover) the store before parsing anything
         pipe = self._pipeline("indexing")
         for i, path in enumerate(files):
             src = str(path)
             try:
-                self._ingest_one(path, pipe, store, report, force, passwords)
+                self._ingest_one(path, pipe, report, force, passwords)
+            except StoreFullError:
+                raise  # one clear line; nothing half-written is visible
             except IngestError as e:
                 report.failed.append({"source": src, "error": e.reason})
             except Exception as e:  # noqa: BLE001 - one file must never stop the batch
@@ -183,41 +215,38 @@ class DocRAG:
         report.seconds = time.perf_counter() - t0
         return report
 
-    def _ingest_one(self, path: Path, pipe: Pipeline, store: Any, report: IngestReport, force: bool,
+    def _ingest_one(self, path: Path, pipe: Pipeline, report: IngestReport, force: bool,
                     passwords: dict[str, str] | None = None) -> None:
+        """One file as a new version, made visible only when all of its chunks are stored (see Library)."""
         src = str(path)
         fh = file_sha256(path)
         key = self.index_key(fh)
-        same = [{"field": "meta.index_key", "operator": "==", "value": key}]
-        if not force:
-            n_same = store.count_documents_by_filter(_source_filter(src, same))
-            if n_same:
-                first = store.filter_documents(_source_filter(src, [*same, {"field": "meta.chunk_index",
-                                                                            "operator": "==", "value": 0}]))
-                if first and first[0].meta.get("chunk_count") == n_same:
-                    report.unchanged.append(src)
-                    return
-        result = pipe.run({"parser": {"sources": [src], "meta": [{"file_hash": fh, "index_key": key}],
-                                      "passwords": passwords}},
-                          include_outputs_from={"parser", "chunker"})
+        lib = self.library
+        if not force and lib.unchanged(src, key):
+            report.unchanged.append(src)
+            return
+        version = lib.new_version(key)
+        meta = {"file_hash": fh, "index_key": key, **lib.pending_meta(version)}
+        try:
+            result = pipe.run({"parser": {"sources": [src], "meta": [meta], "passwords": passwords}},
+                              include_outputs_from={"parser", "chunker", "entities"})
+        except Exception as e:
+            lib.abort(src, version)
+            cause = _store_cause(e)
+            if cause is not None:
+                raise cause from e
+            raise
         parsed = result.get("parser", {})
         for w in parsed.get("warnings", []):
             report.warnings.append(w)
         if parsed.get("failures"):
             report.failed.extend(parsed["failures"])
             return
-        chunks = result.get("chunker", {}).get("documents", [])
-        written = result.get("writer", {}).get("documents_written", 0)
-        if not chunks or written != len(chunks):
-            raise IngestError(src, f"wrote {written} of {len(chunks)} chunks; nothing old was removed, re-run")
-        # only now drop what the new version replaces: older versions and stale chunk indexes
-        store.delete_by_filter({"operator": "AND", "conditions": [
-            {"field": "meta.source", "operator": "==", "value": src},
-            {"operator": "OR", "conditions": [
-                {"field": "meta.index_key", "operator": "!=", "value": key},
-                {"field": "meta.chunk_index", "operator": ">=", "value": len(chunks)}]}]})
-        pages = {p for c in chunks for p in (c.meta.get("page_numbers") or [])}
-        report.ingested.append({"source": src, "chunks": len(chunks), "pages": len(pages) or 1})
+        chunks = (result.get("entities") or result.get("chunker") or {}).get("documents", [])
+        if not chunks:
+            raise IngestError(src, "no chunks were made from the extracted text")
+        rec = lib.commit(src, version, chunks, chunks[0].meta)
+        report.ingested.append({"source": src, "chunks": rec.chunks, "pages": rec.pages})
 
     def ingest_records(self, records: list[dict[str, Any]], batch_size: int = 256, entities: bool = False,
                        progress: ProgressFn | None = None) -> IngestReport:
@@ -241,11 +270,15 @@ class DocRAG:
                                                                          "page_number": None}))
                 elements.append(Document(content=r["text"], meta={**base, "category": "NarrativeText",
                                                                   "page_number": None}))
-            out = pipe.run({"chunker": {"documents": elements}}, include_outputs_from={"chunker"})
-            per_source: dict[str, int] = {}
-            for c in out["chunker"]["documents"]:
-                per_source[c.meta["source"]] = per_source.get(c.meta["source"], 0) + 1
-            report.ingested.extend({"source": s, "chunks": n, "pages": 1} for s, n in per_source.items())
+            out = pipe.run({"chunker": {"documents": elements}}, include_outputs_from={"chunker", "entities"})
+            per_source: dict[str, list[Document]] = {}
+            for c in (out.get("entities") or out["chunker"])["documents"]:
+                per_source.setdefault(c.meta["source"], []).append(c)
+            self.library.write_live([DocumentRecord(
+                source=s, file_name=s, file_type="record", file_hash=cs[0].meta.get("file_hash"),
+                index_key=cs[0].meta.get("index_key"), chunks=len(cs), ingested_at=round(time.time(), 3),
+                entities=entity_counts(cs)) for s, cs in per_source.items()])
+            report.ingested.extend({"source": s, "chunks": len(cs), "pages": 1} for s, cs in per_source.items())
             if progress:
                 progress(min(start + batch_size, len(records)), len(records), str(batch[-1]["source"]))
         report.seconds = time.perf_counter() - t0
@@ -253,23 +286,11 @@ class DocRAG:
 
     # --- library ----------------------------------------------------------------------------------
     def sources(self) -> list[str]:
-        try:
-            values, _ = self.store.get_metadata_field_unique_values("meta.source", size=100_000)
-        except TypeError:  # pragma: no cover - older signature
-            values, _ = self.store.get_metadata_field_unique_values("meta.source")
-        return sorted(values)
+        return [r.source for r in self.library.records()]
 
     def list_documents(self) -> list[dict[str, Any]]:
-        """Stored documents: source, file name, type, chunk and page counts."""
-        out = []
-        for src in self.sources():
-            docs = self.store.filter_documents(_source_filter(src))
-            pages = {p for d in docs for p in (d.meta.get("page_numbers") or [])}
-            m = docs[0].meta if docs else {}
-            out.append({"source": src, "file_name": m.get("file_name", Path(src).name),
-                        "file_type": m.get("file_type"), "chunks": len(docs), "pages": len(pages) or 1,
-                        "file_hash": m.get("file_hash")})
-        return out
+        """Stored documents (one record each): source, file name, type, chunk and page counts, hash, time."""
+        return [r.listing() for r in self.library.records()]
 
     def resolve_source(self, source: str | Path) -> str:
         """A stored source from an exact source, a path (made absolute) or a unique file name."""
@@ -290,13 +311,13 @@ class DocRAG:
 
     def show(self, source: str | Path) -> list[Hit]:
         src = self.resolve_source(source)
-        docs = self.store.filter_documents(_source_filter(src))
+        docs = self.store.filter_documents(and_(source_filter(src), VISIBLE))
         return [Hit.from_document(d) for d in sorted(docs, key=lambda d: d.meta.get("chunk_index", 0))]
 
     def delete(self, source: str | Path) -> int:
         """Delete a document's chunks; returns how many were removed."""
         src = self.resolve_source(source)
-        return int(self.store.delete_by_filter(_source_filter(src)) or 0)
+        return self.library.delete(src)
 
     # --- querying ---------------------------------------------------------------------------------
     def search(self, query: str, top_k: int | None = None, rerank: bool | None = None,
@@ -369,17 +390,19 @@ class DocRAG:
         return self._engine.entity_extractor()
 
     def entities(self, source: str | Path | None = None, label: str | None = None) -> list[EntityCount]:
-        """Entities found in stored chunks (all documents or one), with counts, most frequent first."""
-        filters = _source_filter(self.resolve_source(source)) if source else None
+        """Entities of the stored documents (all or one), with mention counts, most frequent first.
+
+        Read from the document records (counted at ingest), not from the chunks."""
+        recs = [self.library.record(self.resolve_source(source))] if source else self.library.records()
         counts: dict[tuple[str, str], list[Any]] = {}
-        for d in self.store.filter_documents(filters):
-            for e in d.meta.get("entities") or []:
-                if label and e.get("label") != label:
+        for rec in filter(None, recs):
+            for key, n in rec.entities.items():
+                lab, _, text = key.partition("\t")
+                if label and lab != label:
                     continue
-                key = (e["label"], " ".join(e["text"].split()))
-                entry = counts.setdefault(key, [0, set()])
-                entry[0] += 1
-                entry[1].add(d.meta.get("source", ""))
+                entry = counts.setdefault((lab, text), [0, set()])
+                entry[0] += n
+                entry[1].add(rec.source)
         rows = [EntityCount(label=k[0], text=k[1], count=v[0], sources=sorted(v[1])) for k, v in counts.items()]
         return sorted(rows, key=lambda r: (-r.count, r.label, r.text))
 
@@ -387,7 +410,7 @@ class DocRAG:
         """Summary of a stored document: T5 when a summarizer is configured, else the GGUF generator."""
         src = self.resolve_source(source)
         t0 = time.perf_counter()
-        docs = sorted(self.store.filter_documents(_source_filter(src)), key=lambda d: d.meta.get("chunk_index", 0))
+        docs = sorted(self.store.filter_documents(and_(source_filter(src), VISIBLE)), key=lambda d: d.meta.get("chunk_index", 0))
         if not docs:
             raise NotFoundError(f"{src} has no stored chunks")
         with self._engine.pool.generate_lock:

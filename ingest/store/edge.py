@@ -118,7 +118,8 @@ class EdgeDocumentStore(QdrantDocumentStore):
     def __init__(self, path: str, index: str = "Document", embedding_dim: int = 768, similarity: str = "cosine",
                  sparse_idf: bool = True, return_embedding: bool = False, write_batch_size: int = 256,
                  prefetch_limit: int | None = None, fusion: str = "rrf", rrf_k: int = 2,
-                 hnsw_threshold: int = 0, hnsw_ef: int = 128, progress_bar: bool = False) -> None:
+                 hnsw_threshold: int = 0, hnsw_ef: int = 128, progress_bar: bool = False,
+                 payload_indexes: list[dict[str, str]] | None = None) -> None:
         """
         :param path: folder holding the shards (one subfolder per ``index``).
         :param index: the collection name.
@@ -127,6 +128,7 @@ class EdgeDocumentStore(QdrantDocumentStore):
         :param hnsw_threshold: index the dense vectors (HNSW) once the shard holds this many points;
             0 = never (exact search).
         :param hnsw_ef: HNSW search beam once indexed.
+        :param payload_indexes: payload indexes made with a new shard; None = docrag's chunk fields.
         """
         if similarity not in _DISTANCE:
             raise ValueError(f"similarity must be one of {sorted(_DISTANCE)}, not {similarity!r}")
@@ -141,6 +143,7 @@ class EdgeDocumentStore(QdrantDocumentStore):
         self.rrf_k = rrf_k
         self.hnsw_threshold = hnsw_threshold
         self.hnsw_ef = hnsw_ef
+        self.payload_indexes = PAYLOAD_INDEXES if payload_indexes is None else payload_indexes
         self._shard: qe.EdgeShard | None = None
         self._shard_lock = threading.RLock()
         self._indexed = False
@@ -174,7 +177,7 @@ class EdgeDocumentStore(QdrantDocumentStore):
             else:
                 p.mkdir(parents=True, exist_ok=True)
                 shard = qe.EdgeShard.create(str(p), self._config())
-                for idx in PAYLOAD_INDEXES:
+                for idx in self.payload_indexes:
                     shard.update(qe.UpdateOperation.create_field_index(idx["field_name"], _SCHEMA[idx["field_schema"]]))
                 shard.flush()
         except Exception as e:  # noqa: BLE001 - typed below
@@ -220,7 +223,8 @@ class EdgeDocumentStore(QdrantDocumentStore):
                                similarity=self.similarity, sparse_idf=self.sparse_idf,
                                return_embedding=self.return_embedding, write_batch_size=self.write_batch_size,
                                prefetch_limit=self.prefetch_limit, fusion=self.fusion, rrf_k=self.rrf_k,
-                               hnsw_threshold=self.hnsw_threshold, hnsw_ef=self.hnsw_ef)
+                               hnsw_threshold=self.hnsw_threshold, hnsw_ef=self.hnsw_ef,
+                               payload_indexes=self.payload_indexes)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> EdgeDocumentStore:
