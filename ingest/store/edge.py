@@ -15,7 +15,9 @@ Limits of Edge 0.9 (beta, pinned): one process per shard (a second open fails on
 from __future__ import annotations
 
 import errno
+import json
 import logging
+import shutil
 import threading
 from collections.abc import Iterator
 from datetime import datetime
@@ -44,6 +46,9 @@ _SCHEMA = {"keyword": qe.PayloadSchemaType.Keyword, "integer": qe.PayloadSchemaT
            "datetime": qe.PayloadSchemaType.Datetime}
 _DISTANCE = {"cosine": qe.Distance.Cosine, "dot_product": qe.Distance.Dot, "l2": qe.Distance.Euclid}
 _SCROLL_PAGE = 1000
+# Edge maps its segment files (sparse, preallocated): a write into them on a full disk is a SIGBUS, not an
+# error. So every write first checks the free space: this reserve plus 4x the batch's estimated size.
+MIN_FREE_BYTES = 128 << 20
 
 
 # --- filters: Haystack dict -> qdrant-client model (qdrant-haystack's converter) -> Edge ------------------
@@ -171,6 +176,7 @@ class EdgeDocumentStore(QdrantDocumentStore):
 
     def _open(self) -> qe.EdgeShard:
         p = self.shard_path
+        self._check_space(0, "opening the store", p if p.exists() else p.parent if p.parent.exists() else None)
         try:
             if (p / "edge_config.json").is_file() or (p / "segments").is_dir():
                 shard = qe.EdgeShard.load(str(p))
@@ -208,7 +214,22 @@ class EdgeDocumentStore(QdrantDocumentStore):
             if self._shard is not None:
                 self._shard.flush()
 
-    def _update(self, op: qe.UpdateOperation, doing: str) -> None:
+    def _check_space(self, batch_bytes: int, doing: str, where: Path | None = None,
+                     reserve: int = MIN_FREE_BYTES) -> None:
+        try:
+            free = shutil.disk_usage(where or self.shard_path).free
+        except OSError:
+            return
+        need = reserve + 4 * batch_bytes
+        if free < need:
+            raise StoreFullError(f"the disk under {self.shard_path} is full ({free >> 20} MiB free, {need >> 20} MiB "
+                                 f"needed) while {doing}: free space and run the command again (nothing "
+                                 "half-written is visible; the store reopens intact)")
+
+    def _update(self, op: qe.UpdateOperation, doing: str, batch_bytes: int = 0) -> None:
+        # deletes free space (they only log to the WAL): a small reserve lets them clean up a nearly full disk
+        self._check_space(batch_bytes, doing, reserve=MIN_FREE_BYTES // 8 if doing.startswith("deleting")
+                          else MIN_FREE_BYTES)
         try:
             self.shard().update(op)
         except StoreError:
@@ -305,7 +326,9 @@ class EdgeDocumentStore(QdrantDocumentStore):
             unique = [d for d in unique if d.id not in existing]
         for start in range(0, len(unique), self.write_batch_size):
             batch = unique[start:start + self.write_batch_size]
-            self._update(qe.UpdateOperation.upsert_points([self._point(d) for d in batch]), "writing chunks")
+            points = [self._point(d) for d in batch]
+            size = sum(len(json.dumps(p.payload, default=str)) + 8 * self.embedding_dim for p in points)
+            self._update(qe.UpdateOperation.upsert_points(points), "writing chunks", size)
         self._maybe_index()
         return len(unique)
 
