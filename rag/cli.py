@@ -248,10 +248,19 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
     logging.basicConfig(level=logging.INFO if args.verbose else logging.ERROR,
                         format="%(levelname)s %(name)s: %(message)s")
-    from rag.errors import DocragError
+    from rag.errors import DocragError, StoreLockedError
 
     try:
         return args.fn(args)
+    except StoreLockedError as e:  # `docrag serve` holds the embedded store: go through it
+        from rag.config import Settings
+        from rag.server import owner
+
+        held_by = owner.read(Settings.load(home=args.home))
+        if held_by and getattr(args, "collection", None) in (None, held_by.get("collection")):
+            return owner.remote(args, held_by)
+        print(f"docrag: error: {e}", file=sys.stderr)
+        return EXIT_ERROR
     except DocragError as e:
         print(f"docrag: error: {e}", file=sys.stderr)
         return EXIT_ERROR
