@@ -26,15 +26,15 @@ from typing import Any
 
 from haystack import Document, component
 
-from ingest.filetypes import check_file
 from ingest.errors import CorruptDocumentError, EmptyDocumentError, EncryptedDocumentError, IngestError
+from ingest.filetypes import check_file
 
 os.environ.setdefault("DO_NOT_TRACK", "1")
 os.environ.setdefault("SCARF_NO_ANALYTICS", "true")
 os.environ.setdefault("UNSTRUCTURED_DISABLE_NOTICE", "1")
 
 logger = logging.getLogger(__name__)
-_RUN_PASSWORDS: ContextVar[dict[str, str]] = ContextVar("docrag_run_passwords", default={})
+_RUN_PASSWORDS: ContextVar[dict[str, str] | None] = ContextVar("docrag_run_passwords", default=None)
 
 _DROP_CATEGORIES = frozenset({"PageBreak", "PageNumber", "Image"})
 _MOJIBAKE = re.compile(r"[\u00c2-\u00f4][\u0080-\u00bf]")
@@ -207,7 +207,7 @@ class UnstructuredFileParser:
                     "or save it as .docx/.pptx"
                 ) from e
             raise IngestError(src, f"cannot read file: {e}") from e
-        except Exception as e:  # noqa: BLE001 - one bad file must not stop the batch
+        except Exception as e:
             msg = " ".join(str(e).split())[:200] or type(e).__name__
             raise CorruptDocumentError(src, f"cannot parse as {check.file_type.upper()}: {msg}") from e
 
@@ -227,7 +227,7 @@ class UnstructuredFileParser:
 
     # --- PDF -------------------------------------------------------------------------------------
     def _password_for(self, path: Path) -> str | None:
-        given = {**self.passwords, **_RUN_PASSWORDS.get()}
+        given = {**self.passwords, **(_RUN_PASSWORDS.get() or {})}
         for key in (str(path), path.name, "*"):
             if key in given:
                 return given[key]

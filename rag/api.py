@@ -26,10 +26,9 @@ from typing import Any
 from haystack import Document, Pipeline
 
 from ingest.store import DocumentRecord, Library, embedding_dim, open_library
+from ingest.store.filters import and_, source_filter, to_haystack_filters
 from ingest.store.library import entity_counts
 from ingest.store.schema import VISIBLE
-from ingest.store.filters import and_, source_filter
-from ingest.store.filters import to_haystack_filters
 from rag import graph
 from rag.config import Settings
 from rag.engine import GENERATION_SETTINGS, POOL, Engine
@@ -112,13 +111,13 @@ class DocRAG:
                                        "server", owner=e.owner) from e
             except StoreError:
                 raise
-            except Exception as e:  # noqa: BLE001
+            except Exception as e:
                 hint = "is the server running and the URL right?" if cfg.url else "check the folder"
                 raise StoreError(f"cannot open {cfg.describe()}: {e} ({hint})") from e
         return self._library
 
     @property
-    def store(self):  # noqa: ANN201 - a QdrantDocumentStore (Edge or server): what the graphs read and write
+    def store(self):
         if self._store is None:
             self._store = self.library.chunks
         return self._store
@@ -207,7 +206,7 @@ class DocRAG:
                 raise  # one clear line; nothing half-written is visible
             except IngestError as e:
                 report.failed.append({"source": src, "error": e.reason})
-            except Exception as e:  # noqa: BLE001 - one file must never stop the batch
+            except Exception as e:
                 logger.exception("Unexpected error ingesting %s", src)
                 report.failed.append({"source": src, "error": f"{type(e).__name__}: {e}"[:300]})
             if progress:

@@ -11,7 +11,9 @@ pytestmark = pytest.mark.integration
 
 
 def _ranker(top_k: int):
-    from haystack_integrations.components.rankers.sentence_transformers import SentenceTransformersSimilarityRanker
+    from haystack_integrations.components.rankers.sentence_transformers import (
+        SentenceTransformersSimilarityRanker,
+    )
 
     reranker = models.resolve_reranker("")
     if reranker is None:
@@ -31,7 +33,9 @@ def test_equal_components_share_one_load() -> None:
 
 
 def test_different_load_parameters_load_again() -> None:
-    from haystack_integrations.components.rankers.sentence_transformers import SentenceTransformersSimilarityRanker
+    from haystack_integrations.components.rankers.sentence_transformers import (
+        SentenceTransformersSimilarityRanker,
+    )
 
     pool = ModelPool()
     pool.warm(_ranker(5))

@@ -25,8 +25,17 @@ from ingest.store.migrate import find_local_mode, migrate_local_mode
 from ingest.store.schema import PAYLOAD_INDEXES, StoreConfig, embedding_dim
 from ingest.store.server import ServerDocumentStore
 
-__all__ = ["DocumentRecord", "EdgeDocumentStore", "Library", "PAYLOAD_INDEXES", "ServerDocumentStore",
-           "StoreConfig", "build_document_store", "embedding_dim", "open_library"]
+__all__ = [
+    "PAYLOAD_INDEXES",
+    "DocumentRecord",
+    "EdgeDocumentStore",
+    "Library",
+    "ServerDocumentStore",
+    "StoreConfig",
+    "build_document_store",
+    "embedding_dim",
+    "open_library",
+]
 
 logger = logging.getLogger(__name__)
 

@@ -185,7 +185,7 @@ class EdgeDocumentStore(QdrantDocumentStore):
                 for idx in self.payload_indexes:
                     shard.update(qe.UpdateOperation.create_field_index(idx["field_name"], _SCHEMA[idx["field_schema"]]))
                 shard.flush()
-        except Exception as e:  # noqa: BLE001 - typed below
+        except Exception as e:
             text = str(e)
             if "WouldBlock" in text or "lock" in text.lower():
                 raise StoreLockedError(f"the embedded store {p} is open in another process") from e
@@ -233,7 +233,7 @@ class EdgeDocumentStore(QdrantDocumentStore):
             self.shard().update(op)
         except StoreError:
             raise
-        except Exception as e:  # noqa: BLE001
+        except Exception as e:
             raise store_error(e, str(self.shard_path), doing) from e
 
     def to_dict(self) -> dict[str, Any]:
@@ -372,7 +372,7 @@ class EdgeDocumentStore(QdrantDocumentStore):
             return self.shard().query(request)
         except StoreError:
             raise
-        except Exception as e:  # noqa: BLE001
+        except Exception as e:
             raise store_error(e, str(self.shard_path), "searching") from e
 
     def _query_by_embedding(self, query_embedding: list[float], filters: dict[str, Any] | None = None,
@@ -436,7 +436,7 @@ class EdgeDocumentStore(QdrantDocumentStore):
         """Run Edge's optimizers (HNSW for the dense vectors); blocks until done."""
         try:
             changed = self.shard().optimize()
-        except Exception as e:  # noqa: BLE001
+        except Exception as e:
             raise store_error(e, str(self.shard_path), "indexing (HNSW)") from e
         self._indexed = self.shard().info().indexed_vectors_count > 0
         return changed

@@ -37,7 +37,7 @@ def migrate_local_mode(path: Path, collection: str, target: Path, make_store: Ca
     shutil.rmtree(Path(target) / tmp_name, ignore_errors=True)
     try:
         client = QdrantClient(path=str(path))
-    except Exception as e:  # noqa: BLE001
+    except Exception as e:
         if "already accessed by another instance" in str(e) or "lock" in str(e).lower():
             raise StoreLockedError(f"the older store {path} is open in another process; stop it and retry") from e
         raise StoreError(f"cannot read the older store {path}: {e}") from e

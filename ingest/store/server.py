@@ -12,10 +12,10 @@ from typing import Any
 
 from haystack import Document, default_to_dict
 from haystack.dataclasses import SparseEmbedding
+from haystack.utils.filters import FilterError as HaystackFilterError
 from haystack_integrations.document_stores.qdrant import QdrantDocumentStore
 from haystack_integrations.document_stores.qdrant.converters import DENSE_VECTORS_NAME, SPARSE_VECTORS_NAME
 from haystack_integrations.document_stores.qdrant.filters import convert_filters_to_qdrant
-from haystack.utils.filters import FilterError as HaystackFilterError
 from qdrant_client.http import models as rest
 
 from ingest.errors import FilterError, StoreError
@@ -97,6 +97,6 @@ class ServerDocumentStore(QdrantDocumentStore):
                 ],
                 query=query, limit=top_k, score_threshold=score_threshold, with_payload=True,
                 with_vectors=return_embedding).points
-        except Exception as e:  # noqa: BLE001
+        except Exception as e:
             raise StoreError(f"hybrid search failed on {self.url or self.location or self.path}: {e}") from e
         return self._process_query_point_results(points)

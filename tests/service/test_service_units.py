@@ -189,7 +189,7 @@ class TestStatusByType:
         from rag import errors
         from rag.server.app import status_for
 
-        assert status_for(eval(error, vars(errors))) == status  # noqa: S307 - test table
+        assert status_for(eval(error, vars(errors))) == status
 
     def test_unknown_filter_operator_is_400(self, tmp_path: Path) -> None:
         app = create_app(service_settings(tmp_path), registry=CollectionRegistry(service_settings(tmp_path)))

@@ -70,7 +70,7 @@ class _Suites(CountDocumentsTest, WriteDocumentsTest, DeleteDocumentsTest, Filte
 
     # Haystack's suite writes documents without embeddings and compares them whole
     def assert_documents_are_equal(self, received: list[Document], expected: list[Document]) -> None:
-        key = lambda d: d.id  # noqa: E731
+        key = lambda d: d.id
         assert [(d.id, d.content, d.meta) for d in sorted(received, key=key)] == \
             [(d.id, d.content, d.meta) for d in sorted(expected, key=key)]
 
