@@ -157,6 +157,16 @@ def cmd_entities(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_migrate(args: argparse.Namespace) -> int:
+    """Open the collection's store: an older local-mode store is migrated to Qdrant Edge (with progress)."""
+    d = _rag(args)
+    n = len(d.list_documents())
+    msg = {"collection": d.collection, "documents": n, "chunks": d.store.count_documents()}
+    _print_json(msg) if args.json else print(f"{d.collection}: {msg['documents']} documents, {msg['chunks']} chunks "
+                                              "in the embedded store (Qdrant Edge)")
+    return EXIT_OK
+
+
 def cmd_graph(args: argparse.Namespace) -> int:
     print(_rag(args).graph_yaml(args.name, rerank=not args.no_rerank))
     return EXIT_OK
@@ -235,6 +245,7 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("name", choices=["indexing", "retrieval", "query"], nargs="?", default="query")
     sp.add_argument("--no-rerank", action="store_true")
     add("doctor", cmd_doctor, "check models and tools")
+    add("migrate", cmd_migrate, "migrate a store made by an older docrag to Qdrant Edge (once)")
     for name, help_ in (("eval", "run evals (see docrag eval --help)"), ("train", "train reranker, ner or reader"),
                         ("serve", "start the HTTP API")):
         sp = sub.add_parser(name, help=help_, add_help=False)
@@ -253,10 +264,19 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
     logging.basicConfig(level=logging.INFO if args.verbose else logging.ERROR,
                         format="%(levelname)s %(name)s: %(message)s")
-    from rag.errors import DocragError
+    from rag.errors import DocragError, StoreLockedError
 
     try:
         return args.fn(args)
+    except StoreLockedError as e:  # `docrag serve` holds the embedded store: go through it
+        from rag.config import Settings
+        from rag.server import owner
+
+        held_by = owner.read(Settings.load(home=args.home))
+        if held_by and getattr(args, "collection", None) in (None, held_by.get("collection")):
+            return owner.remote(args, held_by)
+        print(f"docrag: error: {e}", file=sys.stderr)
+        return EXIT_ERROR
     except DocragError as e:
         print(f"docrag: error: {e}", file=sys.stderr)
         return EXIT_ERROR
