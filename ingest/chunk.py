@@ -23,7 +23,7 @@ from typing import Any
 from haystack import Document, component
 
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9\"'(\[])")
-_PASSTHROUGH = ("source", "file_name", "file_type", "file_hash", "index_key", "attachment")
+_PASSTHROUGH = ("source", "file_name", "file_type", "file_hash", "index_key", "version", "state", "attachment")
 
 
 def chunk_id(source: str, file_hash: str, index: int) -> str:
@@ -190,7 +190,8 @@ class ElementChunker:
             meta = {**base, "chunk_index": i, "chunk_count": count, "page_numbers": r["pages"],
                     "page_number": r["pages"][0] if r["pages"] else None, "element_types": r["types"],
                     "title_path": r["title_path"]}
-            chunks.append(Document(id=chunk_id(src, fh, i), content=r["content"], meta=meta))
+            # a stored version (ingest.store.library) gets its own ids: writing it never touches the live one
+            chunks.append(Document(id=chunk_id(src, base.get("version") or fh, i), content=r["content"], meta=meta))
         return chunks
 
     def _merge_small(self, raw: list[dict[str, Any]]) -> list[dict[str, Any]]:
