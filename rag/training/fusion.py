@@ -10,6 +10,7 @@ text the graph embeds) and evaluates, on SciFact train, SciFact dev and SQuAD de
   as Qdrant's ``Fusion.DBSF``.
 
 It prints a table and writes ``evals/reports/fusion-dev.json``. Document level (one record = one passage).
+``--build=squad-dev,scifact-dev`` computes the lists itself (dense encoding on CPU) instead of reading them.
 """
 
 from __future__ import annotations
@@ -87,12 +88,45 @@ def study(prep: dict) -> dict[str, dict[str, dict[str, float]]]:
     return res
 
 
+def build(names: list[str], work: Path) -> dict:
+    """First-stage lists (BM25 and dense top-100 with scores) for dev sets, without the reranker's prepare
+    stage; corpus embeddings are cached in ``work`` as ``emb-<corpus>-<n>.npy`` (the prepare stage's names)."""
+    from rag.training import data
+    from rag.training.common import base_model_dir
+    from rag.training.mining import BM25Index, dense_topk, encode
+
+    loaders = {"squad-dev": ("squad-dev", data.squad_dev), "scifact-dev": ("scifact", lambda: data.scifact("dev")),
+               "scifact-train": ("scifact", lambda: data.scifact("train"))}
+    prep: dict = {"corpora": {}, "sets": {}}
+    for name in names:
+        corpus, load = loaders[name]
+        rs = load()
+        ids, texts = list(rs.corpus), list(rs.corpus.values())
+        prep["corpora"][corpus] = {"ids": ids}
+        cache = work / f"emb-{corpus}-{len(texts)}.npy"
+        emb = np.load(cache) if cache.is_file() else encode(base_model_dir(), texts, bf16=True)
+        work.mkdir(parents=True, exist_ok=True)
+        np.save(cache, emb)
+        qids = list(rs.queries)
+        queries = [rs.queries[q] for q in qids]
+        b_idx, b_sc = BM25Index(texts).search(queries, 100)
+        d_idx, d_sc = dense_topk(encode(base_model_dir(), queries, bf16=True), emb, 100)
+        prep["sets"][name] = {"corpus": corpus, "qids": qids, "qrels": {q: rs.qrels[q] for q in qids},
+                              "bm25": b_idx.tolist(), "bm25_scores": b_sc.tolist(),
+                              "dense": d_idx.tolist(), "dense_scores": d_sc.tolist()}
+    return prep
+
+
 def main(argv: list[str] | None = None) -> int:
     from rag.training.common import read_json
 
     args = dict(a[2:].split("=", 1) for a in (sys.argv[1:] if argv is None else argv) if a.startswith("--"))
     work = Path(args.get("work_dir", ".carry/reranker"))
-    res = study(read_json(work / "retrieval.json.gz"))
+    if args.get("build"):
+        prep = build(args["build"].split(","), work)
+    else:
+        prep = read_json(work / "retrieval.json.gz")
+    res = study(prep)
     for name, rows in res.items():
         print(f"\n{name}\n| config | nDCG@10 | R@100 |\n| --- | --- | --- |")
         for label, m in rows.items():
