@@ -31,7 +31,8 @@ from ingest.context import CONTEXT_FIELD, DOC_FIELDS, context_header, document_c
 from ingest.tables import TableContext, table_parts
 
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9\"'(\[])")
-_PASSTHROUGH = ("source", "file_name", "file_type", "file_hash", "index_key", "attachment", *DOC_FIELDS)
+_PASSTHROUGH = ("source", "file_name", "file_type", "file_hash", "index_key", "version", "state", "attachment",
+                *DOC_FIELDS)
 
 
 def chunk_id(source: str, file_hash: str, index: int) -> str:
@@ -192,7 +193,8 @@ class ElementChunker:
                     "page_number": r["pages"][0] if r["pages"] else None, "element_types": r["types"],
                     "title_path": r["title_path"]}
             meta[CONTEXT_FIELD] = context_header(meta)
-            chunks.append(Document(id=chunk_id(src, fh, i), content=r["content"], meta=meta))
+            # a stored version (ingest.store.library) gets its own ids: writing it never touches the live one
+            chunks.append(Document(id=chunk_id(src, base.get("version") or fh, i), content=r["content"], meta=meta))
         return chunks
 
     def _merge_small(self, raw: list[dict[str, Any]]) -> list[dict[str, Any]]:
