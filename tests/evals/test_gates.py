@@ -2,8 +2,9 @@
 
 One run ingests each corpus once into a fresh embedded Qdrant and evaluates: SciFact test and the MS MARCO
 passage subset retrieval (all judged queries, full corpora; sparse, dense, hybrid, hybrid + reranker; the
-reranker must beat hybrid on both), 200 SQuAD 2.0 dev questions answered
-open-book by the full graph, NER on 1,000 CoNLL-2003 testb sentences, and a few XSum summaries.
+reranker must beat hybrid on both), 200 SQuAD 2.0 dev questions answered (the 19 held-out articles) open-book
+by the evidence-first graph, the reader alone and the generator alone, NER on 1,000 CoNLL-2003 testb sentences,
+and a few XSum summaries.
 """
 
 from __future__ import annotations
@@ -41,6 +42,13 @@ def test_all_configs_ran(ci_report) -> None:  # noqa: ANN001
     for dataset in ("scifact", "msmarco"):
         sec = next(s for s in ci_report["sections"] if s["task"] == "retrieval" and s["dataset"] == dataset)
         assert {"bm25", "dense", "hybrid", "hybrid_rerank"} <= set(sec["configs"]), sec.get("skipped")
+
+
+def test_answer_configs_ran_with_verbatim_quotes(ci_report) -> None:  # noqa: ANN001
+    sec = next(s for s in ci_report["sections"] if s["task"] == "answers" and s["dataset"] == "squad-test")
+    assert {"evidence", "extractive", "generator", "reader_gold_paragraph"} <= set(sec["configs"])
+    for name in ("evidence", "extractive"):
+        assert sec["configs"][name]["verbatim_quote_rate"] == 1.0, name
 
 
 def test_quality_gates(ci_report) -> None:  # noqa: ANN001
