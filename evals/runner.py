@@ -5,7 +5,8 @@ from evals.runner import Options, run
 report = run(["retrieval", "answers"], Options(full=False))   # CI sizes
 ```
 
-CI sizes (``full=False``): SciFact test (all 300 queries, full corpus); 200 SQuAD 2.0 questions (100
+CI sizes (``full=False``): SciFact test (all 300 queries, full corpus); the MS MARCO passage subset (43 TREC
+DL 2019 judged queries, all 5,000 passages, test only); 200 SQuAD 2.0 questions (100
 answerable, 100 not, seeded) over all 646 dev paragraphs; the first 1,000 CoNLL-2003 testb sentences;
 5 XSum articles. ``full=True`` uses every case (the SQuAD answer eval then takes hours on a CPU).
 """
@@ -38,7 +39,7 @@ CI_LIMITS: dict[str, int | None] = {"scifact": None, "msmarco": None, "squad": 2
                                     "squad-calib": 200, "conll2003": 1000, "xsum": 5}
 FULL_LIMITS: dict[str, int | None] = {"scifact": None, "msmarco": None, "squad": None, "squad-test": None,
                                       "squad-calib": None, "conll2003": None, "xsum": None}
-DEFAULT_DATASETS = {"retrieval": ("scifact",), "answers": ("squad-test",), "ner": ("conll2003",),
+DEFAULT_DATASETS = {"retrieval": ("scifact", "msmarco"), "answers": ("squad-test",), "ner": ("conll2003",),
                     "summaries": ("xsum",)}
 
 
