@@ -101,6 +101,8 @@ class Evidence:
     page: int | None = None
     sentence: str = ""
     sentence_start: int = 0
+    margin: float | None = None  # the reader's span logit minus its no-answer logit (before calibration)
+    rerank_score: float | None = None  # the cross-encoder logit of the chunk
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
