@@ -25,6 +25,7 @@ from typing import Any
 
 from haystack import Document, Pipeline
 
+from ingest.context import record_meta
 from ingest.store import DocumentRecord, Library, embedding_dim, open_library
 from ingest.store.filters import and_, source_filter, to_haystack_filters
 from ingest.store.library import entity_counts
@@ -262,11 +263,8 @@ class DocRAG:
             elements = []
             for r in batch:
                 fh = hashlib.sha256((r.get("title", "") + "\x00" + r["text"]).encode()).hexdigest()
-                base = {"source": str(r["source"]), "file_name": str(r["source"]), "file_type": "record",
+                base = {"source": str(r["source"]), "file_name": str(r["source"]), **record_meta(r.get("title", "")),
                         "file_hash": fh, "index_key": self.index_key(fh), **(r.get("meta") or {})}
-                if r.get("title"):
-                    elements.append(Document(content=r["title"], meta={**base, "category": "Title",
-                                                                         "page_number": None}))
                 elements.append(Document(content=r["text"], meta={**base, "category": "NarrativeText",
                                                                   "page_number": None}))
             out = pipe.run({"chunker": {"documents": elements}}, include_outputs_from={"chunker", "entities"})
@@ -370,9 +368,9 @@ class DocRAG:
             out = p.run(data, include_outputs_from={"gate", "retriever", "reranker"})
         total = time.perf_counter() - t0
         a = out["answer_builder"]["answer"]
+        shown = max(top_k, self.settings.reader_top_k) if "reader" in names else top_k
         docs = (out.get("gate") or {}).get("documents") or \
-            (out.get("reranker") or out.get("retriever") or {}).get("documents", [])[:max(top_k, self.settings.reader_top_k)
-                                                                                     if "reader" in names else top_k]
+            (out.get("reranker") or out.get("retriever") or {}).get("documents", [])[:shown]
         timings = {"total_s": round(total, 4)}
         if first_token:
             timings["first_token_s"] = round(first_token[0] - t0, 4)

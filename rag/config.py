@@ -43,7 +43,8 @@ class Settings(BaseModel):
     hybrid_prefetch: int | None = Field(
         default=None, ge=1, description="Hybrid candidates per side (dense, BM25) before fusion; None = "
         "max(100, top_k).")
-    fusion: Literal["rrf", "dbsf"] = Field(default="rrf", description="How hybrid search fuses its two sides.")
+    fusion: Literal["rrf", "dbsf"] = Field(default="rrf", description="How hybrid search fuses its two sides "
+                                           "(RRF k=2 beat k=60 and DBSF on SQuAD dev: evals/reports/fusion-dev.json).")
     rrf_k: int = Field(default=2, ge=1, description="RRF constant (Qdrant's default is 2).")
     hnsw_threshold: int = Field(
         default=200_000, ge=0, description="Embedded store: HNSW-index the dense vectors from this many chunks "
@@ -63,8 +64,9 @@ class Settings(BaseModel):
     # --- models (HF id, local path, or empty for the packaged default) -------------------------
     embedder: str = ""
     reranker: str = Field(default="", description="Cross-encoder; empty = shipped models/reranker; 'none' = off.")
-    generator: str = Field(default="", description="GGUF file (or HF causal-LM id/folder for the transformers "
-                           "backend); empty = packaged SmolLM2-135M-Instruct Q4_1.")
+    generator: str = Field(default="", description="GGUF file, a short name installed by `docrag models install` "
+                           "(e.g. qwen2.5-coder-0.5b), or an HF causal-LM id/folder for the transformers backend; "
+                           "empty = packaged SmolLM2-135M-Instruct Q4_1.")
     generator_backend: Literal["auto", "llama_cpp", "transformers"] = Field(
         default="auto", description="auto = llama.cpp for a GGUF on CPU; transformers for HF models and on CUDA "
         "(see rag.graph.generator_backend).")

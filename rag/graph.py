@@ -33,6 +33,7 @@ from ingest.store.retriever import StoreHybridRetriever as QdrantHybridRetriever
 from haystack_integrations.document_stores.qdrant import QdrantDocumentStore
 
 from ingest.chunk import ElementChunker
+from ingest.context import CONTEXT_FIELD
 from ingest.parse import UnstructuredFileParser
 from ingest.sparse import BM25DocumentSparseEmbedder
 from rag import models
@@ -60,7 +61,8 @@ SYSTEM_PROMPT = (
 )
 USER_TEMPLATE = (
     "Sources:\n{% for doc in documents %}[{{ loop.index }}] "
-    "{% if doc.meta.title_path %}({{ doc.meta.title_path }}) {% endif %}{{ doc.content }}\n\n{% endfor %}"
+    "{% if doc.meta.context %}({{ doc.meta.context }}) {% elif doc.meta.title_path %}({{ doc.meta.title_path }}) "
+    "{% endif %}{{ doc.content }}\n\n{% endfor %}"
     "Question: {{ query }}\nAnswer:"
 )
 
@@ -122,10 +124,10 @@ def build_indexing(settings: Settings, store: QdrantDocumentStore, passwords: di
             pdf_strategy=settings.pdf_strategy, ocr=settings.ocr, ocr_languages=settings.ocr_languages,
             max_file_mb=settings.max_file_mb, passwords=passwords))
     p.add_component("chunker", ElementChunker(settings.chunk_size, settings.chunk_overlap))
-    p.add_component("sparse_embedder", BM25DocumentSparseEmbedder(meta_fields_to_embed=["title_path"]))
+    p.add_component("sparse_embedder", BM25DocumentSparseEmbedder(meta_fields_to_embed=[CONTEXT_FIELD]))
     p.add_component("embedder", SentenceTransformersDocumentEmbedder(
         model=embedder_path(settings), device=_device(settings), batch_size=_batch_size(settings),
-        progress_bar=False, normalize_embeddings=True, meta_fields_to_embed=["title_path"],
+        progress_bar=False, normalize_embeddings=True, meta_fields_to_embed=[CONTEXT_FIELD],
         local_files_only=True, model_kwargs=_model_kwargs(settings)))
     p.add_component("writer", DocumentWriter(document_store=store, policy=DuplicatePolicy.OVERWRITE))
     if parse:
@@ -168,7 +170,7 @@ def _add_retrieval(p: Pipeline, settings: Settings, store: QdrantDocumentStore, 
         return "retriever"
     p.add_component("reranker", SentenceTransformersSimilarityRanker(
         model=reranker.path, device=_device(settings), top_k=settings.retrieve_k, scale_score=False,
-        meta_fields_to_embed=["title_path"], model_kwargs=_model_kwargs(settings),
+        meta_fields_to_embed=[CONTEXT_FIELD], model_kwargs=_model_kwargs(settings),
         batch_size=_batch_size(settings)))
     p.connect("retriever.documents", "reranker.documents")
     return "reranker"
@@ -246,6 +248,26 @@ def reader_component(settings: Settings) -> Any:
                             calibration=models.reader_calibration(settings.reader))
 
 
+def build_prompt_builder(evidence: bool = False) -> ChatPromptBuilder:
+    """The answer graph's chat prompt: evidence sentences (evidence-first) or numbered whole chunks."""
+    if evidence:
+        return ChatPromptBuilder(template=[ChatMessage.from_system(EVIDENCE_SYSTEM_PROMPT),
+                                           ChatMessage.from_user(EVIDENCE_TEMPLATE)],
+                                 required_variables=["evidence", "query"])
+    return ChatPromptBuilder(template=[ChatMessage.from_system(SYSTEM_PROMPT), ChatMessage.from_user(USER_TEMPLATE)],
+                             required_variables=["documents", "query"])
+
+
+def generation_kwargs(settings: Settings, evidence: bool = False) -> dict[str, Any]:
+    """Decoding options of the answer graph's generator (also used by the generator benchmark)."""
+    if evidence:
+        return {"max_tokens": min(settings.max_tokens, 96), "temperature": settings.temperature,
+                "top_p": settings.top_p, "repeat_penalty": settings.repeat_penalty,
+                "stop": ["\n\n", "Question:", "<evidence>"]}
+    return {"max_tokens": settings.max_tokens, "temperature": settings.temperature, "top_p": settings.top_p,
+            "repeat_penalty": settings.repeat_penalty, "stop": ["\n\n", "Question:", "Sources:"]}
+
+
 def build_query(settings: Settings, store: QdrantDocumentStore, rerank: bool = True) -> Pipeline:
     """The answer graph of ``settings.answer_mode``.
 
@@ -274,12 +296,8 @@ def build_query(settings: Settings, store: QdrantDocumentStore, rerank: bool = T
     p.connect("evidence.evidence", "answer_builder.evidence")
     p.connect("evidence.no_answer", "answer_builder.no_answer")
     if settings.answer_mode == "evidence":
-        p.add_component("prompt_builder", ChatPromptBuilder(
-            template=[ChatMessage.from_system(EVIDENCE_SYSTEM_PROMPT), ChatMessage.from_user(EVIDENCE_TEMPLATE)],
-            required_variables=["evidence", "query"]))
-        p.add_component("generator", build_generator(settings, {
-            "max_tokens": min(settings.max_tokens, 96), "temperature": settings.temperature, "top_p": settings.top_p,
-            "repeat_penalty": settings.repeat_penalty, "stop": ["\n\n", "Question:", "<evidence>"]}))
+        p.add_component("prompt_builder", build_prompt_builder(evidence=True))
+        p.add_component("generator", build_generator(settings, generation_kwargs(settings, evidence=True)))
         p.connect("evidence.evidence", "prompt_builder.evidence")
         p.connect("prompt_builder.prompt", "generator.messages")
         p.connect("generator.replies", "answer_builder.replies")
@@ -293,12 +311,8 @@ def _build_generator_query(settings: Settings, store: QdrantDocumentStore, reran
     has_reranker = last == "reranker"
     p.add_component("gate", RelevanceGate(min_score=settings.min_rerank_score if has_reranker else None,
                                           top_k=settings.top_k))
-    p.add_component("prompt_builder", ChatPromptBuilder(
-        template=[ChatMessage.from_system(SYSTEM_PROMPT), ChatMessage.from_user(USER_TEMPLATE)],
-        required_variables=["documents", "query"]))
-    p.add_component("generator", build_generator(settings, {
-        "max_tokens": settings.max_tokens, "temperature": settings.temperature, "top_p": settings.top_p,
-        "repeat_penalty": settings.repeat_penalty, "stop": ["\n\n", "Question:", "Sources:"]}))
+    p.add_component("prompt_builder", build_prompt_builder())
+    p.add_component("generator", build_generator(settings, generation_kwargs(settings)))
     p.add_component("answer_builder", CitedAnswerBuilder())
     p.connect(f"{last}.documents", "gate.documents")
     p.connect("gate.documents", "prompt_builder.documents")
