@@ -29,7 +29,7 @@ from haystack_integrations.components.embedders.sentence_transformers import (
 from haystack_integrations.components.rankers.sentence_transformers import (
     SentenceTransformersSimilarityRanker,
 )
-from haystack_integrations.components.retrievers.qdrant import QdrantHybridRetriever
+from ingest.store.retriever import StoreHybridRetriever as QdrantHybridRetriever
 from haystack_integrations.document_stores.qdrant import QdrantDocumentStore
 
 from ingest.chunk import ElementChunker
