@@ -20,6 +20,7 @@ import os
 import queue
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -28,9 +29,10 @@ from typing import Any
 from haystack import Document, Pipeline
 
 from ingest.store import build_document_store, describe, embedding_dim
-from rag import graph, models
+from rag import entities as entities_mod
+from rag import graph, models, summary_check
 from rag.config import Settings
-from rag.errors import DocragError, IngestError, StoreError
+from rag.errors import AnswerStopped, DocragError, IngestError, StoreError
 
 logger = logging.getLogger(__name__)
 
@@ -170,6 +172,8 @@ class Summary:
     model: str
     parts: int = 1
     seconds: float = 0.0
+    sentences: list[dict[str, Any]] = field(default_factory=list)  # extractive: {"text", "page", "chunk_id"}
+    unsupported: list[str] = field(default_factory=list)  # numbers/names of the summary not in the document
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -187,16 +191,21 @@ class EntityCount:
 
 
 class AnswerStream:
-    """Iterate to receive answer tokens as they are generated; ``.answer`` holds the final Answer after."""
+    """Iterate to receive answer tokens as they are generated; ``.answer`` holds the final Answer after.
 
-    def __init__(self, start: Callable[[Callable[[Any], None]], Answer]) -> None:
+    ``stop()`` abandons the answer: the generator stops at its next token (or before it starts, when it
+    waits for another answer), the iteration ends and ``.answer`` stays None; ``.stopped`` is then True.
+    """
+
+    def __init__(self, start: Callable[[Callable[[Any], None], threading.Event], Answer]) -> None:
         self._q: queue.Queue = queue.Queue()
         self.answer: Answer | None = None
         self._error: BaseException | None = None
+        self._stop = threading.Event()
 
         def work() -> None:
             try:
-                self.answer = start(lambda chunk: self._q.put(chunk.content))
+                self.answer = start(lambda chunk: self._q.put(chunk.content), self._stop)
             except BaseException as e:  # noqa: BLE001 - re-raised in the consumer
                 self._error = e
             finally:
@@ -204,6 +213,14 @@ class AnswerStream:
 
         self._thread = threading.Thread(target=work, daemon=True)
         self._thread.start()
+
+    def stop(self) -> None:
+        """Abandon the answer (idempotent); the worker thread ends at its next token."""
+        self._stop.set()
+
+    @property
+    def stopped(self) -> bool:
+        return self._stop.is_set()
 
     def __iter__(self) -> Iterator[str]:
         while True:
@@ -213,7 +230,7 @@ class AnswerStream:
             if tok:
                 yield tok
         self._thread.join()
-        if self._error:
+        if self._error and not isinstance(self._error, AnswerStopped):
             raise self._error
 
 
@@ -245,11 +262,10 @@ def to_haystack_filters(filters: dict[str, Any] | None) -> dict[str, Any] | None
             raise DocragError(f"unknown filter {key!r}: use source, file_name, page, entity or file_type")
         values = value if isinstance(value, list) else [value]
         if key == "entity":
-            values = [" ".join(str(v).lower().split()) if ":" not in str(v) else
-                      str(v).split(":", 1)[0].upper() + ":" + " ".join(str(v).split(":", 1)[1].lower().split())
-                      for v in values]
-            if any(":" not in v for v in values):
-                raise DocragError("entity filters are LABEL:text, e.g. ORG:acme corp")
+            try:
+                values = [entities_mod.parse_key(v) for v in values]
+            except ValueError as e:
+                raise DocragError(str(e)) from e
         conds.append({"field": field_name, "operator": "in", "value": values})
     return conds[0] if len(conds) == 1 else {"operator": "AND", "conditions": conds}
 
@@ -324,7 +340,10 @@ class DocRAG:
             if key not in self._pipelines:
                 builder = {"indexing": graph.build_indexing, "retrieval": graph.build_retrieval,
                            "query": graph.build_query}[name]
-                self._pipelines[key] = builder(self.settings, self.store, **kwargs)
+                settings = self.settings  # a per-call generator builds its own query graph, settings untouched
+                if "generator" in kwargs:
+                    settings = settings.model_copy(update={"generator": kwargs.pop("generator")})
+                self._pipelines[key] = builder(settings, self.store, **kwargs)
             return self._pipelines[key]
 
     def index_key(self, file_hash: str) -> str:
@@ -517,24 +536,47 @@ class DocRAG:
 
     def ask(self, question: str, top_k: int | None = None, filters: dict[str, Any] | None = None,
             stream: bool = False, rerank: bool | None = None, on_token: Callable[[str], None] | None = None,
-            with_entities: bool = True) -> Answer | AnswerStream:
+            with_entities: bool = True, temperature: float | None = None, generator: str | None = None,
+            stop: threading.Event | None = None) -> Answer | AnswerStream:
         """Answer from the documents with citations; declines when they hold no answer.
 
         ``stream=True`` returns an :class:`AnswerStream` (iterate for tokens, then read ``.answer``);
-        ``on_token`` receives tokens as they arrive in the non-streaming form.
+        ``on_token`` receives tokens as they arrive in the non-streaming form. ``temperature`` and
+        ``generator`` override the settings for this call only (the app's per-session choices); nothing
+        shared changes. A set ``stop`` event abandons the answer (:class:`AnswerStopped`).
+
+        :raises DocragError: an empty question, or one longer than ``max_question_chars``.
         """
         if not question.strip():
             raise DocragError("empty question")
+        if len(question) > self.settings.max_question_chars:
+            raise DocragError(f"the question is {len(question):,} characters long; the limit is "
+                              f"{self.settings.max_question_chars:,} (DOCRAG_MAX_QUESTION_CHARS)")
+        per_call = {"temperature": temperature, "generator": generator}
         if stream:
-            return AnswerStream(lambda cb: self._ask(question, top_k, filters, rerank, cb, with_entities))
+            return AnswerStream(lambda cb, ev: self._ask(question, top_k, filters, rerank, cb, with_entities,
+                                                         per_call, ev))
         cb = (lambda chunk: on_token(chunk.content)) if on_token else None
-        return self._ask(question, top_k, filters, rerank, cb, with_entities)
+        return self._ask(question, top_k, filters, rerank, cb, with_entities, per_call, stop)
+
+    def condense(self, question: str, history: list[str] | None = None) -> str:
+        """A follow-up made standalone for retrieval, from the earlier questions of a conversation (rules only;
+        see :class:`~rag.components.question_condenser.QuestionCondenser`)."""
+        from rag.components.question_condenser import QuestionCondenser
+
+        return QuestionCondenser().run(query=question, history=history)["query"]
 
     def _ask(self, question: str, top_k: int | None, filters: dict[str, Any] | None, rerank: bool | None,
-             callback: Callable[[Any], None] | None, with_entities: bool) -> Answer:
+             callback: Callable[[Any], None] | None, with_entities: bool,
+             per_call: dict[str, Any] | None = None, stop: threading.Event | None = None) -> Answer:
         top_k = top_k or self.settings.top_k
         rerank = self.settings.rerank if rerank is None else rerank
-        p = self._pipeline("query", rerank=rerank)
+        per_call = per_call or {}
+        generator = per_call.get("generator")
+        if generator is not None and generator != self.settings.generator:
+            p = self._pipeline("query", rerank=rerank, generator=generator)
+        else:
+            p = self._pipeline("query", rerank=rerank)
         data = graph.query_inputs(p, question, top_k, max(self.settings.retrieve_k, top_k),
                                   to_haystack_filters(filters))
         first_token: list[float] = []
@@ -546,14 +588,31 @@ class DocRAG:
             if callback:
                 callback(chunk)
 
-        data["generator"] = {"streaming_callback": on_chunk}
-        with self._lock:
+        def on_chunk_or_stop(chunk: Any) -> None:
+            if stop is not None and stop.is_set():
+                raise AnswerStopped("the answer was stopped")
+            on_chunk(chunk)
+
+        data["generator"] = {"streaming_callback": on_chunk_or_stop}
+        if per_call.get("temperature") is not None:
+            data["generator"]["generation_kwargs"] = {"temperature": float(per_call["temperature"])}
+        while not self._lock.acquire(timeout=0.1):  # one answer at a time; a stopped one stops waiting
+            if stop is not None and stop.is_set():
+                raise AnswerStopped("the answer was stopped while waiting for another answer")
+        waited = time.perf_counter() - t0
+        try:
             out = p.run(data, include_outputs_from={"gate", "retriever", "reranker"})
+        except Exception as e:
+            if stop is not None and stop.is_set():
+                raise AnswerStopped("the answer was stopped") from e
+            raise
+        finally:
+            self._lock.release()
         total = time.perf_counter() - t0
         a = out["answer_builder"]["answer"]
         docs = (out.get("gate") or {}).get("documents") or \
             (out.get("reranker") or out.get("retriever") or {}).get("documents", [])[:top_k]
-        timings = {"total_s": round(total, 4)}
+        timings = {"total_s": round(total, 4), "wait_s": round(waited, 4)}
         if first_token:
             timings["first_token_s"] = round(first_token[0] - t0, 4)
         answer = Answer(question=question, text=a["text"],
@@ -580,13 +639,15 @@ class DocRAG:
         counts: dict[tuple[str, str], list[Any]] = {}
         for d in self.store.filter_documents(filters):
             for e in d.meta.get("entities") or []:
-                if label and e.get("label") != label:
-                    continue
-                key = (e["label"], " ".join(e["text"].split()))
-                entry = counts.setdefault(key, [0, set()])
+                lab = entities_mod.canonical_label(e.get("label", ""))
+                if (label and lab != entities_mod.canonical_label(label)) or entities_mod.is_nonsense(lab, e["text"]):
+                    continue  # stores ingested before the clean-up still hold noise: drop it on read
+                entry = counts.setdefault(entities_mod.entity_key(lab, e["text"]), [0, set(), Counter()])
                 entry[0] += 1
                 entry[1].add(d.meta.get("source", ""))
-        rows = [EntityCount(label=k[0], text=k[1], count=v[0], sources=sorted(v[1])) for k, v in counts.items()]
+                entry[2][entities_mod.display_text(e["text"])] += 1
+        rows = [EntityCount(label=k.split(":", 1)[0], text=v[2].most_common(1)[0][0], count=v[0],
+                            sources=sorted(v[1])) for k, v in counts.items()]
         return sorted(rows, key=lambda r: (-r.count, r.label, r.text))
 
     def summarize(self, source: str | Path) -> Summary:
@@ -598,15 +659,25 @@ class DocRAG:
             raise DocragError(f"{src} has no stored chunks")
         summarizer = self._summarizer()
         out = summarizer.run(documents=docs)
-        return Summary(source=src, text=out["summary"].strip(), backend=out["backend"], model=out["model"],
-                       parts=out.get("parts", 1), seconds=round(time.perf_counter() - t0, 3))
+        text = out["summary"].strip()
+        unsupported = [] if out["backend"] == "extractive" else \
+            summary_check.unsupported_facts(text, "\n".join(d.content or "" for d in docs))
+        return Summary(source=src, text=text, backend=out["backend"], model=out["model"],
+                       parts=out.get("parts", 1), seconds=round(time.perf_counter() - t0, 3),
+                       sentences=list(out.get("sentences") or []), unsupported=unsupported)
 
     def _summarizer(self) -> Any:
         key = "summarizer"
         with self._lock:
             if key not in self._pipelines:
-                resolved = models.resolve_summarizer(self.settings.summarizer)
-                if resolved is not None:
+                name = self.settings.summarizer
+                resolved = None if models.summarizer_is_extractive(name) else models.resolve_summarizer(name)
+                if models.summarizer_is_extractive(name):
+                    from rag.components.extractive_summarizer import ExtractiveDocumentSummarizer
+
+                    comp = ExtractiveDocumentSummarizer(model=graph.embedder_path(self.settings),
+                                                        device=models.resolve_device(self.settings.device))
+                elif resolved is not None:
                     from rag.components.t5_summarizer import T5DocumentSummarizer
 
                     comp = T5DocumentSummarizer(model=resolved.path, device=models.resolve_device(self.settings.device))

@@ -23,6 +23,10 @@ class StoreError(DocragError):
     """The Qdrant store is unavailable or rejected an operation."""
 
 
+class AnswerStopped(DocragError):
+    """The caller stopped an answer before it finished (``AnswerStream.stop()``: a closed tab, a Stop button)."""
+
+
 class IngestError(DocragError):
     """A single file could not be ingested. ``source`` names the file, ``reason`` says why and how to fix it."""
 

@@ -1,0 +1,194 @@
+"""Entities that mean something: ONE key normaliser, one label scheme, and the checks that drop noise.
+
+Every place that builds or compares an entity key (the extractor's ``meta["entity_keys"]``, the ``entity``
+filter, ``DocRAG.entities()``, the app's Analysis page) goes through :func:`entity_key` /
+:func:`normalize_text`, so ``"U.S.C."``, ``"U. S. C."`` and ``"u.s.c"`` are one entity.
+
+```python
+entity_key("org", "  Nestlé  Health Science ")   # 'ORG:nestlé health science'
+canonical_label("PER")                             # 'PERSON'  (CoNLL, OntoNotes/spaCy -> one scheme)
+clean_entities("See 49 U.S.C. 1154 on 5 May 2007 at 14:30.", raw)  # drops "S", "1154", "14:30" as DATE
+entity_years("March 3, 2007")                      # [2007]; entity_years("1,500 feet") -> []
+```
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from functools import lru_cache
+from typing import Any
+
+# One scheme: OntoNotes names (what spaCy gives) with the CoNLL ones mapped onto them.
+LABEL_MAP = {"PER": "PERSON", "PERSON": "PERSON", "PERS": "PERSON", "ORG": "ORG", "ORGANIZATION": "ORG",
+             "LOC": "LOC", "LOCATION": "LOC", "GPE": "GPE", "MISC": "MISC", "NORP": "NORP", "FAC": "FAC",
+             "PRODUCT": "PRODUCT", "EVENT": "EVENT", "WORK_OF_ART": "WORK_OF_ART", "LAW": "LAW",
+             "LANGUAGE": "LANGUAGE", "DATE": "DATE", "TIME": "TIME", "PERCENT": "PERCENT", "MONEY": "MONEY",
+             "QUANTITY": "QUANTITY", "ORDINAL": "ORDINAL", "CARDINAL": "CARDINAL"}
+NAME_LABELS = frozenset({"PERSON", "ORG", "LOC", "GPE", "MISC", "NORP", "FAC", "PRODUCT", "EVENT", "WORK_OF_ART",
+                         "LAW", "LANGUAGE"})
+NUMERIC_LABELS = frozenset({"CARDINAL", "ORDINAL", "QUANTITY", "PERCENT", "MONEY", "TIME"})
+
+_WS = re.compile(r"\s+")
+_DOTTED = re.compile(r"\b(?:[A-Za-z]\s?\.\s?){2,}")  # U.S.C. / U. S. C. / e.g.
+_MONTHS = ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "sept", "oct", "nov", "dec")
+_MONTH = re.compile(r"\b(?:" + "|".join(_MONTHS) + r")[a-z]*\.?\b", re.I)
+_WEEKDAY = re.compile(r"\b(?:mon|tues?|wed(?:nes)?|thu(?:rs)?|fri|sat(?:ur)?|sun)(?:day)?\b", re.I)
+_YEAR = re.compile(r"(?<![\d,.$])(1[6-9]\d\d|20\d\d|2100)(?![\d,])")
+_NUMERIC_DATE = re.compile(r"\b\d{1,4}[/.-]\d{1,2}[/.-]\d{1,4}\b")
+_RELATIVE = re.compile(r"\b(?:today|yesterday|tomorrow|century|decade|years?|months?|weeks?|days?|quarter|"
+                       r"annual(?:ly)?|fiscal|spring|summer|autumn|fall|winter|q[1-4]|h[12]|\d{4}s)\b", re.I)
+_CLOCK = re.compile(r"^\s*\d{1,2}[:h.]\d{2}(?::\d{2})?\s*(?:[ap]\.?m\.?|hours?|local|utc|est|cst|pst|edt)?\s*$",
+                    re.I)
+_AMOUNT = re.compile(r"^[\s$€£%+\-.,\d]+$")
+_HAS_LETTER = re.compile(r"[^\W\d_]")
+BARE_YEAR_MAX = 2035  # a lone "2068" in a report is a figure, not a year
+
+
+def normalize_text(text: str) -> str:
+    """The comparable form of an entity's text: NFKC, dotted abbreviations joined, whitespace collapsed,
+    lower-case, outer punctuation stripped (``"U. S. C."`` -> ``"u.s.c."``)."""
+    t = unicodedata.normalize("NFKC", str(text))
+    t = _DOTTED.sub(lambda m: m.group(0).replace(" ", ""), t)
+    t = _WS.sub(" ", t).strip().strip(",;:()[]{}\"'“”‘’").strip()
+    return t.lower()
+
+
+def canonical_label(label: str) -> str:
+    """Map a transformers (CoNLL ``PER``/``B-ORG``...) or spaCy label onto the one scheme (upper-case)."""
+    lab = str(label or "").upper()
+    if len(lab) > 2 and lab[1] in "-_" and lab[0] in "BIESLU":
+        lab = lab[2:]
+    return LABEL_MAP.get(lab, lab)
+
+
+def entity_key(label: str, text: str) -> str:
+    """``"LABEL:normalized text"``: the Qdrant payload value and the one identity of an entity."""
+    return f"{canonical_label(label)}:{normalize_text(text)}"
+
+
+def parse_key(value: str) -> str:
+    """A user's ``LABEL:text`` filter value as a key; raises ValueError without a ``:``."""
+    label, sep, text = str(value).partition(":")
+    if not sep:
+        raise ValueError(f"entity filters are LABEL:text, e.g. ORG:acme corp (got {value!r})")
+    return entity_key(label, text)
+
+
+def display_text(text: str) -> str:
+    """The shown form: whitespace collapsed, dotted abbreviations joined, outer punctuation stripped."""
+    t = unicodedata.normalize("NFKC", str(text))
+    t = _DOTTED.sub(lambda m: m.group(0).replace(" ", ""), t)
+    return _WS.sub(" ", t).strip().strip(",;:()[]{}\"'“”‘’").strip()
+
+
+def is_real_date(text: str) -> bool:
+    """True for a calendar reference (a year, a month, a weekday, 5/12/2007, "last year"), False for clock
+    times, bare amounts ("1,500", "$3"), implausible bare years ("2068" in a sales table) and numbers a NER
+    model calls DATE. Numeric dates are parsed with ``dateparser`` ("12/45/99" is no date)."""
+    t = display_text(text)
+    if not t or _CLOCK.match(t):
+        return False
+    bare = re.fullmatch(r"(?:fy\s?)?(\d{4})s?", t, flags=re.I)
+    if bare:
+        return 1800 <= int(bare.group(1)) <= BARE_YEAR_MAX
+    if _MONTH.search(t) or _WEEKDAY.search(t) or _YEAR.search(t):
+        return True
+    if _NUMERIC_DATE.search(t):
+        return _parse_date(_NUMERIC_DATE.search(t).group(0), require_year=False) is not None
+    if _AMOUNT.match(t):
+        return False
+    return bool(_RELATIVE.search(t))
+
+
+def entity_years(text: str) -> list[int]:
+    """The calendar years a DATE writes ("January 5, 2023" -> [2023]; "2021-2023" -> [2021, 2023]); [] for
+    what is no real date, and for dates without a year."""
+    t = display_text(text)
+    if not is_real_date(t):
+        return []
+    years = {int(y) for y in _YEAR.findall(t)}
+    if not years and _NUMERIC_DATE.search(t):
+        parsed = _parse_date(_NUMERIC_DATE.search(t).group(0), require_year=True)
+        years = {parsed.year} if parsed is not None else set()
+    return sorted(years)
+
+
+@lru_cache(maxsize=4096)
+def _parse_date(text: str, require_year: bool) -> Any:
+    try:
+        import dateparser
+    except ImportError:  # pragma: no cover - a pinned dependency
+        return None
+    settings: dict[str, Any] = {"PREFER_DAY_OF_MONTH": "first"}
+    if require_year:
+        settings["REQUIRE_PARTS"] = ["year"]
+    try:
+        return dateparser.parse(text, languages=["en"], settings=settings)
+    except Exception:  # noqa: BLE001 - a date we cannot read is not a date we plot
+        return None
+
+
+def is_nonsense(label: str, text: str) -> bool:
+    """An entity no reader would call one: a single character, a pure number or code as a name, a word piece
+    (``##ing``), a name without letters, a DATE that is no calendar date."""
+    label = canonical_label(label)
+    t = display_text(text)
+    if not t or t.startswith("##") or "##" in t:
+        return True
+    letters = _HAS_LETTER.findall(t)
+    if label in NAME_LABELS:
+        if len(letters) < 2 or len(t.replace(".", "").replace(" ", "")) < 2:
+            return True
+        if re.fullmatch(r"[\W\d_]*\d[\W\d_]*", t):  # digits and punctuation only
+            return True
+        if re.fullmatch(r"[A-Z]{1,3}\s?\d{2,}[A-Z]?", t):  # flight numbers, form codes: "AA 1420", "N123"
+            return True
+        return False
+    if label == "DATE":
+        return not is_real_date(t)
+    return False
+
+
+def merge_pieces(text: str, entities: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Join entities the tokenizer split: word pieces of one word (no space between them) and the letters of a
+    dotted abbreviation ("U" "." "S" "." "C" "." -> "U.S.C."), when the labels agree."""
+    out: list[dict[str, Any]] = []
+    for e in sorted(entities, key=lambda e: (e["start"], e["end"])):
+        if out:
+            prev = out[-1]
+            gap = text[prev["end"]:e["start"]]
+            same = canonical_label(prev["label"]) == canonical_label(e["label"])
+            joins = gap == "" or (gap.strip() in {".", "-", "&", "'"} and " " not in gap) or \
+                (gap == " " and text[prev["end"] - 1:prev["end"]] == "." and len(text[e["start"]:e["end"]]) <= 2)
+            if same and joins and e["start"] >= prev["end"]:
+                prev["end"] = e["end"]
+                prev["text"] = text[prev["start"]:prev["end"]]
+                continue
+        out.append(dict(e))
+    return out
+
+
+def extend_to_word(text: str, e: dict[str, Any]) -> dict[str, Any]:
+    """Widen a span that stops inside a word (or before an abbreviation's final dot) to the whole word."""
+    s, t = e["start"], e["end"]
+    while s > 0 and (text[s - 1].isalnum()):
+        s -= 1
+    while t < len(text) and text[t].isalnum():
+        t += 1
+    if t < len(text) and text[t] == "." and re.fullmatch(r"(?:[A-Za-z]\.)+[A-Za-z]", text[s:t]):
+        t += 1
+    return {**e, "start": s, "end": t, "text": text[s:t]}
+
+
+def clean_entities(text: str, entities: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The extractor's last step: one label scheme, whole words, split pieces merged, nonsense dropped."""
+    spans = [extend_to_word(text, {**e, "label": canonical_label(e["label"])}) for e in entities]
+    merged = [extend_to_word(text, e) for e in merge_pieces(text, spans)]
+    out = []
+    for e in merged:
+        stripped = display_text(e["text"])
+        if is_nonsense(e["label"], stripped):
+            continue
+        out.append(e)
+    return out
