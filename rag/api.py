@@ -234,6 +234,25 @@ class AnswerStream:
             raise self._error
 
 
+def _stop_kwargs(p: Pipeline, stop: threading.Event) -> dict[str, Any]:
+    """Generation options that end a llama.cpp answer at its next token once ``stop`` is set: a logits
+    processor that leaves only end-of-sequence (llama.cpp ignores a caller's stopping criteria in chat mode,
+    and Haystack's generator swallows exceptions raised by the streaming callback)."""
+    gen = p.get_component("generator") if "generator" in dict(p.graph.nodes(data=False)) else None
+    if type(gen).__name__ != "LlamaCppChatGenerator":
+        return {}
+    from llama_cpp import LogitsProcessorList
+
+    def only_eos(input_ids: Any, scores: Any) -> Any:
+        if stop.is_set() and getattr(gen, "_model", None) is not None:
+            eos = gen._model.token_eos()
+            scores[:] = -float("inf")
+            scores[eos] = 0.0
+        return scores
+
+    return {"logits_processor": LogitsProcessorList([only_eos])}
+
+
 # --- the service --------------------------------------------------------------------------------------
 def file_sha256(path: Path) -> str:
     h = hashlib.sha256()
@@ -589,13 +608,17 @@ class DocRAG:
                 callback(chunk)
 
         def on_chunk_or_stop(chunk: Any) -> None:
-            if stop is not None and stop.is_set():
-                raise AnswerStopped("the answer was stopped")
-            on_chunk(chunk)
+            if stop is None or not stop.is_set():  # a stopped answer sends nothing more
+                on_chunk(chunk)
 
         data["generator"] = {"streaming_callback": on_chunk_or_stop}
+        gen_kwargs: dict[str, Any] = {}
         if per_call.get("temperature") is not None:
-            data["generator"]["generation_kwargs"] = {"temperature": float(per_call["temperature"])}
+            gen_kwargs["temperature"] = float(per_call["temperature"])
+        if stop is not None:
+            gen_kwargs.update(_stop_kwargs(p, stop))
+        if gen_kwargs:
+            data["generator"]["generation_kwargs"] = gen_kwargs
         while not self._lock.acquire(timeout=0.1):  # one answer at a time; a stopped one stops waiting
             if stop is not None and stop.is_set():
                 raise AnswerStopped("the answer was stopped while waiting for another answer")
@@ -608,6 +631,8 @@ class DocRAG:
             raise
         finally:
             self._lock.release()
+        if stop is not None and stop.is_set():
+            raise AnswerStopped("the answer was stopped")
         total = time.perf_counter() - t0
         a = out["answer_builder"]["answer"]
         docs = (out.get("gate") or {}).get("documents") or \

@@ -87,6 +87,44 @@ class TestAsk:
         assert stream.answer is not None and stream.answer.text
         assert "first_token_s" in stream.answer.timings
 
+    def test_per_call_temperature_leaves_the_shared_settings_alone(self, rag: DocRAG) -> None:
+        before = rag.settings.model_dump()
+        graphs = set(rag._pipelines)
+        a = rag.ask("Who was the duke of Normandy in 1066?", top_k=2, temperature=0.9, generator="")
+        assert a.text and rag.settings.model_dump() == before
+        assert set(rag._pipelines) <= graphs | {k for k in rag._pipelines if k.startswith("query:")}
+        assert "wait_s" in a.timings
+
+    def test_stop_ends_the_answer_at_the_next_token(self, rag: DocRAG) -> None:
+        import time
+
+        stream = rag.ask("Describe the Norman conquest in detail.", stream=True)
+        first = next(iter(stream))
+        t0 = time.perf_counter()
+        stream.stop()
+        rest = list(stream)
+        assert first and stream.answer is None and stream.stopped
+        assert time.perf_counter() - t0 < 5 and len(rest) <= 2
+        # the lock is free again: the next answer does not wait behind the stopped one
+        a = rag.ask("Who was the duke of Normandy in 1066?", top_k=2)
+        assert a.timings["wait_s"] < 1.0
+
+    def test_stop_before_start_raises_stopped(self, rag: DocRAG) -> None:
+        import threading
+
+        from rag.errors import AnswerStopped
+
+        ev = threading.Event()
+        ev.set()
+        with pytest.raises(AnswerStopped):
+            rag.ask("Who was the duke of Normandy in 1066?", stop=ev)
+
+    def test_question_length_is_limited(self, rag: DocRAG) -> None:
+        from rag.errors import DocragError
+
+        with pytest.raises(DocragError, match="limit is 2,000"):
+            rag.ask("why " * 600)
+
     def test_declines_when_nothing_is_relevant(self, rag: DocRAG) -> None:
         if not rag.settings.rerank or "reranker" not in rag.graph_yaml("query"):
             pytest.skip("no reranker: the relevance gate needs calibrated cross-encoder scores")

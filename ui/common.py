@@ -65,7 +65,8 @@ def collections() -> list[str]:
 
 
 def rag() -> DocRAG:
-    return get_rag(home(), collection())
+    c = collection()
+    return get_rag(home()) if c == DEFAULT_COLLECTION else get_rag(home(), c)  # one cache entry for the default
 
 
 def uploads_dir() -> Path:

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 import warnings
 from dataclasses import replace
 from pathlib import Path
