@@ -157,12 +157,12 @@ def merge_pieces(text: str, entities: list[dict[str, Any]]) -> list[dict[str, An
     for e in sorted(entities, key=lambda e: (e["start"], e["end"])):
         if out:
             prev = out[-1]
-            gap = text[prev["end"]:e["start"]]
+            gap = text[prev["end"]:e["start"]] if e["start"] >= prev["end"] else ""
             same = canonical_label(prev["label"]) == canonical_label(e["label"])
             joins = gap == "" or (gap.strip() in {".", "-", "&", "'"} and " " not in gap) or \
                 (gap == " " and text[prev["end"] - 1:prev["end"]] == "." and len(text[e["start"]:e["end"]]) <= 2)
-            if same and joins and e["start"] >= prev["end"]:
-                prev["end"] = e["end"]
+            if same and (joins or e["start"] < prev["end"]):  # adjacent pieces, or spans that overlap
+                prev["end"] = max(prev["end"], e["end"])
                 prev["text"] = text[prev["start"]:prev["end"]]
                 continue
         out.append(dict(e))
