@@ -225,6 +225,23 @@ class TestAddPage:
         assert not (ui_home.parent / "evil").exists()
         assert any(d["file_name"] == "norwich city.txt" for d in get_rag(str(ui_home)).list_documents())
 
+    def test_encrypted_pdf_fails_in_red_and_points_at_the_password_field(self, app: AppTest,
+                                                                         docs_dir: Path) -> None:
+        at = app.run()
+        at.switch_page("views/add.py").run()
+        assert at.text_input(key="upload_password").proto.type == 1  # PASSWORD
+        assert any("from a URL is out of scope" in c.value for c in at.caption)
+        at.file_uploader[0].set_value([("password.pdf", (docs_dir / "bad" / "password.pdf").read_bytes(),
+                                        "application/pdf")]).run()
+        at.button(key="ingest_uploads").click().run()
+        assert not at.exception
+        errors = [e.value for e in at.error]
+        assert any("password.pdf · failed" in e and "Password for encrypted PDFs" in e for e in errors)
+        assert not any("--password" in e for e in errors)
+        row = at.dataframe[0].value.iloc[0]
+        assert row["status"] == "failed" and "Password for encrypted PDFs" in row["details"]
+        assert "None" not in at.dataframe[0].value.astype(str).to_numpy().ravel().tolist()
+
     def test_folder_path_ingest_and_missing_path(self, app: AppTest, tmp_path: Path, docs_dir: Path) -> None:
         folder = tmp_path / "folder"
         folder.mkdir()
@@ -280,6 +297,29 @@ class TestLibraryPage:
         assert all(s["file_name"] != "to-delete.md" for s in d.list_documents())
         assert victim.exists()  # the file on disk is kept
 
+    def test_uploads_show_no_internal_path_and_delete_removes_the_copy(self, app: AppTest, ui_home: Path,
+                                                                      docs_dir: Path) -> None:
+        at = app.run()
+        at.switch_page("views/add.py").run()
+        at.file_uploader[0].set_value([("stanley.csv", (docs_dir / "stanley-cups.csv").read_bytes(),
+                                        "text/csv")]).run()
+        at.button(key="ingest_uploads").click().run()
+        copy = ui_home / "uploads" / "stanley.csv"
+        assert copy.is_file()
+        at.switch_page("views/library.py").run()
+        no_errors(at)
+        table = at.dataframe[0].value
+        row = table[table["file_name"] == "stanley.csv"].iloc[0]
+        assert row["location"] == "uploaded" and row["length"].endswith(("sheet", "sheets"))
+        assert not any("uploads" in str(v) for v in table.to_numpy().ravel())
+        at.text_input(key="library_search").input("stanley").run()
+        assert "uploads" not in at.selectbox(key="library_doc").format_func(at.selectbox(key="library_doc").value)
+        at.button(key="delete").click().run()
+        assert "uploaded copy is removed too" in at.warning[0].value
+        at.button(key="confirm_delete_yes").click().run()
+        no_errors(at)
+        assert not copy.exists()
+
 
 class TestAnalysisPage:
     def test_entity_table_filters_and_charts(self, app: AppTest, docs_dir: Path) -> None:
@@ -288,6 +328,8 @@ class TestAnalysisPage:
         no_errors(at)
         ents = at.dataframe[0].value
         assert len(ents) > 3 and list(ents.columns) == ["label", "text", "count", "documents"]
+        names = ents[ents["label"].isin(["PERSON", "ORG", "GPE", "LOC", "MISC", "NORP", "FAC", "PRODUCT"])]["text"]
+        assert len(names) and not any(len(t.replace(".", "")) < 2 or t.replace(",", "").isdigit() for t in names)
         assert ents["count"].is_monotonic_decreasing
         assert len(charts(at)) >= 3  # entity types, top entities, documents (+ co-occurrence, timeline)
 
@@ -309,8 +351,9 @@ class TestAnalysisPage:
         no_errors(at)
         assert "#### fake-memo.pdf" in [m.value for m in at.markdown]
         summary = at.markdown[[m.value for m in at.markdown].index("#### fake-memo.pdf") + 1].value
-        assert summary.strip() and summary != "_(empty summary)_"
-        assert any("part(s)" in c.value for c in at.caption)
+        assert summary.startswith("- ") and "(page 1)" in summary  # the document's own sentences, with pages
+        assert any(c.value.startswith("extractive ·") for c in at.caption)
+        assert not at.warning  # nothing unsupported in an extractive summary
 
 
 class TestErrors:
@@ -334,3 +377,21 @@ class TestErrors:
         at.chat_input[0].set_value("Anything?").run()
         assert not at.exception
         assert "A model is unavailable" in at.error[0].value and "missing.gguf" in at.error[0].value
+
+
+class TestCollections:
+    def test_a_new_collection_is_its_own_library(self, app: AppTest, ui_home: Path) -> None:
+        at = app.run()
+        at.text_input(key="new_collection").input("bad name!").run()
+        at.button(key="create_collection").click().run()
+        assert any("letters, digits" in e.value for e in at.error)
+        at.text_input(key="new_collection").input("work").run()
+        at.button(key="create_collection").click().run()
+        assert not at.exception
+        assert at.session_state["collection"] == "work" and (ui_home / "collections" / "work").is_dir()
+        assert "work" in at.selectbox(key="collection_choice").options
+        assert any("library is empty" in i.value for i in at.info)  # the default collection's documents stay apart
+        at.selectbox(key="collection_choice").select("docrag").run()
+        no_errors(at)
+        assert not any("library is empty" in i.value for i in at.info)
+        get_rag(str(ui_home), "work").close()
