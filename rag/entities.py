@@ -142,7 +142,14 @@ def is_nonsense(label: str, text: str) -> bool:
             return True
         if re.fullmatch(r"[\W\d_]*\d[\W\d_]*", t):  # digits and punctuation only
             return True
-        if re.fullmatch(r"[A-Z]{1,3}\s?\d{2,}[A-Z]?", t):  # flight numbers, form codes: "AA 1420", "N123"
+        if re.fullmatch(r"[A-Z]{1,4}\s?\d{2,}[A-Z0-9]*", t):  # flight numbers, case codes: "AA 1420", "NYC08CA055"
+            return True
+        if "|" in t:  # a run of table cells
+            return True
+        if not any(c.isupper() for c in t):  # "daytoday", "et seq", "g&t": names are written with capitals
+            return True
+        if any(w[:1].islower() and w not in _CONNECT and w not in {"de", "la", "von", "van", "der", "du", "the"}
+               and not any(c.isupper() for c in w) for w in t.split()[1:]):  # "Lorem ipsum"
             return True
         return False
     if label == "DATE":
@@ -159,7 +166,7 @@ def merge_pieces(text: str, entities: list[dict[str, Any]]) -> list[dict[str, An
             prev = out[-1]
             gap = text[prev["end"]:e["start"]] if e["start"] >= prev["end"] else ""
             same = canonical_label(prev["label"]) == canonical_label(e["label"])
-            joins = gap == "" or (gap.strip() in {".", "-", "&", "'"} and " " not in gap) or \
+            joins = (same and canonical_label(e["label"]) == "DATE" and gap in {", ", " ", ","}) or gap == "" or (gap.strip() in {".", "-", "&", "'"} and " " not in gap) or \
                 (gap == " " and text[prev["end"] - 1:prev["end"]] == "." and len(text[e["start"]:e["end"]]) <= 2)
             if same and (joins or e["start"] < prev["end"]):  # adjacent pieces, or spans that overlap
                 prev["end"] = max(prev["end"], e["end"])
@@ -176,19 +183,76 @@ def extend_to_word(text: str, e: dict[str, Any]) -> dict[str, Any]:
         s -= 1
     while t < len(text) and text[t].isalnum():
         t += 1
-    if t < len(text) and text[t] == "." and re.fullmatch(r"(?:[A-Za-z]\.)+[A-Za-z]", text[s:t]):
-        t += 1
+    while True:
+        if t < len(text) and text[t] == "." and re.fullmatch(r"(?:[A-Za-z]\.)*[A-Za-z]", text[s:t].split()[-1] if
+                                                            text[s:t].split() else ""):
+            t += 1  # "U.S" -> "U.S."
+        elif re.match(r"[A-Za-z]\.", text[t:t + 2]) and text[t - 1:t] == "." and \
+                re.fullmatch(r"(?:[A-Za-z]\.)+", text[s:t].split()[-1] if text[s:t].split() else ""):
+            t += 2  # "U.S." -> "U.S.C."
+        elif re.match(r"-[A-Za-z0-9]", text[t:t + 2]) and text[t - 1:t].isalnum() and e.get("label") != "DATE":
+            t += 1  # "PA" -> "PA-22-150"
+            while t < len(text) and text[t].isalnum():
+                t += 1
+        else:
+            break
     return {**e, "start": s, "end": t, "text": text[s:t]}
+
+
+_CAP_WORD = re.compile(r"[A-Z][\w&'’\-]*$")
+_LEAD_STOP = frozenset({"The", "A", "An", "In", "On", "At", "Of", "For", "By", "To", "And", "Or", "From", "With"})
+
+
+_CONNECT = ("of", "and", "for", "&")
+
+
+def extend_name(text: str, e: dict[str, Any]) -> dict[str, Any]:
+    """An ORG/MISC that is a piece of a longer capitalised name on its line grows to the whole name: "Science"
+    in "Nestlé Health Science", "Reform Act" in "Bankruptcy Reform Act", "Federal Rules of" + "Bankruptcy
+    Procedure"; a DATE "January" in "January–June" takes the range."""
+    if e["label"] == "DATE":
+        m = re.match(r"\s?[–-]\s?(?:" + "|".join(_MONTHS) + r")[a-z]*", text[e["end"]:], flags=re.I)
+        return {**e, "end": e["end"] + m.end(), "text": text[e["start"]:e["end"] + m.end()]} if m else e
+    if e["label"] not in {"ORG", "MISC"}:
+        return e
+    s, t = e["start"], e["end"]
+    while True:  # to the left: "Word " or "Word of " before the span
+        m = re.search(r"([A-Z][\w&'’\-]*) (?:(?:of|and|for|&) )?$", text[max(0, s - 60):s])
+        if not m or m.group(1) in _LEAD_STOP:
+            break
+        s -= len(m.group(0))
+    while True:  # to the right: " Word" or " of Word"
+        m = re.match(r" (?:of )?([A-Z][\w&'’\-]*)", text[t:])
+        if not m or m.group(1) in _LEAD_STOP:
+            break
+        t += m.end()
+    if text[s:t].split()[-1] in _CONNECT:  # a dangling "Federal Rules of"
+        t = s + len(text[s:t].rsplit(" ", 1)[0])
+    return e if (s, t) == (e["start"], e["end"]) else {**e, "start": s, "end": t, "text": text[s:t]}
+
+
+def _in_context_noise(text: str, e: dict[str, Any]) -> bool:
+    """Noise that only the surrounding text shows: a bare number tagged DATE in a table row (a figure), and a
+    one-word MISC/LOC that the same text also writes in lower case (a common word: "Information", "General")."""
+    t = display_text(e["text"])
+    line_start = text.rfind("\n", 0, e["start"]) + 1
+    line_end = text.find("\n", e["end"])
+    line = text[line_start: line_end if line_end >= 0 else len(text)]
+    if e["label"] == "DATE" and re.fullmatch(r"\d{4}", t) and ("|" in line or re.match(
+            r"\s?(?:lbs?|kg|ft|feet|hours?|hrs?|miles?|km|m|inch(?:es)?|units?|tons?|%)\b", text[e["end"]:], re.I)):
+        return True
+    return e["label"] in {"MISC", "LOC"} and " " not in t and t[:1].isupper() and t[1:].islower() and \
+        re.search(rf"\b{re.escape(t.lower())}\b", text) is not None
 
 
 def clean_entities(text: str, entities: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """The extractor's last step: one label scheme, whole words, split pieces merged, nonsense dropped."""
     spans = [extend_to_word(text, {**e, "label": canonical_label(e["label"])}) for e in entities]
-    merged = [extend_to_word(text, e) for e in merge_pieces(text, spans)]
+    merged = [extend_to_word(text, e) for e in merge_pieces(text, [extend_name(text, e) for e in spans])]
+    merged = merge_pieces(text, merged)
     out = []
     for e in merged:
-        stripped = display_text(e["text"])
-        if is_nonsense(e["label"], stripped):
+        if is_nonsense(e["label"], display_text(e["text"])) or _in_context_noise(text, e):
             continue
         out.append(e)
     return out
