@@ -112,6 +112,8 @@ class ExtractiveDocumentSummarizer:
                 key = " ".join(_WORD.findall(sent.lower()))
                 if len(key.split()) < self.min_words or key in seen or any(key in s for s in seen):
                     continue  # too short, or a repeat / a piece of a sentence seen in the previous chunk
+                if sent.count(":") > 1 or sent.count("|") > 1:
+                    continue  # form fields ("Crew Injuries: 1 Minor Aircraft Damage: Substantial"), table rows
                 seen.add(key)
                 out.append({"text": " ".join(sent.split()), "page": doc.meta.get("page_number"),
                             "chunk_id": doc.id, "offset": offset, "index": len(out)})
