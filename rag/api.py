@@ -597,7 +597,7 @@ class DocRAG:
         else:
             p = self._pipeline("query", rerank=rerank)
         data = graph.query_inputs(p, question, top_k, max(self.settings.retrieve_k, top_k),
-                                  to_haystack_filters(filters))
+                                  to_haystack_filters(filters), reader_top_k=self.settings.reader_top_k)
         first_token: list[float] = []
         t0 = time.perf_counter()
 
@@ -611,14 +611,16 @@ class DocRAG:
             if stop is None or not stop.is_set():  # a stopped answer sends nothing more
                 on_chunk(chunk)
 
-        data["generator"] = {"streaming_callback": on_chunk_or_stop}
-        gen_kwargs: dict[str, Any] = {}
-        if per_call.get("temperature") is not None:
-            gen_kwargs["temperature"] = float(per_call["temperature"])
-        if stop is not None:
-            gen_kwargs.update(_stop_kwargs(p, stop))
-        if gen_kwargs:
-            data["generator"]["generation_kwargs"] = gen_kwargs
+        names = set(dict(p.graph.nodes(data=False)))
+        if "generator" in names:  # the extractive answer mode has no generator
+            data["generator"] = {"streaming_callback": on_chunk_or_stop}
+            gen_kwargs: dict[str, Any] = {}
+            if per_call.get("temperature") is not None:
+                gen_kwargs["temperature"] = float(per_call["temperature"])
+            if stop is not None:
+                gen_kwargs.update(_stop_kwargs(p, stop))
+            if gen_kwargs:
+                data["generator"]["generation_kwargs"] = gen_kwargs
         while not self._lock.acquire(timeout=0.1):  # one answer at a time; a stopped one stops waiting
             if stop is not None and stop.is_set():
                 raise AnswerStopped("the answer was stopped while waiting for another answer")
@@ -636,14 +638,20 @@ class DocRAG:
         total = time.perf_counter() - t0
         a = out["answer_builder"]["answer"]
         docs = (out.get("gate") or {}).get("documents") or \
-            (out.get("reranker") or out.get("retriever") or {}).get("documents", [])[:top_k]
+            (out.get("reranker") or out.get("retriever") or {}).get("documents", [])[:max(top_k, self.settings.reader_top_k)
+                                                                                     if "reader" in names else top_k]
         timings = {"total_s": round(total, 4), "wait_s": round(waited, 4)}
         if first_token:
             timings["first_token_s"] = round(first_token[0] - t0, 4)
         answer = Answer(question=question, text=a["text"],
-                        citations=[Citation(**{k: c[k] for k in Citation.__dataclass_fields__ if k in c}) for c in a["citations"]],
+                        citations=[Citation(**{k: c[k] for k in Citation.__dataclass_fields__ if k in c})
+                                   for c in a["citations"]],
                         documents=[Hit.from_document(d) for d in docs], timings=timings,
-                        declined=a["declined"], grounded=a["grounded"])
+                        declined=a["declined"], grounded=a["grounded"],
+                        evidence=[Evidence(**{k: e[k] for k in Evidence.__dataclass_fields__ if k in e})
+                                  for e in a.get("evidence", [])],
+                        confidence=float(a.get("confidence", 0.0 if a["declined"] else 1.0)),
+                        mode=a.get("mode", "declined" if a["declined"] else "generated"))
         if with_entities and not answer.declined and self.settings.extract_entities:
             try:
                 answer.entities = self._entity_extractor().extract([answer.text])[0]
