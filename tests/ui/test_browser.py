@@ -201,7 +201,13 @@ def shoot(browser: Chromium, name: str) -> Path:
 
 
 def answers(browser: Chromium) -> int:
-    return browser.js("document.body.innerText.split('Answered in').length - 1") or 0
+    """Finished answers: the app is idle (no Stop button, no running indicator) and the last message is done."""
+    return browser.js(
+        "(() => { if (document.querySelector('.st-key-stop_answer, [data-testid=\"stStatusWidget\"]')) return 0;"
+        " const ms = [...document.querySelectorAll('[data-testid=\"stChatMessage\"]')];"
+        " const last = ms[ms.length - 1];"
+        " return last && /Answered in|Not in the documents/.test(last.innerText) ? Math.floor(ms.length / 2) : 0; })()"
+    ) or 0
 
 
 def type_question(browser: Chromium, text: str) -> None:
@@ -251,6 +257,7 @@ def test_conversation_citation_panel_reload_and_two_tabs(app_url: str, tmp_path:
         # reload: the conversation is back (its id is in the URL)
         browser.call("Page.reload")
         wait_for(lambda: answers(browser) >= 3, 120, "the conversation after a reload", interval=1)
+        time.sleep(1)
         after_reload = browser.js("document.body.innerText")
         # temperature changed in this tab does not change another tab
         browser.js("document.querySelector('.st-key-temperature [role=\"slider\"]').focus()")

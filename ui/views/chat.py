@@ -175,8 +175,9 @@ def ask(conv: dict[str, Any], question: str, kwargs: dict[str, Any]) -> None:
                 interrupted = not isinstance(e, Exception)  # Streamlit's stop/rerun: Stop, a reload, a new click
                 raise
             finally:
-                if stream is not None and interrupted:
-                    stream.stop()
+                if interrupted:  # keep the question answered as "stopped", also when it was still searching
+                    if stream is not None:
+                        stream.stop()
                     msgs.append({"role": "assistant", "answer": None, "text": text, "stopped": True})
                     persist(conv)
             stop_slot.empty()
