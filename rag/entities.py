@@ -206,7 +206,8 @@ _LEAD_STOP = frozenset({"The", "A", "An", "In", "On", "At", "Of", "For", "By", "
 _CONNECT = ("of", "and", "for", "&")
 
 
-def extend_name(text: str, e: dict[str, Any]) -> dict[str, Any]:
+def extend_name(text: str, e: dict[str, Any], taken: list[tuple[int, int]] | None = None,
+                max_words: int = 3) -> dict[str, Any]:
     """An ORG/MISC that is a piece of a longer capitalised name on its line grows to the whole name: "Science"
     in "Nestlé Health Science", "Reform Act" in "Bankruptcy Reform Act", "Federal Rules of" + "Bankruptcy
     Procedure"; a DATE "January" in "January–June" takes the range."""
@@ -216,14 +217,20 @@ def extend_name(text: str, e: dict[str, Any]) -> dict[str, Any]:
     if e["label"] not in {"ORG", "MISC"}:
         return e
     s, t = e["start"], e["end"]
-    while True:  # to the left: "Word " or "Word of " before the span
+    others = [(a, b) for a, b in (taken or []) if (a, b) != (e["start"], e["end"])]
+
+    def free(word: str, a: int, b: int) -> bool:  # a Capitalised word no other entity holds, not SHOUTED text
+        return word not in _LEAD_STOP and not (word.isupper() and len(word) > 1) and \
+            not any(a < y and x < b for x, y in others)
+
+    for _ in range(max_words):  # to the left: "Word " or "Word of " before the span
         m = re.search(r"([A-Z][\w&'’\-]*) (?:(?:of|and|for|&) )?$", text[max(0, s - 60):s])
-        if not m or m.group(1) in _LEAD_STOP:
+        if not m or not free(m.group(1), s - len(m.group(0)), s):
             break
         s -= len(m.group(0))
-    while True:  # to the right: " Word" or " of Word"
+    for _ in range(max_words):  # to the right: " Word" or " of Word"
         m = re.match(r" (?:of )?([A-Z][\w&'’\-]*)", text[t:])
-        if not m or m.group(1) in _LEAD_STOP:
+        if not m or not free(m.group(1), t, t + m.end()):
             break
         t += m.end()
     if text[s:t].split()[-1] in _CONNECT:  # a dangling "Federal Rules of"
@@ -248,7 +255,8 @@ def _in_context_noise(text: str, e: dict[str, Any]) -> bool:
 def clean_entities(text: str, entities: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """The extractor's last step: one label scheme, whole words, split pieces merged, nonsense dropped."""
     spans = [extend_to_word(text, {**e, "label": canonical_label(e["label"])}) for e in entities]
-    merged = [extend_to_word(text, e) for e in merge_pieces(text, [extend_name(text, e) for e in spans])]
+    taken = [(e["start"], e["end"]) for e in spans]
+    merged = [extend_to_word(text, e) for e in merge_pieces(text, [extend_name(text, e, taken) for e in spans])]
     merged = merge_pieces(text, merged)
     out = []
     for e in merged:

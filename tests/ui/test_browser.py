@@ -271,7 +271,7 @@ def test_conversation_citation_panel_reload_and_two_tabs(app_url: str, tmp_path:
         other = Chromium(tmp_path / "chromium-2")
         other.call("Page.enable")
         other.call("Page.navigate", url=f"{app_url}/chat")
-        wait_for(lambda: other.js("!!document.querySelector('.st-key-temperature [role=\"slider\"]')"), 90,
+        wait_for(lambda: other.js("!!document.querySelector('.st-key-temperature [role=\"slider\"]')"), 240,
                  "the second tab")
         theirs = other.js("document.querySelector('.st-key-temperature [role=\"slider\"]').getAttribute('aria-valuenow')")
         # the Analysis page
