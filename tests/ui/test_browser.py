@@ -189,13 +189,13 @@ def test_chat_page_answers_a_question_from_the_url(app_url: str, tmp_path: Path)
 # --- the app as people use it: /chat, a conversation, the citation panel in view, reload, two tabs -------------
 QUESTIONS = ["What does the memo say about bottles of water?", "How many trucks were used?",
              "How many laptops were delivered?"]
-SHOTS = REPO / "docs"  # DOCRAG_UPDATE_SCREENSHOTS=1 copies the screenshots here (the README shows them)
+SHOTS = REPO / "docs"  # UPDATE_SCREENSHOTS=1 copies the screenshots here (the README shows them)
 
 
 def shoot(browser: Chromium, name: str) -> Path:
     out = ARTIFACTS / name
     out.write_bytes(base64.b64decode(browser.call("Page.captureScreenshot", format="png")["data"]))
-    if os.environ.get("DOCRAG_UPDATE_SCREENSHOTS") == "1":
+    if os.environ.get("UPDATE_SCREENSHOTS") == "1":
         shutil.copy(out, SHOTS / name)
     return out
 
