@@ -260,20 +260,20 @@ def test_conversation_citation_panel_reload_and_two_tabs(app_url: str, tmp_path:
         time.sleep(1)
         after_reload = browser.js("document.body.innerText")
         # temperature changed in this tab does not change another tab
-        browser.js("document.querySelector('.st-key-temperature [role=\"slider\"]').focus()")
+        browser.js("[...document.querySelectorAll('[data-testid=\"stSlider\"]')].find(x => x.innerText.includes('Temperature'))?.querySelector('[role=\"slider\"]').focus()")
         for _ in range(4):
             browser.call("Input.dispatchKeyEvent", type="keyDown", key="ArrowRight", code="ArrowRight",
                          windowsVirtualKeyCode=39)
             browser.call("Input.dispatchKeyEvent", type="keyUp", key="ArrowRight", code="ArrowRight",
                          windowsVirtualKeyCode=39)
         time.sleep(2)
-        mine = browser.js("document.querySelector('.st-key-temperature [role=\"slider\"]').getAttribute('aria-valuenow')")
+        mine = browser.js("[...document.querySelectorAll('[data-testid=\"stSlider\"]')].find(x => x.innerText.includes('Temperature'))?.querySelector('[role=\"slider\"]').getAttribute('aria-valuenow')")
         other = Chromium(tmp_path / "chromium-2")
         other.call("Page.enable")
         other.call("Page.navigate", url=f"{app_url}/chat")
-        wait_for(lambda: other.js("!!document.querySelector('.st-key-temperature [role=\"slider\"]')"), 240,
+        wait_for(lambda: other.js("!![...document.querySelectorAll('[data-testid=\"stSlider\"]')].find(x => x.innerText.includes('Temperature'))?.querySelector('[role=\"slider\"]')"), 240,
                  "the second tab")
-        theirs = other.js("document.querySelector('.st-key-temperature [role=\"slider\"]').getAttribute('aria-valuenow')")
+        theirs = other.js("[...document.querySelectorAll('[data-testid=\"stSlider\"]')].find(x => x.innerText.includes('Temperature'))?.querySelector('[role=\"slider\"]').getAttribute('aria-valuenow')")
         # the Analysis page
         browser.call("Page.navigate", url=f"{app_url}/analysis")
         wait_for(lambda: browser.js("document.querySelectorAll('canvas, svg.marks').length >= 2"), 120,
