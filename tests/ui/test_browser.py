@@ -251,7 +251,7 @@ def test_conversation_citation_panel_reload_and_two_tabs(app_url: str, tmp_path:
         wait_for(lambda: browser.js("!!document.querySelector('.st-key-passage_panel img.docrag-page')"), 60,
                  "the cited passage with its page")
         time.sleep(1.5)
-        rect = browser.js("(() => { const r = document.querySelector('.st-key-passage_panel')"
+        rect = browser.js("(() => { const r = document.querySelector('.st-key-passage_panel .docrag-chunk')"
                           ".getBoundingClientRect(); return [r.top, r.bottom, window.innerHeight]; })()")
         shoot(browser, "screenshot-citation-page.png")
         # reload: the conversation is back (its id is in the URL)
@@ -283,7 +283,7 @@ def test_conversation_citation_panel_reload_and_two_tabs(app_url: str, tmp_path:
             other.close()
 
     top, bottom, height = rect
-    assert 0 <= top < height and bottom > top, f"the passage panel is off-screen: {rect}"
+    assert 0 <= top < height and bottom > top, f"the cited passage is off-screen: {rect}"
     assert all(q in after_reload for q in QUESTIONS)
     assert mine is not None and float(mine) > 0.0, mine
     assert errors == 0
