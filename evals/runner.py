@@ -335,20 +335,24 @@ def run_summaries(ws: Workspace, dataset: str, opts: Options) -> tuple[Section, 
     t0 = time.perf_counter()
     d = ws.service(dataset, **opts.settings)
     ensure_ingested(d, ds, opts)
-    preds, leads, refs, backend = [], [], [], ""
+    preds, leads, refs, backend, flagged = [], [], [], "", []
     for i, (rec, case) in enumerate(zip(ds.corpus, ds.cases, strict=True)):
         s = d.summarize(rec["source"])
         backend = f"{s.backend}: {s.model}"
         preds.append(s.text)
+        flagged.append(len(s.unsupported))
         leads.append(re.split(r"(?<=[.!?])\s+", case.document.strip(), maxsplit=1)[0])
         refs.append(case.summary)
         _say(opts, f"{dataset}: {i + 1}/{len(ds.cases)} summaries ({time.perf_counter() - t0:.0f} s)")
     summarizer = models.resolve_summarizer(d.settings.summarizer)
     sec = Section(task="summaries", dataset=dataset, n=len(ds.cases),
-                  params={"summarizer": backend or (summarizer.path if summarizer else "gguf generator"),
+                  params={"summarizer": backend or (summarizer.path if summarizer else
+                                                    "extractive" if models.summarizer_is_extractive(
+                                                        d.settings.summarizer) else "gguf generator"),
                           "samples": [{"id": c.sid, "summary": p, "reference": c.summary}
                                       for c, p in list(zip(ds.cases, preds, strict=True))[:5]]})
     sec.configs["summarizer"] = metrics.rouge_metrics(preds, refs)
+    sec.configs["summarizer"]["unsupported_per_summary"] = round(sum(flagged) / max(len(flagged), 1), 3)
     sec.configs["baseline_lead1"] = metrics.rouge_metrics(leads, refs)
     sec.timings["s_per_summary"] = round((time.perf_counter() - t0) / max(len(ds.cases), 1), 2)
     sec.notes.append("ROUGE F-measure (rouge-score, stemmed); baseline_lead1 = the article's first sentence")
@@ -377,7 +381,8 @@ def model_ids(settings_overrides: dict[str, Any] | None = None) -> dict[str, str
         except Exception as e:  # noqa: BLE001 - a missing model is reported, the task using it fails later
             out[kind] = f"unavailable: {e}"
     if out.get("summarizer") == "none":
-        out["summarizer"] = "gguf generator (fallback)"
+        out["summarizer"] = "extractive (embedder, MMR)" if models.summarizer_is_extractive(s.summarizer) \
+            else "gguf generator"
     return out
 
 

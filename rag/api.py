@@ -19,6 +19,7 @@ import logging
 import os
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -30,11 +31,13 @@ from ingest.store import DocumentRecord, Library, embedding_dim, open_library
 from ingest.store.filters import and_, source_filter, to_haystack_filters
 from ingest.store.library import entity_counts
 from ingest.store.schema import VISIBLE
-from rag import graph
+from rag import entities as entities_mod
+from rag import graph, summary_check
 from rag.config import Settings
 from rag.engine import GENERATION_SETTINGS, POOL, Engine
 from rag.errors import (
     AmbiguousSourceError,
+    AnswerStopped,
     IngestError,
     NotFoundError,
     StoreError,
@@ -71,6 +74,37 @@ def _store_cause(e: BaseException) -> StoreError | None:
         seen.add(id(cur))
         cur = cur.__cause__ or cur.__context__
     return None
+
+
+def _filters(filters: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The short filter form with entity values keyed by the one entity normaliser (``rag.entities``), as
+    Haystack filters (the store layer validates them)."""
+    if filters and "operator" not in filters and "entity" in filters:
+        values = filters["entity"] if isinstance(filters["entity"], list) else [filters["entity"]]
+        try:
+            filters = {**filters, "entity": [entities_mod.parse_key(v) for v in values]}
+        except ValueError as e:
+            raise UsageError(str(e)) from e
+    return to_haystack_filters(filters)
+
+
+def _stop_kwargs(p: Pipeline, stop: threading.Event) -> dict[str, Any]:
+    """Generation options that end a llama.cpp answer at its next token once ``stop`` is set: a logits
+    processor that leaves only end-of-sequence (llama.cpp ignores a caller's stopping criteria in chat mode,
+    and Haystack's generator swallows exceptions raised by the streaming callback)."""
+    gen = p.get_component("generator") if "generator" in dict(p.graph.nodes(data=False)) else None
+    if type(gen).__name__ != "LlamaCppChatGenerator":
+        return {}
+    from llama_cpp import LogitsProcessorList
+
+    def only_eos(input_ids: Any, scores: Any) -> Any:
+        if stop.is_set() and getattr(gen, "_model", None) is not None:
+            eos = gen._model.token_eos()
+            scores[:] = -float("inf")
+            scores[eos] = 0.0
+        return scores
+
+    return {"logits_processor": LogitsProcessorList([only_eos])}
 
 
 class DocRAG:
@@ -326,32 +360,55 @@ class DocRAG:
         rerank = self.settings.rerank if rerank is None else rerank
         p = self._pipeline("retrieval", rerank=rerank)
         retrieve_k = max(self.settings.retrieve_k, top_k)
-        out = p.run(graph.query_inputs(p, query, top_k, retrieve_k, to_haystack_filters(filters)))
+        out = p.run(graph.query_inputs(p, query, top_k, retrieve_k, _filters(filters)))
         docs = (out.get("reranker") or out.get("retriever"))["documents"]
         return [Hit.from_document(d) for d in docs[:top_k]]
 
     def ask(self, question: str, top_k: int | None = None, filters: dict[str, Any] | None = None,
             stream: bool = False, rerank: bool | None = None, on_token: Callable[[str], None] | None = None,
-            with_entities: bool = True) -> Answer | AnswerStream:
+            with_entities: bool = True, temperature: float | None = None, generator: str | None = None,
+            stop: threading.Event | None = None) -> Answer | AnswerStream:
         """Answer from the documents with citations; declines when they hold no answer.
 
         ``stream=True`` returns an :class:`AnswerStream` (iterate for tokens, then read ``.answer``);
-        ``on_token`` receives tokens as they arrive in the non-streaming form.
+        ``on_token`` receives tokens as they arrive in the non-streaming form. ``temperature`` and
+        ``generator`` override the settings for this call only (the app's per-session choices); nothing
+        shared changes. A set ``stop`` event abandons the answer (:class:`AnswerStopped`).
+
+        :raises UsageError: an empty question, or one longer than ``max_question_chars``.
         """
         if not question.strip():
             raise UsageError("empty question")
+        if len(question) > self.settings.max_question_chars:
+            raise UsageError(f"the question is {len(question):,} characters long; the limit is "
+                             f"{self.settings.max_question_chars:,} (DOCRAG_MAX_QUESTION_CHARS)")
+        per_call = {"temperature": temperature, "generator": generator}
         if stream:
-            return AnswerStream(lambda cb: self._ask(question, top_k, filters, rerank, cb, with_entities))
+            return AnswerStream(lambda cb, ev: self._ask(question, top_k, filters, rerank, cb, with_entities,
+                                                         per_call, ev))
         cb = (lambda chunk: on_token(chunk.content)) if on_token else None
-        return self._ask(question, top_k, filters, rerank, cb, with_entities)
+        return self._ask(question, top_k, filters, rerank, cb, with_entities, per_call, stop)
+
+    def condense(self, question: str, history: list[str] | None = None) -> str:
+        """A follow-up made standalone for retrieval, from the earlier questions of a conversation (rules only;
+        see :class:`~rag.components.question_condenser.QuestionCondenser`)."""
+        from rag.components.question_condenser import QuestionCondenser
+
+        return QuestionCondenser().run(query=question, history=history)["query"]
 
     def _ask(self, question: str, top_k: int | None, filters: dict[str, Any] | None, rerank: bool | None,
-             callback: Callable[[Any], None] | None, with_entities: bool) -> Answer:
+             callback: Callable[[Any], None] | None, with_entities: bool,
+             per_call: dict[str, Any] | None = None, stop: threading.Event | None = None) -> Answer:
         top_k = top_k or self.settings.top_k
         rerank = self.settings.rerank if rerank is None else rerank
-        p = self._pipeline("query", rerank=rerank)
+        per_call = per_call or {}
+        generator = per_call.get("generator")
+        if generator is not None and generator != self.settings.generator:
+            p = self._pipeline("query", rerank=rerank, generator=generator)
+        else:
+            p = self._pipeline("query", rerank=rerank)
         data = graph.query_inputs(p, question, top_k, max(self.settings.retrieve_k, top_k),
-                                  to_haystack_filters(filters), reader_top_k=self.settings.reader_top_k)
+                                  _filters(filters), reader_top_k=self.settings.reader_top_k)
         first_token: list[float] = []
         t0 = time.perf_counter()
 
@@ -361,17 +418,41 @@ class DocRAG:
             if callback:
                 callback(chunk)
 
+        def on_chunk_or_stop(chunk: Any) -> None:
+            if stop is None or not stop.is_set():  # a stopped answer sends nothing more
+                on_chunk(chunk)
+
         names = set(dict(p.graph.nodes(data=False)))
-        if "generator" in names:
-            data["generator"] = {"streaming_callback": on_chunk}
-        with self._engine.pool.generate_lock:
+        if "generator" in names:  # the extractive answer mode has no generator
+            data["generator"] = {"streaming_callback": on_chunk_or_stop}
+            gen_kwargs: dict[str, Any] = {}
+            if per_call.get("temperature") is not None:
+                gen_kwargs["temperature"] = float(per_call["temperature"])
+            if stop is not None:
+                gen_kwargs.update(_stop_kwargs(p, stop))
+            if gen_kwargs:
+                data["generator"]["generation_kwargs"] = gen_kwargs
+        lock = self._engine.pool.generate_lock
+        while not lock.acquire(timeout=0.1):  # one answer at a time; a stopped one stops waiting
+            if stop is not None and stop.is_set():
+                raise AnswerStopped("the answer was stopped while waiting for another answer")
+        waited = time.perf_counter() - t0
+        try:
             out = p.run(data, include_outputs_from={"gate", "retriever", "reranker"})
+        except Exception as e:
+            if stop is not None and stop.is_set():
+                raise AnswerStopped("the answer was stopped") from e
+            raise
+        finally:
+            lock.release()
+        if stop is not None and stop.is_set():
+            raise AnswerStopped("the answer was stopped")
         total = time.perf_counter() - t0
         a = out["answer_builder"]["answer"]
         shown = max(top_k, self.settings.reader_top_k) if "reader" in names else top_k
         docs = (out.get("gate") or {}).get("documents") or \
             (out.get("reranker") or out.get("retriever") or {}).get("documents", [])[:shown]
-        timings = {"total_s": round(total, 4)}
+        timings = {"total_s": round(total, 4), "wait_s": round(waited, 4)}
         if first_token:
             timings["first_token_s"] = round(first_token[0] - t0, 4)
         answer = Answer(question=question, text=a["text"],
@@ -400,19 +481,24 @@ class DocRAG:
         Read from the document records (counted at ingest), not from the chunks."""
         recs = [self.library.record(self.resolve_source(source))] if source else self.library.records()
         counts: dict[tuple[str, str], list[Any]] = {}
+        want = entities_mod.canonical_label(label) if label else None
         for rec in filter(None, recs):
             for key, n in rec.entities.items():
-                lab, _, text = key.partition("\t")
-                if label and lab != label:
-                    continue
-                entry = counts.setdefault((lab, text), [0, set()])
+                raw_label, _, text = key.partition("\t")
+                lab = entities_mod.canonical_label(raw_label)
+                if (want and lab != want) or entities_mod.is_nonsense(lab, text):
+                    continue  # stores ingested before the clean-up still hold noise: drop it on read
+                entry = counts.setdefault(entities_mod.entity_key(lab, text), [0, set(), Counter()])
                 entry[0] += n
                 entry[1].add(rec.source)
-        rows = [EntityCount(label=k[0], text=k[1], count=v[0], sources=sorted(v[1])) for k, v in counts.items()]
+                entry[2][entities_mod.display_text(text)] += n
+        rows = [EntityCount(label=k.split(":", 1)[0], text=v[2].most_common(1)[0][0], count=v[0],
+                            sources=sorted(v[1])) for k, v in counts.items()]
         return sorted(rows, key=lambda r: (-r.count, r.label, r.text))
 
     def summarize(self, source: str | Path) -> Summary:
-        """Summary of a stored document: T5 when a summarizer is configured, else the GGUF generator."""
+        """Summary of a stored document: extractive by default (central sentences with their pages); T5 or the
+        GGUF generator when configured, their numbers and names checked against the document (``unsupported``)."""
         src = self.resolve_source(source)
         t0 = time.perf_counter()
         docs = sorted(self.store.filter_documents(and_(source_filter(src), VISIBLE)), key=lambda d: d.meta.get("chunk_index", 0))
@@ -420,8 +506,12 @@ class DocRAG:
             raise NotFoundError(f"{src} has no stored chunks")
         with self._engine.pool.generate_lock:
             out = self._engine.summarizer().run(documents=docs)
-        return Summary(source=src, text=out["summary"].strip(), backend=out["backend"], model=out["model"],
-                       parts=out.get("parts", 1), seconds=round(time.perf_counter() - t0, 3))
+        text = out["summary"].strip()
+        unsupported = [] if out["backend"] == "extractive" else \
+            summary_check.unsupported_facts(text, "\n".join(d.content or "" for d in docs))
+        return Summary(source=src, text=text, backend=out["backend"], model=out["model"],
+                       parts=out.get("parts", 1), seconds=round(time.perf_counter() - t0, 3),
+                       sentences=list(out.get("sentences") or []), unsupported=unsupported)
 
     # --- graphs -----------------------------------------------------------------------------------
     def graph_yaml(self, name: str = "query", rerank: bool | None = None) -> str:

@@ -74,7 +74,8 @@ class Settings(BaseModel):
         default="none", description="transformers backend on CUDA: load weights in 4/8 bit with bitsandbytes.")
     reader: str = Field(default="", description="Extractive QA model; empty = shipped models/reader; 'none' = off.")
     ner_model: str = Field(default="", description="'spacy', a token-classification model, or empty = best.")
-    summarizer: str = Field(default="", description="T5/seq2seq model id or path; empty = GGUF generator.")
+    summarizer: str = Field(default="", description="empty/'extractive' = central sentences (our embedder, MMR); "
+                            "'generator' = the GGUF model; else a T5/seq2seq id or path (output fact-checked).")
     device: str = Field(default="auto", description="'auto', 'cpu', 'cuda', 'cuda:1', ...")
     model_dtype: Literal["auto", "fp32", "bf16", "fp16"] = Field(
         default="auto", description="Embedder/reranker precision; auto = fp16 on CUDA, bf16 on bf16 CPUs.")
@@ -91,6 +92,8 @@ class Settings(BaseModel):
     top_p: float = Field(default=0.95, gt=0.0, le=1.0)
     max_tokens: int = Field(default=256, ge=1, le=8192)
     repeat_penalty: float = Field(default=1.15, ge=1.0, le=2.0)
+    max_question_chars: int = Field(default=2000, ge=10, le=100_000,
+                                    description="Longer questions are refused (the app's input stops there).")
     min_rerank_score: float = Field(
         default=-4.0, description="Without a reader: below this best reranker logit the question is declined."
     )

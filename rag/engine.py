@@ -122,7 +122,11 @@ class Engine:
             if key not in self._graphs:
                 builder = {"indexing": graph.build_indexing, "retrieval": graph.build_retrieval,
                            "query": graph.build_query}[name]
-                self._graphs[key] = self.pool.warm_pipeline(builder(self.settings, self._store(), **kwargs))
+                settings = self.settings  # a per-call generator builds its own query graph, settings untouched
+                if "generator" in kwargs:
+                    kwargs = dict(kwargs)
+                    settings = settings.model_copy(update={"generator": kwargs.pop("generator")})
+                self._graphs[key] = self.pool.warm_pipeline(builder(settings, self._store(), **kwargs))
             return self._graphs[key]
 
     def entity_extractor(self) -> Any:
@@ -133,11 +137,18 @@ class Engine:
             return self._graphs["entities"]
 
     def summarizer(self) -> Any:
-        """T5 when a summarizer is configured, else the GGUF generator (shared with the query graph)."""
+        """Extractive by default; T5 when one is configured; the GGUF generator for ``summarizer=generator``."""
         with self._lock:
             if "summarizer" not in self._graphs:
-                resolved = models.resolve_summarizer(self.settings.summarizer)
-                if resolved is not None:
+                name = self.settings.summarizer
+                extractive = models.summarizer_is_extractive(name)
+                resolved = None if extractive else models.resolve_summarizer(name)
+                if extractive:
+                    from rag.components.extractive_summarizer import ExtractiveDocumentSummarizer
+
+                    comp = ExtractiveDocumentSummarizer(model=graph.embedder_path(self.settings),
+                                                        device=models.resolve_device(self.settings.device))
+                elif resolved is not None:
                     from rag.components.t5_summarizer import T5DocumentSummarizer
 
                     comp = T5DocumentSummarizer(model=resolved.path,

@@ -43,6 +43,10 @@ class UsageError(DocragError):
     """A call is malformed: empty question, a setting that cannot change on an open DocRAG (HTTP 400)."""
 
 
+class AnswerStopped(DocragError):
+    """The caller stopped an answer before it finished (``AnswerStream.stop()``: a closed tab, a Stop button)."""
+
+
 class NotFoundError(DocragError):
     """No stored document matches (HTTP 404)."""
 

@@ -226,9 +226,14 @@ def resolve_spacy() -> ResolvedModel:
     return ResolvedModel("ner", "en_core_web_sm", "package")
 
 
+def summarizer_is_extractive(name: str = "") -> bool:
+    """The default summarizer (empty or ``extractive``): central sentences picked with our embedder."""
+    return not name or name.lower() == "extractive"
+
+
 def resolve_summarizer(name: str = "") -> ResolvedModel | None:
-    """Seq2seq (T5) summarizer by id/path, or None to fall back to the GGUF generator."""
-    if not name or name.lower() in ("none", "llm", "generator"):
+    """Seq2seq (T5) summarizer by id/path, or None for the GGUF generator (``llm``/``generator``/``gguf``)."""
+    if summarizer_is_extractive(name) or name.lower() in ("none", "llm", "generator", "gguf"):
         return None
     return _resolve_named("summarizer", name, "a T5/seq2seq model folder or HF id, e.g. google/flan-t5-base")
 

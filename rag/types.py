@@ -146,6 +146,8 @@ class Summary:
     model: str
     parts: int = 1
     seconds: float = 0.0
+    sentences: list[dict[str, Any]] = field(default_factory=list)  # extractive: {"text", "page", "chunk_id"}
+    unsupported: list[str] = field(default_factory=list)  # numbers/names of the summary not in the document
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -163,16 +165,21 @@ class EntityCount:
 
 
 class AnswerStream:
-    """Iterate to receive answer tokens as they are generated; ``.answer`` holds the final Answer after."""
+    """Iterate to receive answer tokens as they are generated; ``.answer`` holds the final Answer after.
 
-    def __init__(self, start: Callable[[Callable[[Any], None]], Answer]) -> None:
+    ``stop()`` abandons the answer: the generator stops at its next token (or before it starts, when it
+    waits for another answer), the iteration ends and ``.answer`` stays None; ``.stopped`` is then True.
+    """
+
+    def __init__(self, start: Callable[[Callable[[Any], None], threading.Event], Answer]) -> None:
         self._q: queue.Queue = queue.Queue()
         self.answer: Answer | None = None
         self._error: BaseException | None = None
+        self._stop = threading.Event()
 
         def work() -> None:
             try:
-                self.answer = start(lambda chunk: self._q.put(chunk.content))
+                self.answer = start(lambda chunk: self._q.put(chunk.content), self._stop)
             except BaseException as e:  # noqa: BLE001 - re-raised in the consumer
                 self._error = e
             finally:
@@ -181,7 +188,17 @@ class AnswerStream:
         self._thread = threading.Thread(target=work, daemon=True)
         self._thread.start()
 
+    def stop(self) -> None:
+        """Abandon the answer (idempotent); the worker thread ends at its next token."""
+        self._stop.set()
+
+    @property
+    def stopped(self) -> bool:
+        return self._stop.is_set()
+
     def __iter__(self) -> Iterator[str]:
+        from rag.errors import AnswerStopped
+
         while True:
             tok = self._q.get()
             if tok is None:
@@ -189,5 +206,5 @@ class AnswerStream:
             if tok:
                 yield tok
         self._thread.join()
-        if self._error:
+        if self._error and not isinstance(self._error, AnswerStopped):
             raise self._error

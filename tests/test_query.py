@@ -99,6 +99,46 @@ class TestAsk:
         if a.mode == "generated":
             assert norm(strip_citations(a.text)) in norm(strip_citations("".join(tokens)))
 
+    def test_per_call_temperature_leaves_the_shared_settings_alone(self, rag: DocRAG) -> None:
+        before = rag.settings.model_dump()
+        graphs = set(rag._engine._graphs)
+        a = rag.ask("Who was the duke of Normandy in 1066?", top_k=2, temperature=0.9, generator="")
+        assert a.text and rag.settings.model_dump() == before
+        assert set(rag._engine._graphs) <= graphs | {k for k in rag._engine._graphs if k.startswith("query:")}
+        assert "wait_s" in a.timings
+
+    def test_stop_ends_the_answer_at_the_next_token(self, rag: DocRAG) -> None:
+        import time
+
+        eager = DocRAG(settings=rag.settings.model_copy(update={"min_confidence": 0.0}))  # answered: it generates
+        eager._store = rag.store
+        stream = eager.ask("Who conquered England in 1066?", stream=True)
+        first = next(iter(stream))
+        t0 = time.perf_counter()
+        stream.stop()
+        rest = list(stream)
+        assert first and stream.answer is None and stream.stopped
+        assert time.perf_counter() - t0 < 5 and len(rest) <= 2
+        # the lock is free again: the next answer does not wait behind the stopped one
+        a = eager.ask("Who was the duke of Normandy in 1066?", top_k=2)
+        assert a.timings["wait_s"] < 1.0
+
+    def test_stop_before_start_raises_stopped(self, rag: DocRAG) -> None:
+        import threading
+
+        from rag.errors import AnswerStopped
+
+        ev = threading.Event()
+        ev.set()
+        with pytest.raises(AnswerStopped):
+            rag.ask("Who was the duke of Normandy in 1066?", stop=ev)
+
+    def test_question_length_is_limited(self, rag: DocRAG) -> None:
+        from rag.errors import DocragError
+
+        with pytest.raises(DocragError, match="limit is 2,000"):
+            rag.ask("why " * 600)
+
     def test_declines_under_the_confidence_threshold(self, rag: DocRAG) -> None:
         strict = DocRAG(settings=rag.settings.model_copy(update={"min_confidence": 1.0}))
         strict._store = rag.store  # same embedded store: one client per folder

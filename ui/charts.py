@@ -5,7 +5,6 @@ Data in, ``pandas.DataFrame`` out; each ``*_chart`` takes that frame and returns
 
 from __future__ import annotations
 
-import re
 from collections import Counter
 from collections.abc import Iterable
 from itertools import combinations
@@ -14,8 +13,9 @@ from typing import Any
 import altair as alt
 import pandas as pd
 
-NUMERIC_LABELS = frozenset({"CARDINAL", "ORDINAL", "QUANTITY", "PERCENT", "MONEY"})  # noise in most charts
-YEAR = re.compile(r"\b(1[5-9]\d\d|20\d\d|2100)\b")
+from rag.entities import display_text, entity_key, entity_years
+
+NUMERIC_LABELS = frozenset({"CARDINAL", "ORDINAL", "QUANTITY", "PERCENT", "MONEY", "TIME"})  # noise in charts
 
 
 def _get(obj: Any, key: str) -> Any:
@@ -68,25 +68,34 @@ def cooccurrence(chunk_entities: Iterable[list[dict[str, Any]]], top_n: int = 12
     :param chunk_entities: per chunk, its entity list (``Hit.entities``: dicts with ``label`` and ``text``).
     :returns: rows ``a, b, count`` (both orders, so the heatmap is symmetric), only pairs seen together.
     """
-    per_chunk = [{f"{e['text'].strip()} ({e['label']})" for e in ents if e.get("text", "").strip()}
-                 for ents in chunk_entities]
+    shown: dict[str, str] = {}
+    per_chunk = []
+    for ents in chunk_entities:
+        keys = set()
+        for e in ents:
+            if str(e.get("text", "")).strip():
+                k = entity_key(e["label"], e["text"])
+                shown.setdefault(k, f"{display_text(e['text'])} ({k.split(':', 1)[0]})")
+                keys.add(k)
+        per_chunk.append(keys)
     freq = Counter(k for keys in per_chunk for k in keys)
     keep = {k for k, _ in freq.most_common(top_n)}
     pairs: Counter = Counter()
     for keys in per_chunk:
         for a, b in combinations(sorted(keys & keep), 2):
             pairs[(a, b)] += 1
-    rows = [{"a": a, "b": b, "count": c} for (a, b), c in pairs.items()]
-    rows += [{"a": b, "b": a, "count": c} for (a, b), c in pairs.items()]
+    rows = [{"a": shown[a], "b": shown[b], "count": c} for (a, b), c in pairs.items()]
+    rows += [{"a": shown[b], "b": shown[a], "count": c} for (a, b), c in pairs.items()]
     return pd.DataFrame(rows, columns=["a", "b", "count"])
 
 
 def date_timeline(entities: pd.DataFrame) -> pd.DataFrame:
-    """Mentions of DATE entities per year (years read from the entity text, e.g. 'January 5, 2023')."""
+    """Mentions of DATE entities per year: only real dates that write a year ('January 5, 2023'), parsed by
+    ``rag.entities.entity_years``; sales figures and clock times tagged DATE are not years."""
     years: Counter = Counter()
     for row in entities[entities["label"] == "DATE"].itertuples() if not entities.empty else []:
-        for y in set(YEAR.findall(str(row.text))):
-            years[int(y)] += int(row.count)
+        for y in entity_years(str(row.text)):
+            years[y] += int(row.count)
     return pd.DataFrame(sorted(years.items()), columns=["year", "mentions"])
 
 
@@ -99,20 +108,21 @@ def labels_chart(labels: pd.DataFrame) -> alt.Chart:
 
 def top_entities_chart(top: pd.DataFrame) -> alt.Chart:
     return alt.Chart(top, title="Top entities").mark_bar().encode(
-        x=alt.X("count:Q", title="mentions"), y=alt.Y("text:N", sort="-x", title=None),
+        x=alt.X("count:Q", title="mentions"), y=alt.Y("text:N", sort="-x", title=None, axis=alt.Axis(labelLimit=0)),
         color=alt.Color("label:N", title="type"), tooltip=["text", "label", "count", "documents"])
 
 
 def documents_chart(docs: pd.DataFrame) -> alt.Chart:
     return alt.Chart(docs, title="Documents by pages and chunks").mark_bar().encode(
-        x=alt.X("value:Q", title=None), y=alt.Y("file_name:N", title=None),
+        x=alt.X("value:Q", title=None), y=alt.Y("file_name:N", title=None, axis=alt.Axis(labelLimit=0)),
         yOffset="measure:N", color=alt.Color("measure:N", title=None),
         tooltip=["file_name", "measure", "value"])
 
 
 def cooccurrence_chart(pairs: pd.DataFrame) -> alt.Chart:
     base = alt.Chart(pairs, title="Entities mentioned in the same chunk").encode(
-        x=alt.X("a:N", title=None, axis=alt.Axis(labelAngle=-40)), y=alt.Y("b:N", title=None))
+        x=alt.X("a:N", title=None, axis=alt.Axis(labelAngle=-40, labelOverlap=False, labelLimit=180)),
+        y=alt.Y("b:N", title=None, axis=alt.Axis(labelOverlap=False, labelLimit=220)))
     return base.mark_rect().encode(color=alt.Color("count:Q", title="chunks", scale=alt.Scale(scheme="oranges")),
                                    tooltip=["a", "b", "count"]) + \
         base.mark_text(fontSize=11).encode(text="count:Q")

@@ -1,7 +1,10 @@
-"""What every page shares: the one cached ``DocRAG``, error messages instead of tracebacks, small renderers.
+"""What every page shares: the cached ``DocRAG`` of each collection, error messages instead of tracebacks,
+small renderers (highlighted chunks, page labels, clean table cells) and what hides internal paths.
 
 The embedded Qdrant store is a folder that one process locks, so the app holds exactly ONE ``DocRAG`` per
-process (``st.cache_resource`` keyed on the home folder) and every page and session goes through it.
+collection per process (``st.cache_resource`` keyed on the home folder and the collection) and every page and
+session goes through it. Per-session choices (temperature, model, top-k) live in ``st.session_state`` and are
+passed to each call; nothing a session picks changes the shared service.
 """
 
 from __future__ import annotations
@@ -24,6 +27,8 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_HOME = ".docrag"
 ROOT_MODELS = Path(__file__).resolve().parents[1] / "models"
+DEFAULT_COLLECTION = "docrag"
+COLLECTION_NAME = re.compile(r"^[A-Za-z0-9_\-]{1,64}$")
 
 
 def home() -> str:
@@ -32,28 +37,79 @@ def home() -> str:
 
 
 @st.cache_resource(show_spinner=False)
-def get_rag(home_dir: str) -> DocRAG:
-    """The process-wide service. Building it loads nothing; the store opens on first use."""
-    return DocRAG(home=home_dir)
+def get_rag(home_dir: str, collection: str | None = None) -> DocRAG:
+    """The process-wide service of one collection. Building it loads nothing; the store opens on first use.
+
+    The default collection lives in ``<home>/qdrant``; another collection (a workspace of the app) gets its
+    own embedded folder, ``<home>/collections/<name>``, because one process may open an embedded folder once.
+    """
+    if not collection or collection == DEFAULT_COLLECTION:
+        return DocRAG(home=home_dir)
+    d = DocRAG(home=home_dir, collection=collection)
+    if d.settings.embedded:
+        d = DocRAG(home=home_dir, collection=collection,
+                   qdrant_path=str(Path(home_dir) / "collections" / collection))
+    return d
+
+
+def collection() -> str:
+    """This session's collection (workspace); the sidebar switches it."""
+    return st.session_state.get("collection") or DEFAULT_COLLECTION
+
+
+def collections() -> list[str]:
+    """The default collection plus every workspace created in the app (folders under ``<home>/collections``)."""
+    folder = Path(home()) / "collections"
+    found = sorted(p.name for p in folder.iterdir() if p.is_dir()) if folder.is_dir() else []
+    return [DEFAULT_COLLECTION, *(c for c in found if c != DEFAULT_COLLECTION)]
 
 
 def rag() -> DocRAG:
-    return get_rag(home())
+    c = collection()
+    return get_rag(home()) if c == DEFAULT_COLLECTION else get_rag(home(), c)  # one cache entry for the default
 
 
-def set_generation(d: DocRAG, temperature: float, generator: str) -> bool:
-    """Apply generation settings chosen in the app to the shared service; returns True when they changed.
+def uploads_dir() -> Path:
+    """Where the app saves uploads: ``<home>/uploads`` (default collection) or ``<home>/uploads/<collection>``."""
+    base = Path(home()) / "uploads"
+    return base if collection() == DEFAULT_COLLECTION else base / collection()
 
-    The query graph bakes temperature and the GGUF file into its generator, so changing them drops the
-    cached ``query`` graphs and the LLM summarizer (rebuilt on next use). Retrieval graphs and the store
-    are kept: all sessions share one embedded store. The change applies to every session of this process
-    (there is one service), which is what a single-user desktop app wants.
-    """
-    s = d.settings
-    if s.temperature == temperature and s.generator == generator:
+
+def is_upload(source: str) -> bool:
+    """True when the app itself saved this file (under ``<home>/uploads``): its path is internal."""
+    try:
+        return Path(source).resolve().is_relative_to((Path(home()) / "uploads").resolve())
+    except (OSError, ValueError):
         return False
-    d.update_settings(temperature=temperature, generator=generator)
-    return True
+
+
+def location(source: str) -> str:
+    """Where a document came from, for people: "uploaded" for the app's own copies, else its folder."""
+    return "uploaded" if is_upload(source) else str(Path(source).parent)
+
+
+def remove_upload(source: str) -> bool:
+    """Delete the app's uploaded copy of a deleted document (never a file the user ingested by path)."""
+    p = Path(source)
+    if is_upload(source) and p.is_file():
+        p.unlink()
+        return True
+    return False
+
+
+def clean_cell(value: Any) -> Any:
+    """A table cell without ``None``/``nan`` and without line breaks (headers from PDFs and sheets hold them)."""
+    if value is None or (isinstance(value, float) and value != value):
+        return ""
+    if isinstance(value, str):
+        return " ".join(value.replace("\\n", " ").split())
+    return value
+
+
+def clean_frame(df: Any) -> Any:
+    """A DataFrame for display: clean column names and text cells (see :func:`clean_cell`)."""
+    df = df.rename(columns=lambda c: clean_cell(str(c)))
+    return df.apply(lambda col: col.map(clean_cell) if col.dtype == object else col)
 
 
 def error_message(e: BaseException, action: str) -> str:
@@ -87,48 +143,81 @@ def documents() -> list[dict[str, Any]] | None:
     return None
 
 
-def _norm_ws(s: str) -> str:
-    return " ".join(s.split())
+def snap_to_words(text: str, start: int, end: int) -> tuple[int, int]:
+    """Widen ``[start, end)`` so it neither starts nor stops inside a word (no "Total, a" highlights)."""
+    start, end = max(0, min(start, len(text))), max(0, min(end, len(text)))
+    while 0 < start < len(text) and text[start - 1].isalnum() and text[start].isalnum():
+        start -= 1
+    while 0 < end < len(text) and text[end - 1].isalnum() and text[end].isalnum():
+        end += 1
+    return start, end
 
 
-def highlight(text: str, quote: str) -> str:
-    """HTML for a chunk with ``quote`` marked (``<mark>``), matched case- and whitespace-insensitively.
+def _marked(text: str, spans: list[tuple[int, int]]) -> str:
+    out, pos = [], 0
+    for s, e in sorted(spans):
+        if s < pos or e <= s:
+            continue
+        out += [html.escape(text[pos:s]), "<mark>", html.escape(text[s:e]), "</mark>"]
+        pos = e
+    out.append(html.escape(text[pos:]))
+    return "".join(out).replace("\n", "<br>")
 
-    Everything is escaped; only the ``<mark>`` tags and line breaks are HTML. When the quote is not
-    found verbatim, its longest sentence-like part that is found is marked instead.
-    """
+
+def find_quote(text: str, quote: str) -> tuple[int, int] | None:
+    """Offsets of ``quote`` in ``text``, case- and whitespace-insensitively; else of its longest sentence-like
+    part that is found (at least two words); None when nothing matches."""
     if not quote or not quote.strip():
-        return html.escape(text).replace("\n", "<br>")
+        return None
     candidates = [quote] + sorted(re.split(r"(?<=[.!?;])\s+|\s*\.\.\.\s*|…", quote), key=len, reverse=True)
     for cand in candidates:
         words = cand.split()
-        if len(words) < 2 and cand is not quote:
+        if not words or (len(words) < 2 and cand is not quote):
             continue
-        if not words:
-            continue
-        pattern = r"\s+".join(re.escape(w) for w in words)
-        m = re.search(pattern, text, flags=re.IGNORECASE)
+        m = re.search(r"\s+".join(re.escape(w) for w in words), text, flags=re.IGNORECASE)
         if m:
-            before, hit, after = text[: m.start()], text[m.start(): m.end()], text[m.end():]
-            out = f"{html.escape(before)}<mark>{html.escape(hit)}</mark>{html.escape(after)}"
-            return out.replace("\n", "<br>")
-    return html.escape(text).replace("\n", "<br>")
+            return m.start(), m.end()
+    return None
 
 
-def page_label(page: int | None, pages: list[int] | None = None) -> str:
+def highlight(text: str, quote: str = "", spans: list[tuple[int, int]] | None = None) -> str:
+    """HTML for a chunk with the evidence marked (``<mark>``). Everything is escaped; only the marks and line
+    breaks are HTML.
+
+    :param spans: exact ``(start, end)`` character offsets (``Evidence.start/end``, ``Citation.start/end``);
+        used when given and valid, widened to whole words.
+    :param quote: else the quoted text, matched case- and whitespace-insensitively (see :func:`find_quote`).
+    """
+    valid = [snap_to_words(text, s, e) for s, e in (spans or []) if 0 <= s < e <= len(text)]
+    if not valid:
+        found = find_quote(text, quote)
+        valid = [found] if found else []
+    return _marked(text, valid)
+
+
+SHEET_TYPES = (".xlsx", ".xls", ".csv", ".tsv", ".ods")
+SLIDE_TYPES = (".pptx", ".ppt", ".odp")
+
+
+def page_label(page: int | None, pages: list[int] | None = None, source: str = "") -> str:
+    """``page 3``, ``pages 1–3``; spreadsheets count sheets and presentations slides, not pages."""
     pages = sorted(set(pages or ([page] if page else [])))
+    ext = Path(source).suffix.lower()
+    unit = "sheet" if ext in SHEET_TYPES else "slide" if ext in SLIDE_TYPES else "page"
     if not pages:
-        return "no page"
+        return "whole document" if ext in SHEET_TYPES else "no page"
     if len(pages) == 1:
-        return f"page {pages[0]}"
-    return f"pages {pages[0]}–{pages[-1]}"
+        return f"{unit} {pages[0]}"
+    return f"{unit}s {pages[0]}–{pages[-1]}"
 
 
 def show_chunk(source: str, file_name: str, page: int | None, pages: list[int], text: str, quote: str = "",
-               title_path: str = "") -> None:
-    """The cited chunk: its source and page, then the text with the quoted span highlighted."""
-    st.markdown(f"**{file_name or Path(source).name}** · {page_label(page, pages)}")
-    st.caption(source + (f" · {title_path}" if title_path else ""))
+               title_path: str = "", spans: list[tuple[int, int]] | None = None) -> None:
+    """The cited chunk: its file and page (never an internal path), then the text with the evidence marked."""
+    st.markdown(f"**{file_name or Path(source).name}** · {page_label(page, pages, source)}")
+    where = "" if is_upload(source) else source
+    caption = " · ".join(x for x in (where, title_path) if x)
+    if caption:
+        st.caption(caption)
     st.html(f'<div class="docrag-chunk" style="font-size:0.95rem;line-height:1.5;'
-            f'border-left:3px solid #f0b429;padding-left:0.75rem">{highlight(text, quote)}</div>')
-
+            f'border-left:3px solid #f0b429;padding-left:0.75rem">{highlight(text, quote, spans)}</div>')

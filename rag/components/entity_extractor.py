@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 import warnings
 from dataclasses import replace
 from pathlib import Path
@@ -22,23 +21,16 @@ from typing import Any
 from haystack import Document, component, default_from_dict, default_to_dict
 from haystack.core.errors import ComponentError
 
+from rag.entities import canonical_label, clean_entities, entity_key
 from rag.models import resolve_device
 
 logger = logging.getLogger(__name__)
 
 BACKENDS = ("spacy", "transformers")
-# CoNLL-2003 types -> the names spaCy uses, so one label vocabulary serves both backends.
-CONLL_LABEL_MAP = {"PER": "PERSON", "PERSON": "PERSON", "ORG": "ORG", "LOC": "LOC", "MISC": "MISC"}
 NUMERIC_LABELS = frozenset({"DATE", "TIME", "MONEY", "PERCENT", "QUANTITY"})
 # Pipes that make or change entity spans; everything else (tagger, parser, lemmatizer...) is dropped.
 _NER_FACTORIES = frozenset({"ner", "beam_ner", "entity_ruler", "span_ruler", "merge_entities"})
 _BIO_PREFIXES = frozenset({"B", "I", "E", "S", "L", "U"})
-_WS = re.compile(r"\s+")
-
-
-def entity_key(label: str, text: str) -> str:
-    """``"LABEL:normalized text"``: lower-case, whitespace collapsed (the Qdrant payload filter value)."""
-    return f"{label}:{_WS.sub(' ', text).strip().lower()}"
 
 
 def load_spacy_ner(name: str) -> Any:
@@ -238,14 +230,16 @@ class DocumentEntityExtractor:
             return []
         self.warm_up()
         if self.backend == "spacy":
-            return self._spacy_entities(texts)
-        entities = self._transformers_entities(texts)
-        if self.numeric_from_spacy:
-            numeric = self._spacy_entities(texts, labels=NUMERIC_LABELS)
-            entities = [
-                _merge_without_overlap(ents, extra) for ents, extra in zip(entities, numeric, strict=True)
-            ]
-        return entities
+            entities = self._spacy_entities(texts)
+        else:
+            entities = self._transformers_entities(texts)
+            if self.numeric_from_spacy:
+                numeric = self._spacy_entities(texts, labels=NUMERIC_LABELS)
+                entities = [
+                    _merge_without_overlap(ents, extra) for ents, extra in zip(entities, numeric, strict=True)
+                ]
+        # one label scheme, whole words, word pieces and dotted abbreviations merged, nonsense dropped
+        return [clean_entities(text, ents) for text, ents in zip(texts, entities, strict=True)]
 
     def _spacy_entities(
         self, texts: list[str], labels: frozenset[str] | None = None
@@ -379,7 +373,7 @@ def _decode_bio(text: str, tagged_words: list[tuple[str, int, int]]) -> list[dic
         nonlocal current
         if current is not None:
             kind, start, end = current
-            label = CONLL_LABEL_MAP.get(kind.upper(), kind)
+            label = canonical_label(kind)
             entities.append({"text": text[start:end], "label": label, "start": start, "end": end})
         current = None
 

@@ -59,10 +59,56 @@ class TestChatPage:
         assert passages and all("fake-memo.pdf" in b.label for b in passages)
         passages[0].click().run()
         no_errors(at)
-        assert "Cited passage" in [s.value for s in at.subheader]
-        body = at.get("html")[0].proto.body
-        assert "docrag-chunk" in body and "water" in body.lower()
+        assert any(s.value.startswith("Cited passage") for s in at.subheader)
+        bodies = [h.proto.body for h in at.get("html")]
+        chunk = next(b for b in bodies if "docrag-chunk" in b)
+        assert "water" in chunk.lower()
+        assert any('class="docrag-page"' in b and "data:image/png;base64," in b for b in bodies)  # the PDF page
         assert "fake-memo.pdf" in texts(at) and "page 1" in texts(at)
+        assert "uploads" not in texts(at)
+
+        # the conversation is saved and in the URL: a new session (a reload) opens it again
+        cid = at.query_params["c"][0] if isinstance(at.query_params["c"], list) else at.query_params["c"]
+        again = AppTest.from_file(str(APP), default_timeout=TIMEOUT)
+        again.query_params["c"] = cid
+        again.run()
+        no_errors(again)
+        assert [m.name for m in again.chat_message] == ["user", "assistant"]
+        assert "bottles of water" in again.chat_message[0].markdown[0].value
+        assert any(b.key == f"conv-{cid}" for b in again.sidebar.button)
+
+        # a follow-up is made standalone before retrieval, and shows what was searched
+        at.chat_input[0].set_value("Who signed it?").run()
+        no_errors(at)
+        assert len(at.chat_message) == 4
+        assert any(c.value.startswith("Searched for: Who signed it? (") for c in at.chat_message[3].caption)
+        # edit the first question: the chat is cut there and the new question asked
+        at.button(key="editbtn-0").click().run()
+        at.text_area(key="edit-0").input("How many laptops were delivered?").run()
+        at.button(key="send-0").click().run()
+        no_errors(at)
+        assert len(at.chat_message) == 2 and "laptops" in at.chat_message[0].markdown[0].value
+
+    def test_settings_are_per_session(self, app: AppTest, ui_home: Path) -> None:
+        one = app.run()
+        two = AppTest.from_file(str(APP), default_timeout=TIMEOUT).run()
+        one.slider(key="temperature").set_value(1.2).run()
+        two.run()
+        assert one.slider(key="temperature").value == 1.2 and two.slider(key="temperature").value == 0.0
+        assert get_rag(str(ui_home)).settings.temperature == 0.0  # the shared service is untouched
+        assert any("Model: **SmolLM2-135M-Instruct" in c.value for c in one.sidebar.caption)
+
+    def test_chat_is_served_at_slash_chat_and_input_is_limited(self, app: AppTest) -> None:
+        at = app.run()
+        no_errors(at)
+        assert at.title[0].value == "Ask your documents"
+        assert at.chat_input[0].proto.max_chars == 2000
+
+    def test_long_question_from_the_url_is_refused(self, app: AppTest) -> None:
+        app.query_params["q"] = "why " * 600
+        at = app.run()
+        assert not at.exception
+        assert any("limit is 2,000" in e.value for e in at.error)
 
     def test_declined_answer_is_shown_as_no_answer(self) -> None:
         def page() -> None:
@@ -74,8 +120,50 @@ class TestChatPage:
 
         at = AppTest.from_function(page, default_timeout=TIMEOUT).run()
         assert not at.exception
-        assert "No answer in the documents" in at.info[0].value
+        assert "Not in the documents" in at.info[0].value
         assert not at.button
+
+    def test_low_confidence_is_not_sure_and_high_is_shown_plainly(self) -> None:
+        def page() -> None:
+            from rag.api import Answer, Citation, Evidence, Hit
+            from ui.answer import render_answer
+
+            hit = Hit(chunk_id="c1", source="/d/memo.pdf", file_name="memo.pdf", page=1, pages=[1], score=1.0,
+                      text="There were 20,000 bottles of water delivered.")
+            cite = Citation(ref=1, source=hit.source, file_name="memo.pdf", page=1, pages=[1], chunk_id="c1",
+                            quote="20,000 bottles of water", start=11, end=34)
+            ev = Evidence(text="20,000", chunk_id="c1", start=11, end=17, score=0.3)
+            render_answer(0, Answer(question="q", text="20,000 bottles.", citations=[cite], documents=[hit],
+                                    evidence=[ev], confidence=0.3))
+            render_answer(1, Answer(question="q", text="20,000 bottles [1].", citations=[cite], documents=[hit],
+                                    evidence=[ev], confidence=0.92, mode="extractive"))
+
+        at = AppTest.from_function(page, default_timeout=TIMEOUT).run()
+        assert not at.exception
+        assert "Not sure" in at.warning[0].value and "30%" in at.warning[0].value
+        assert any("Confidence 92%" in c.value for c in at.caption)
+        md = [m.value for m in at.markdown]
+        # the [1] of the button is in the text (added when the model gave none), linked to the citation
+        assert "20,000 bottles. [\\[1\\]](#cite-0-1)" in md and "20,000 bottles [\\[1\\]](#cite-1-1)." in md
+        at.button(key="cite-1-0").click().run()
+        assert at.session_state["open_chunk"]["spans"] == [(11, 34), (11, 17)]
+
+    def test_stopped_answer_is_kept_and_can_be_regenerated(self, ui_home: Path,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+        from ui import conversations as convs
+
+        app_env(monkeypatch, ui_home)
+        conv = convs.new_conversation()
+        conv["messages"] += [{"role": "user", "text": "What does the memo say?"},
+                             {"role": "assistant", "answer": None, "text": "There were", "stopped": True}]
+        convs.save(ui_home, "docrag", conv)
+        at = AppTest.from_file(str(APP), default_timeout=TIMEOUT)
+        at.query_params["c"] = conv["id"]
+        at.run()
+        no_errors(at)
+        assert any("Stopped before the answer was finished" in c.value for c in at.caption)
+        assert at.button(key="regen-1") is not None
+        assert any(b.label == "Markdown" for b in at.get("download_button"))
 
 
     def test_empty_answer_is_flagged(self) -> None:
@@ -137,6 +225,23 @@ class TestAddPage:
         assert not (ui_home.parent / "evil").exists()
         assert any(d["file_name"] == "norwich city.txt" for d in get_rag(str(ui_home)).list_documents())
 
+    def test_encrypted_pdf_fails_in_red_and_points_at_the_password_field(self, app: AppTest,
+                                                                         docs_dir: Path) -> None:
+        at = app.run()
+        at.switch_page("views/add.py").run()
+        assert at.text_input(key="upload_password").proto.type == 1  # PASSWORD
+        assert any("from a URL is out of scope" in c.value for c in at.caption)
+        at.file_uploader[0].set_value([("password.pdf", (docs_dir / "bad" / "password.pdf").read_bytes(),
+                                        "application/pdf")]).run()
+        at.button(key="ingest_uploads").click().run()
+        assert not at.exception
+        errors = [e.value for e in at.error]
+        assert any("password.pdf · failed" in e and "Password for encrypted PDFs" in e for e in errors)
+        assert not any("--password" in e for e in errors)
+        row = at.dataframe[0].value.iloc[0]
+        assert row["status"] == "failed" and "Password for encrypted PDFs" in row["details"]
+        assert "None" not in at.dataframe[0].value.astype(str).to_numpy().ravel().tolist()
+
     def test_folder_path_ingest_and_missing_path(self, app: AppTest, tmp_path: Path, docs_dir: Path) -> None:
         folder = tmp_path / "folder"
         folder.mkdir()
@@ -192,6 +297,29 @@ class TestLibraryPage:
         assert all(s["file_name"] != "to-delete.md" for s in d.list_documents())
         assert victim.exists()  # the file on disk is kept
 
+    def test_uploads_show_no_internal_path_and_delete_removes_the_copy(self, app: AppTest, ui_home: Path,
+                                                                      docs_dir: Path) -> None:
+        at = app.run()
+        at.switch_page("views/add.py").run()
+        at.file_uploader[0].set_value([("stanley.csv", (docs_dir / "stanley-cups.csv").read_bytes(),
+                                        "text/csv")]).run()
+        at.button(key="ingest_uploads").click().run()
+        copy = ui_home / "uploads" / "stanley.csv"
+        assert copy.is_file()
+        at.switch_page("views/library.py").run()
+        no_errors(at)
+        table = at.dataframe[0].value
+        row = table[table["file_name"] == "stanley.csv"].iloc[0]
+        assert row["location"] == "uploaded" and row["length"].endswith(("sheet", "sheets"))
+        assert not any("uploads" in str(v) for v in table.to_numpy().ravel())
+        at.text_input(key="library_search").input("stanley").run()
+        assert "uploads" not in at.selectbox(key="library_doc").format_func(at.selectbox(key="library_doc").value)
+        at.button(key="delete").click().run()
+        assert "uploaded copy is removed too" in at.warning[0].value
+        at.button(key="confirm_delete_yes").click().run()
+        no_errors(at)
+        assert not copy.exists()
+
 
 class TestAnalysisPage:
     def test_entity_table_filters_and_charts(self, app: AppTest, docs_dir: Path) -> None:
@@ -200,6 +328,8 @@ class TestAnalysisPage:
         no_errors(at)
         ents = at.dataframe[0].value
         assert len(ents) > 3 and list(ents.columns) == ["label", "text", "count", "documents"]
+        names = ents[ents["label"].isin(["PERSON", "ORG", "GPE", "LOC", "MISC", "NORP", "FAC", "PRODUCT"])]["text"]
+        assert len(names) and not any(len(t.replace(".", "")) < 2 or t.replace(",", "").isdigit() for t in names)
         assert ents["count"].is_monotonic_decreasing
         assert len(charts(at)) >= 3  # entity types, top entities, documents (+ co-occurrence, timeline)
 
@@ -221,8 +351,9 @@ class TestAnalysisPage:
         no_errors(at)
         assert "#### fake-memo.pdf" in [m.value for m in at.markdown]
         summary = at.markdown[[m.value for m in at.markdown].index("#### fake-memo.pdf") + 1].value
-        assert summary.strip() and summary != "_(empty summary)_"
-        assert any("part(s)" in c.value for c in at.caption)
+        assert summary.startswith("- ") and "(page 1)" in summary  # the document's own sentences, with pages
+        assert any(c.value.startswith("extractive ·") for c in at.caption)
+        assert not at.warning  # nothing unsupported in an extractive summary
 
 
 class TestErrors:
@@ -246,3 +377,21 @@ class TestErrors:
         at.chat_input[0].set_value("Anything?").run()
         assert not at.exception
         assert "A model is unavailable" in at.error[0].value and "missing.gguf" in at.error[0].value
+
+
+class TestCollections:
+    def test_a_new_collection_is_its_own_library(self, app: AppTest, ui_home: Path) -> None:
+        at = app.run()
+        at.text_input(key="new_collection").input("bad name!").run()
+        at.button(key="create_collection").click().run()
+        assert any("letters, digits" in e.value for e in at.error)
+        at.text_input(key="new_collection").input("work").run()
+        at.button(key="create_collection").click().run()
+        assert not at.exception
+        assert at.session_state["collection"] == "work" and (ui_home / "collections" / "work").is_dir()
+        assert "work" in at.selectbox(key="collection_choice").options
+        assert any("library is empty" in i.value for i in at.info)  # the default collection's documents stay apart
+        at.selectbox(key="collection_choice").select("docrag").run()
+        no_errors(at)
+        assert not any("library is empty" in i.value for i in at.info)
+        get_rag(str(ui_home), "work").close()

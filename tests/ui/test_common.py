@@ -1,4 +1,4 @@
-"""ui.common: highlighting, user-facing error messages and generation settings on the shared service."""
+"""ui.common: highlighting (quotes and exact spans), page labels, clean cells, user-facing error messages."""
 
 from __future__ import annotations
 
@@ -6,9 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from rag.api import DocRAG
 from rag.errors import DocragError, ModelNotFoundError, StoreError
-from ui.common import error_message, highlight, page_label, set_generation
+from ui.common import clean_cell, error_message, highlight, page_label, snap_to_words
 
 
 class TestHighlight:
@@ -45,11 +44,22 @@ def test_error_message(error: Exception, needle: str) -> None:
     assert needle in error_message(error, "Answering")
 
 
-def test_set_generation_drops_only_generation_graphs(tmp_path: Path) -> None:
-    d = DocRAG(home=tmp_path)  # loads nothing
-    d._pipelines.update({"query:[('rerank', True)]": object(), "retrieval:[('rerank', True)]": object(),
-                         "summarizer": object()})
-    assert not set_generation(d, d.settings.temperature, d.settings.generator)
-    assert set_generation(d, 0.7, "/models/other.gguf")
-    assert (d.settings.temperature, d.settings.generator) == (0.7, "/models/other.gguf")
-    assert list(d._pipelines) == ["retrieval:[('rerank', True)]"]
+class TestSpans:
+    def test_exact_span_is_marked_and_widened_to_whole_words(self) -> None:
+        text = "Total, all trucks were used."
+        assert highlight(text, spans=[(0, 8)]) == "<mark>Total, all</mark> trucks were used."  # stops mid-word
+        assert snap_to_words(text, 2, 4) == (0, 5)
+
+    def test_invalid_span_falls_back_to_the_quote(self) -> None:
+        assert highlight("abc def ghi", "def ghi", spans=[(5, 99)]) == "abc <mark>def ghi</mark>"
+
+
+def test_sheets_and_slides_are_not_pages() -> None:
+    assert page_label(2, [2], "/x/book.xlsx") == "sheet 2"
+    assert page_label(None, [], "/x/book.xlsx") == "whole document"
+    assert page_label(3, [3], "/x/deck.pptx") == "slide 3"
+
+
+def test_clean_cell() -> None:
+    assert clean_cell(None) == "" and clean_cell(float("nan")) == ""
+    assert clean_cell("Net\nsales") == "Net sales" and clean_cell("a\\nb") == "a b" and clean_cell(3) == 3

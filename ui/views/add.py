@@ -1,6 +1,7 @@
 """Add documents: upload several files (drag and drop) or ingest a folder path; a progress bar and a result
-per file (chunks, pages, unchanged, failed with the reason). Uploads are sanitised and validated
-(``ui.uploads``) before anything is written under ``<home>/uploads/``.
+per file (chunks, pages, unchanged, failed in red with the whole reason). Uploads are sanitised and validated
+(``ui.uploads``) before anything is written under ``<home>/uploads/``. A password field opens encrypted PDFs.
+Adding from a URL is out of scope: docrag runs offline.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import streamlit as st
 
 from ingest.filetypes import SUPPORTED_EXTENSIONS
 from rag.api import DocRAG, IngestReport
-from ui.common import guard, rag
+from ui.common import clean_frame, guard, rag, uploads_dir
 from ui.uploads import UploadError, sanitize_filename, save, validate
 
 RESULT_COLUMNS = ["file", "status", "chunks", "pages", "details"]
@@ -34,18 +35,29 @@ def result_rows(report: IngestReport, names: dict[str, str]) -> list[dict[str, A
     rows += [{"file": name(s), "status": "unchanged", "chunks": None, "pages": None,
               "details": "already in the library (tick 'Re-ingest' to force)"} for s in report.unchanged]
     rows += [{"file": name(f["source"]), "status": "failed", "chunks": None, "pages": None,
-              "details": f["error"]} for f in report.failed]
+              "details": for_the_app(f["error"])} for f in report.failed]
     return rows
 
 
-def run_ingest(paths: list[Path], names: dict[str, str], force: bool) -> tuple[list[dict[str, Any]], str] | None:
+def for_the_app(error: str) -> str:
+    """An ingest error worded for the app: the CLI's ``--password`` hint becomes the password field."""
+    if "password" in error.lower():
+        cli_hint = error.lower().find("pass it with")
+        error = (error[:cli_hint].rstrip(" ;,(") if cli_hint > 0 else error.rstrip(". "))
+        return error + ". Enter it under 'Password for encrypted PDFs' and ingest the file again."
+    return error
+
+
+def run_ingest(paths: list[Path], names: dict[str, str], force: bool,
+               password: str = "") -> tuple[list[dict[str, Any]], str] | None:
     """Ingest ``paths`` with a progress bar per file; returns the result rows and a summary line."""
     d = rag()
     files, _ = DocRAG.expand_paths([str(p) for p in paths])
     if not files and all(Path(p).exists() for p in paths):
         st.warning("Nothing to ingest: the folder holds no files.")
         return None
-    bars = {str(f): st.progress(0.0, text=f"{names.get(str(f), f.name)} · waiting") for f in files}
+    slots = {str(f): st.empty() for f in files}
+    bars = {src: slot.progress(0.0, text=f"{names.get(src, Path(src).name)} · waiting") for src, slot in slots.items()}
     order = list(bars)
     if order:
         bars[order[0]].progress(0.1, text=f"{names.get(order[0], Path(order[0]).name)} · reading…")
@@ -59,12 +71,14 @@ def run_ingest(paths: list[Path], names: dict[str, str], force: bool) -> tuple[l
 
     report = None
     with guard("Ingesting"):
-        report = d.ingest([str(p) for p in paths], progress=progress, force=force)
+        report = d.ingest([str(p) for p in paths], progress=progress, force=force,
+                          passwords={"*": password} if password else None)
     if report is None:
         return None
-    for f in report.failed:
-        if f["source"] in bars:
-            bars[f["source"]].progress(1.0, text=f"{names.get(f['source'], Path(f['source']).name)} · failed")
+    for f in report.failed:  # a failed file is red, not a full (blue) bar
+        if f["source"] in slots:
+            slots[f["source"]].error(f"{names.get(f['source'], Path(f['source']).name)} · failed: "
+                                     f"{for_the_app(f['error'])}", icon=":material/error:")
     s = report.to_dict()["summary"]
     summary = (f"{s['ingested']} ingested ({s['chunks']} chunks, {s['pages']} pages), {s['unchanged']} unchanged, "
                f"{s['failed']} failed in {s['seconds']:.1f} s")
@@ -78,8 +92,11 @@ def show_results() -> None:
     rows, summary = last
     failed = sum(r["status"] in ("failed", "refused") for r in rows)
     (st.warning if failed else st.success)(summary)
-    st.dataframe(pd.DataFrame(rows, columns=RESULT_COLUMNS), hide_index=True, width="stretch",
-                 key="ingest_table")
+    st.dataframe(clean_frame(pd.DataFrame(rows, columns=RESULT_COLUMNS)), hide_index=True, width="stretch",
+                 key="ingest_table", column_config={"details": st.column_config.TextColumn("details", width="large")})
+    for r in rows:  # the whole reason, never cut off by the table
+        if r["status"] in ("failed", "refused") and len(str(r["details"])) > 60:
+            st.caption(f"**{r['file']}** {r['status']}: {r['details']}")
 
 
 def upload_tab() -> None:
@@ -91,8 +108,10 @@ def upload_tab() -> None:
                              help=f"Up to {max_mb:g} MB each (DOCRAG_MAX_UPLOAD_MB). Supported: "
                                   + ", ".join(sorted(SUPPORTED_EXTENSIONS)))
     force = st.checkbox("Re-ingest even if unchanged", key="force_upload")
+    password = st.text_input("Password for encrypted PDFs", type="password", key="upload_password",
+                             help="Used for every encrypted PDF of this batch; never stored.")
     if st.button("Ingest uploaded files", type="primary", disabled=not files, key="ingest_uploads"):
-        folder = Path(d.settings.home).expanduser().resolve() / "uploads"
+        folder = uploads_dir()
         refused: list[dict[str, Any]] = []
         saved: list[Path] = []
         names: dict[str, str] = {}
@@ -114,7 +133,7 @@ def upload_tab() -> None:
         rows: list[dict[str, Any]] = []
         summary = f"{len(refused)} refused"
         if saved:
-            out = run_ingest(saved, names, force)
+            out = run_ingest(saved, names, force, password)
             if out:
                 rows, summary = out
                 summary += f", {len(refused)} refused" if refused else ""
@@ -126,6 +145,7 @@ def path_tab() -> None:
     path = st.text_input("Folder or file path on this machine", key="ingest_path",
                          placeholder="/data/contracts or ~/Documents/report.pdf")
     force = st.checkbox("Re-ingest even if unchanged", key="force_path")
+    password = st.text_input("Password for encrypted PDFs", type="password", key="path_password")
     if st.button("Ingest path", type="primary", key="ingest_path_button"):
         p = Path(path.strip()).expanduser() if path.strip() else None
         if p is None:
@@ -133,13 +153,15 @@ def path_tab() -> None:
         elif not p.exists():
             st.error(f"{p} does not exist (check the path; it is read on the machine running the app).")
         else:
-            out = run_ingest([p.resolve()], {}, force)
+            out = run_ingest([p.resolve()], {}, force, password)
             if out:
                 st.session_state.ingest_results = out
 
 
 def main() -> None:
     st.title("Add documents")
+    st.caption("Upload files or give a folder on this machine. Adding from a URL is out of scope: docrag runs "
+               "offline and never fetches anything from the network.")
     up, folder = st.tabs(["Upload files", "Folder path"])
     with up:
         upload_tab()

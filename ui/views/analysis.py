@@ -1,6 +1,7 @@
-"""Analysis of one or several documents: summaries (T5 or the GGUF model), an entity table with counts and
-filters, and insight charts (entity types, top entities, documents by pages/chunks, co-occurrence, DATE
-timeline).
+"""Analysis of one or several documents: summaries (extractive by default: the document's own central
+sentences with their pages; T5 or the GGUF model as options, their unsupported numbers and names flagged), an
+entity table with counts and filters (select a row to see where the entity occurs), and insight charts
+(entity types, top entities, documents by pages/chunks, co-occurrence, the years real dates name).
 """
 
 from __future__ import annotations
@@ -9,7 +10,8 @@ import pandas as pd
 import streamlit as st
 
 from ui import charts
-from ui.common import documents, guard, rag
+from rag.entities import entity_key
+from ui.common import clean_frame, documents, guard, page_label, rag
 
 MAX_COOCCURRENCE_DOCS = 25  # chunk-level entity reads per selected document; keep the page responsive
 
@@ -23,8 +25,10 @@ def entity_table(sources: list[str], all_selected: bool) -> pd.DataFrame:
 
 def summary_tab(sources: list[str], names: dict[str, str]) -> None:
     summaries = st.session_state.setdefault("summaries", {})
-    st.caption(f"Summaries use {'the configured T5 summarizer' if rag().settings.summarizer else 'the GGUF model'}; "
-               "a long document takes a while on CPU.")
+    configured = rag().settings.summarizer
+    st.caption("Extractive summaries: the documents' own most central sentences, with their pages (nothing "
+               "is invented)." if not configured or configured == "extractive" else
+               f"Abstractive summaries by {configured}: numbers and names missing from the document are flagged.")
     if st.button(f"Summarize {len(sources)} document{'s' if len(sources) != 1 else ''}", key="summarize",
                  type="primary", disabled=not sources):
         for src in sources:
@@ -32,10 +36,38 @@ def summary_tab(sources: list[str], names: dict[str, str]) -> None:
                 summaries[src] = rag().summarize(src)
     for src in sources:
         s = summaries.get(src)
-        if s is not None:
-            st.markdown(f"#### {names[src]}")
+        if s is None:
+            continue
+        st.markdown(f"#### {names[src]}")
+        if s.sentences:
+            for sent in s.sentences:
+                where = page_label(sent.get("page"), None, src)
+                st.markdown(f"- {sent['text']} <span style='color:#888'>({where})</span>", unsafe_allow_html=True)
+        else:
             st.write(s.text or "_(empty summary)_")
-            st.caption(f"{s.backend} · {s.model.split('/')[-1]} · {s.parts} part(s) · {s.seconds:.1f} s")
+        if s.unsupported:
+            st.warning("Not in the document, check these: " + ", ".join(f"“{u}”" for u in s.unsupported),
+                       icon=":material/report:")
+        st.caption(f"{s.backend} · {s.model.split('/')[-1]} · {s.parts} part(s) · {s.seconds:.1f} s")
+
+
+def occurrences(label: str, text: str, sources: list[str], names: dict[str, str]) -> None:
+    """Where an entity occurs: each chunk that holds it, with its document and page."""
+    key = entity_key(label, text)
+    shown = 0
+    for src in sources:
+        for h in rag().show(src):
+            if any(entity_key(e.get("label", ""), e.get("text", "")) == key for e in h.entities):
+                snippet = " ".join(h.text.split())
+                pos = snippet.lower().find(text.lower())
+                start = max(0, pos - 120) if pos >= 0 else 0
+                st.markdown(f"**{names.get(src, h.file_name)}** · {page_label(h.page, h.pages, src)}: "
+                            f"…{snippet[start:start + 300]}…")
+                shown += 1
+                if shown >= 20:
+                    return
+    if not shown:
+        st.caption("No stored chunk holds it any more.")
 
 
 def entities_tab(ents: pd.DataFrame) -> pd.DataFrame:
@@ -54,9 +86,17 @@ def entities_tab(ents: pd.DataFrame) -> pd.DataFrame:
         out = out[out["text"].str.contains(text.strip(), case=False, regex=False)]
     out = out[out["count"] >= min_count]
     st.caption(f"{len(out)} of {len(ents)} entities · {int(out['count'].sum())} mentions")
-    st.dataframe(out[["label", "text", "count", "documents"]], hide_index=True, width="stretch",
-                 column_config={"count": st.column_config.NumberColumn("count"),
-                                "documents": st.column_config.NumberColumn("documents")})
+    event = st.dataframe(clean_frame(out[["label", "text", "count", "documents"]]), hide_index=True,
+                         width="stretch", key="entity_table", on_select="rerun", selection_mode="single-row",
+                         column_config={"count": st.column_config.NumberColumn("count"),
+                                        "documents": st.column_config.NumberColumn("documents")})
+    rows = list(getattr(getattr(event, "selection", None), "rows", None) or [])
+    if rows:
+        picked = out.iloc[rows[0]]
+        st.markdown(f"**Where “{picked['text']}” ({picked['label']}) occurs**")
+        occurrences(picked["label"], picked["text"], list(picked["sources"]), st.session_state.get("_names", {}))
+    else:
+        st.caption("Select a row to see where the entity occurs.")
     return out
 
 
@@ -73,8 +113,8 @@ def insights_tab(ents: pd.DataFrame, docs: list[dict], sources: list[str]) -> No
     left.altair_chart(charts.documents_chart(charts.documents_frame(docs)), width="stretch")
     with guard("Reading chunk entities"):
         chunk_entities = [h.entities for src in sources[:MAX_COOCCURRENCE_DOCS] for h in rag().show(src)]
-        keep = set(zip(ents["label"], ents["text"])) if not ents.empty else set()
-        chunk_entities = [[e for e in es if (e.get("label"), " ".join(str(e.get("text", "")).split())) in keep]
+        keep = {entity_key(lab, text) for lab, text in zip(ents["label"], ents["text"])} if not ents.empty else set()
+        chunk_entities = [[e for e in es if entity_key(e.get("label", ""), str(e.get("text", ""))) in keep]
                           for es in chunk_entities]
         pairs = charts.cooccurrence(chunk_entities)
         if pairs.empty:
@@ -83,7 +123,7 @@ def insights_tab(ents: pd.DataFrame, docs: list[dict], sources: list[str]) -> No
             right.altair_chart(charts.cooccurrence_chart(pairs), width="stretch")
     timeline = charts.date_timeline(ents)
     if timeline.empty:
-        st.caption("No DATE entity names a year, so there is no timeline.")
+        st.caption("No date in these documents names a year, so there is no timeline.")
     else:
         st.altair_chart(charts.timeline_chart(timeline), width="stretch")
 
@@ -98,6 +138,7 @@ def main() -> None:
         st.page_link("views/add.py", label="Add documents", icon=":material/upload_file:")
         return
     names = {d["source"]: d["file_name"] for d in docs}
+    st.session_state["_names"] = names
     chosen = st.multiselect("Documents", list(names), format_func=lambda s: names[s], key="analysis_docs",
                             placeholder="All documents")
     sources = chosen or list(names)

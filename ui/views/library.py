@@ -1,4 +1,6 @@
-"""Library: the stored documents, search by name, re-ingest, delete (after a confirmation), browse chunks."""
+"""Library: the stored documents, search by name, re-ingest, delete (after a confirmation; an uploaded copy is
+removed with it), browse chunks. Internal paths (``<home>/uploads/...``) are never shown: uploads say
+"uploaded"; spreadsheets count sheets and presentations slides, not pages."""
 
 from __future__ import annotations
 
@@ -7,12 +9,21 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from ui.common import documents, guard, page_label, rag, show_chunk
+from ui.common import (SHEET_TYPES, SLIDE_TYPES, clean_frame, documents, guard, is_upload, location,
+                       page_label, rag, remove_upload, show_chunk)
 
 
 def flash(message: str, kind: str = "success") -> None:
     """A message shown once on the next run (survives the rerun that refreshes the list)."""
     st.session_state.library_flash = (kind, message)
+
+
+def length(doc: dict) -> str:
+    """``3 pages``, ``2 sheets``, ``12 slides``: the unit the document has."""
+    ext = Path(doc["source"]).suffix.lower()
+    unit = "sheet" if ext in SHEET_TYPES else "slide" if ext in SLIDE_TYPES else "page"
+    n = doc["pages"]
+    return f"{n} {unit}{'s' if n != 1 else ''}"
 
 
 def main() -> None:
@@ -30,23 +41,25 @@ def main() -> None:
 
     query = st.text_input("Search by name", key="library_search", placeholder="part of a file name or path")
     q = query.strip().lower()
-    shown = [d for d in docs if q in d["file_name"].lower() or q in d["source"].lower()]
+    shown = [d for d in docs if q in d["file_name"].lower() or (not is_upload(d["source"]) and q in d["source"].lower())]
     st.caption(f"{len(shown)} of {len(docs)} documents · {sum(d['chunks'] for d in docs)} chunks in all")
     if not shown:
         st.info(f"No document name contains “{query}”.")
         return
-    table = pd.DataFrame(shown)[["file_name", "file_type", "pages", "chunks", "source"]]
-    st.dataframe(table, hide_index=True, width="stretch", key="library_table",
-                 column_config={"file_name": "name", "file_type": "type"})
+    table = pd.DataFrame([{"file_name": d["file_name"], "file_type": d["file_type"], "length": length(d),
+                           "chunks": d["chunks"], "location": location(d["source"])} for d in shown])
+    st.dataframe(clean_frame(table), hide_index=True, width="stretch", key="library_table",
+                 column_config={"file_name": st.column_config.TextColumn("name", width="large"),
+                                "file_type": "type", "location": st.column_config.TextColumn("from", width="medium")})
 
     by_source = {d["source"]: d for d in shown}
     src = st.selectbox("Document", list(by_source), key="library_doc",
-                       format_func=lambda s: f"{by_source[s]['file_name']} ({s})")
+                       format_func=lambda s: f"{by_source[s]['file_name']} ({location(s)})")
     doc = by_source[src]
     c1, c2, c3 = st.columns(3)
     if c1.button("Re-ingest", key="reingest", help="Parse, chunk and embed the file again from its path"):
         if not Path(src).is_file():
-            st.error(f"Cannot re-ingest: {src} is no longer on disk (upload it again instead).")
+            st.error(f"Cannot re-ingest: {doc['file_name']} is no longer on disk (upload it again instead).")
         else:
             with guard("Re-ingesting"), st.spinner(f"Re-ingesting {doc['file_name']}…"):
                 report = rag().ingest([src], force=True)
@@ -62,13 +75,14 @@ def main() -> None:
 
     if st.session_state.get("confirm_delete") == src:
         st.warning(f"Delete **{doc['file_name']}** and its {doc['chunks']} chunks from the library? "
-                   "The file on disk is not touched.")
+                   + ("Its uploaded copy is removed too." if is_upload(src) else "The file on disk is not touched."))
         y, n = st.columns(2)
         if y.button("Yes, delete", type="primary", key="confirm_delete_yes"):
             st.session_state.pop("confirm_delete", None)
             with guard("Deleting"):
                 removed = rag().delete(src)
-                flash(f"Deleted {doc['file_name']} ({removed} chunks).")
+                copy = remove_upload(src)
+                flash(f"Deleted {doc['file_name']} ({removed} chunks{', and its uploaded copy' if copy else ''}).")
                 st.rerun()
         if n.button("Cancel", key="confirm_delete_no"):
             st.session_state.pop("confirm_delete", None)
@@ -77,7 +91,7 @@ def main() -> None:
     if show:
         with guard("Reading the chunks"):
             for h in rag().show(src):
-                with st.expander(f"#{h.chunk_index} · {page_label(h.page, h.pages)} · {h.title_path or ''}"):
+                with st.expander(f"#{h.chunk_index} · {page_label(h.page, h.pages, h.source)} · {h.title_path or ''}"):
                     show_chunk(h.source, h.file_name, h.page, h.pages, h.text, title_path=h.title_path)
 
 

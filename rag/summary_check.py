@@ -1,0 +1,45 @@
+"""Is a summary faithful to its document? Every number and name it writes must occur in the document.
+
+Abstractive summaries (T5, a GGUF model) can invent facts ("150-foot runway" for a report that says
+1,500 ft); :func:`unsupported_facts` lists what the document does not back, and ``DocRAG.summarize`` puts
+that list on the ``Summary`` so the app flags it. An extractive summary always gives ``[]``.
+
+```python
+unsupported_facts("A 150-foot runway near Denver.", "The runway is 1,500 ft long, near Denver.")  # ['150']
+```
+"""
+
+from __future__ import annotations
+
+import re
+
+_NUMBER = re.compile(r"(?<![\w.])\d[\d,]*(?:\.\d+)?")
+_NAME = re.compile(r"\b[A-Z][\w'’\-]*(?:\s+(?:of|the|and|de|&)?\s*[A-Z][\w'’\-]*)*")
+_WORD = re.compile(r"[\w'’\-]+")
+_STOP = frozenset({"the", "a", "an", "this", "that", "these", "those", "it", "its", "he", "she", "they", "we",
+                   "i", "in", "on", "at", "of", "and", "or", "but", "for", "to", "by", "with", "as", "after",
+                   "before", "during", "while", "when", "there", "here", "his", "her", "their", "our", "no"})
+
+
+def _numbers(text: str) -> set[str]:
+    return {m.group(0).replace(",", "").rstrip(".").lstrip("0") or "0" for m in _NUMBER.finditer(text)}
+
+
+def unsupported_facts(summary: str, document: str) -> list[str]:
+    """Numbers and capitalised names of ``summary`` that ``document`` does not contain (first seen first).
+
+    Numbers compare without thousands separators (``1,500`` == ``1500``); a name is backed when each of its
+    words occurs in the document (case-insensitive), so "Federal Aviation Administration" needs all three.
+    """
+    doc_numbers = _numbers(document)
+    doc_words = {w.lower() for w in _WORD.findall(document)}
+    out: list[str] = []
+    for m in _NUMBER.finditer(summary):
+        n = m.group(0).replace(",", "").rstrip(".").lstrip("0") or "0"
+        if n not in doc_numbers and m.group(0) not in out:
+            out.append(m.group(0).rstrip("."))
+    for m in _NAME.finditer(summary):
+        words = [w for w in _WORD.findall(m.group(0)) if w.lower() not in _STOP]
+        if words and any(w.lower() not in doc_words for w in words) and m.group(0) not in out:
+            out.append(m.group(0))
+    return out

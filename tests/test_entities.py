@@ -1,0 +1,59 @@
+"""rag.entities: the one entity-key normaliser, the label scheme, real dates and the noise filter."""
+
+from __future__ import annotations
+
+import pytest
+
+from rag.api import to_haystack_filters
+from rag.entities import (canonical_label, clean_entities, entity_key, entity_years, is_nonsense, is_real_date,
+                          parse_key)
+
+
+def test_one_key_for_spellings_of_one_entity() -> None:
+    assert entity_key("org", "  U. S. C. ") == entity_key("ORG", "u.s.c.") == "ORG:u.s.c."
+    assert entity_key("B-PER", "Angela\n Merkel") == "PERSON:angela merkel"
+    assert parse_key("org: Acme  Corp") == "ORG:acme corp"
+    with pytest.raises(ValueError):
+        parse_key("acme")
+    # the filter uses the same normaliser
+    assert to_haystack_filters({"entity": "org:U. S. C."})["value"] == ["ORG:u.s.c."]
+
+
+@pytest.mark.parametrize(("label", "expected"), [("PER", "PERSON"), ("I-ORG", "ORG"), ("LOC", "LOC"),
+                                                 ("gpe", "GPE"), ("MISC", "MISC"), ("CARDINAL", "CARDINAL")])
+def test_labels_map_onto_one_scheme(label: str, expected: str) -> None:
+    assert canonical_label(label) == expected
+
+
+@pytest.mark.parametrize(("text", "real", "years"), [
+    ("May 5, 2023", True, [2023]), ("2021-2023", True, [2021, 2023]), ("5/12/2007", True, [2007]),
+    ("last year", True, []), ("the 1990s", True, [1990]),
+    ("14:30", False, []), ("1,500", False, []), ("2068", False, []), ("1519", False, []), ("12/45/99", False, []),
+])
+def test_real_dates_and_their_years(text: str, real: bool, years: list[int]) -> None:
+    assert is_real_date(text) is real
+    assert entity_years(text) == years
+
+
+@pytest.mark.parametrize(("label", "text"), [("ORG", "S"), ("ORG", "C"), ("PERSON", "1154"), ("GPE", "AA 1420"),
+                                             ("ORG", "##ing"), ("DATE", "14:30"), ("DATE", "1,500")])
+def test_nonsense(label: str, text: str) -> None:
+    assert is_nonsense(label, text)
+
+
+@pytest.mark.parametrize(("label", "text"), [("ORG", "U.S.C."), ("ORG", "Nestlé Health Science"), ("GPE", "Oslo"),
+                                             ("DATE", "January 23, 2023"), ("CARDINAL", "3")])
+def test_real_entities(label: str, text: str) -> None:
+    assert not is_nonsense(label, text)
+
+
+def test_clean_merges_dotted_abbreviations_and_word_pieces() -> None:
+    text = "See 49 U.S.C. 1154 and Nestlé Health Science."
+    raw = [{"text": "U", "label": "ORG", "start": 7, "end": 8}, {"text": "S", "label": "ORG", "start": 9, "end": 10},
+           {"text": "C", "label": "ORG", "start": 11, "end": 12},
+           {"text": "1154", "label": "ORG", "start": 14, "end": 18},
+           {"text": "Nest", "label": "ORG", "start": 23, "end": 27},
+           {"text": "lé Health Science", "label": "ORG", "start": 27, "end": 44}]
+    out = clean_entities(text, raw)
+    assert [(e["text"], e["label"]) for e in out] == [("U.S.C.", "ORG"), ("Nestlé Health Science", "ORG")]
+    assert all(text[e["start"]:e["end"]] == e["text"] for e in out)

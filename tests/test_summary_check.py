@@ -1,0 +1,15 @@
+"""rag.summary_check: numbers and names of a summary that its document does not back."""
+
+from __future__ import annotations
+
+from rag.summary_check import unsupported_facts
+
+
+def test_invented_number_and_name_are_flagged() -> None:
+    doc = "The runway is 1,500 ft long. The airplane landed in Denver at night."
+    assert unsupported_facts("A 150-foot runway in Denver, says the FAA.", doc) == ["150", "FAA"]
+
+
+def test_faithful_summary_passes() -> None:
+    doc = "The runway is 1,500 ft long. The airplane landed in Denver at night."
+    assert unsupported_facts("The airplane landed in Denver; the runway is 1500 ft.", doc) == []
