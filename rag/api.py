@@ -27,6 +27,7 @@ from typing import Any
 
 from haystack import Document, Pipeline
 
+from ingest import files as ingest_files
 from ingest.store import build_document_store, describe, embedding_dim
 from rag import graph, models
 from rag.config import Settings
@@ -337,27 +338,8 @@ class DocRAG:
     # --- ingestion --------------------------------------------------------------------------------
     @staticmethod
     def expand_paths(paths: list[str | Path]) -> tuple[list[Path], list[dict[str, str]]]:
-        """Files to ingest (folders recurse, hidden files skipped) and failures for paths that do not exist."""
-        files: list[Path] = []
-        missing: list[dict[str, str]] = []
-        for p in map(lambda x: Path(os.path.expanduser(str(x))), paths):
-            if p.is_dir():
-                for f in sorted(p.rglob("*")):
-                    rel = f.relative_to(p).parts
-                    if f.is_file() and not any(part.startswith(".") for part in rel):
-                        files.append(f)
-            elif p.is_file():
-                files.append(p)
-            else:
-                missing.append({"source": str(p), "error": "no such file or folder (check the path)"})
-        seen: set[Path] = set()
-        out = []
-        for f in files:
-            r = f.resolve()
-            if r not in seen:
-                seen.add(r)
-                out.append(r)
-        return out, missing
+        """Files to ingest (folders recurse, hidden files and links out of a folder skipped) and failures."""
+        return ingest_files.expand_paths(paths)
 
     def ingest(self, paths: list[str | Path] | str | Path, passwords: dict[str, str] | None = None,
                progress: ProgressFn | None = None, force: bool = False) -> IngestReport:

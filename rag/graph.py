@@ -120,7 +120,7 @@ def build_indexing(settings: Settings, store: QdrantDocumentStore, passwords: di
     if parse:
         p.add_component("parser", UnstructuredFileParser(
             pdf_strategy=settings.pdf_strategy, ocr=settings.ocr, ocr_languages=settings.ocr_languages,
-            max_file_mb=settings.max_file_mb, passwords=passwords))
+            passwords=passwords, limits=settings.parse_limits(), workers=settings.parse_workers))
     p.add_component("chunker", ElementChunker(settings.chunk_size, settings.chunk_overlap))
     p.add_component("sparse_embedder", BM25DocumentSparseEmbedder(meta_fields_to_embed=["title_path"]))
     p.add_component("embedder", SentenceTransformersDocumentEmbedder(
