@@ -48,10 +48,22 @@ def _outside(link: Path, target: Path, root: Path) -> dict[str, str]:
             "(ingest the target itself to include it)"}
 
 
+def _bad_name(path: Path) -> dict[str, str] | None:
+    """A failure for a file name that is not valid UTF-8 (it could not be stored or shown as text)."""
+    try:
+        os.fsencode(path.name).decode("utf-8")
+    except UnicodeDecodeError:
+        shown = os.fsencode(path.name).decode("utf-8", "replace")
+        return {"source": os.fsencode(path).decode("utf-8", "replace"),
+                "error": f"file name {shown!r} is not valid UTF-8; rename it (e.g. `convmv -f latin1 -t utf8`)"}
+    return None
+
+
 def expand_paths(paths: list[str | Path]) -> tuple[list[Path], list[dict[str, str]]]:
     """Files to ingest, resolved and without repeats, and failures (missing paths, links out of a folder).
 
-    Folders recurse; hidden files and folders (``.name``) are skipped.
+    Folders recurse; hidden files and folders (``.name``) are skipped; a file whose name is not valid UTF-8
+    is reported (it could not be stored as text).
     """
     files: list[Path] = []
     failures: list[dict[str, str]] = []
@@ -67,6 +79,10 @@ def expand_paths(paths: list[str | Path]) -> tuple[list[Path], list[dict[str, st
     seen: set[Path] = set()
     out = []
     for f in files:
+        bad = _bad_name(f)
+        if bad:
+            failures.append(bad)
+            continue
         r = f.resolve()
         if r not in seen:
             seen.add(r)
