@@ -25,6 +25,7 @@ import os
 import re
 import shutil
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +40,7 @@ from ingest.limits import (
     check_text_size,
     render_scale,
 )
+from ingest.pool import ParseResult, shared_pool
 from rag.errors import CorruptDocumentError, EmptyDocumentError, EncryptedDocumentError, IngestError
 
 logger = logging.getLogger(__name__)
@@ -205,27 +207,33 @@ class UnstructuredFileParser:
         documents: list[Document] = []
         failures: list[dict] = []
         warnings: list[dict] = []
+        for r in self.parse_many(sources, meta):
+            if not r.ok:
+                logger.warning("Skipping %s: %s", r.source, r.error)
+                failures.append(r.failure())
+                continue
+            documents.extend(r.documents)
+            warnings.extend({"source": r.source, "warning": w} for w in r.warnings)
+        return {"documents": documents, "failures": failures, "warnings": warnings}
+
+    def parse_many(self, sources: list[str], meta: list[dict[str, Any]] | None = None) -> list[ParseResult]:
+        """Parse files within the budget: in the shared worker pool (``workers >= 1``) or in this process.
+
+        Never raises for a bad file: its :class:`ParseResult` carries the one-line ``error``.
+        """
         metas = meta or [{}] * len(sources)
         if self.workers:
-            from ingest.pool import shared_pool
-
-            results = shared_pool(self.workers).map(sources, metas, options=self.options(), limits=self.limits)
-            outcomes = [(r.source, r.documents, r.warnings, r.error) for r in results]
-        else:
-            outcomes = []
-            for src, m in zip(sources, metas, strict=True):
-                try:
-                    outcomes.append((str(src), *self.parse_file(Path(src), m), None))
-                except IngestError as e:
-                    outcomes.append((str(src), [], [], e.reason))
-        for src, docs, warns, error in outcomes:
-            if error is not None:
-                logger.warning("Skipping %s: %s", src, error)
-                failures.append({"source": src, "error": error})
-                continue
-            documents.extend(docs)
-            warnings.extend({"source": src, "warning": w} for w in warns)
-        return {"documents": documents, "failures": failures, "warnings": warnings}
+            return list(shared_pool(self.workers).map(sources, metas, options=self.options(), limits=self.limits))
+        out = []
+        for src, m in zip(sources, metas, strict=True):
+            t0 = time.monotonic()
+            try:
+                docs, warns = self.parse_file(Path(src), m)
+                out.append(ParseResult(str(src), docs, warns, seconds=time.monotonic() - t0))
+            except IngestError as e:
+                out.append(ParseResult(str(src), error=e.reason, limit=getattr(e, "limit", None),
+                                       seconds=time.monotonic() - t0))
+        return out
 
     # ------------------------------------------------------------------------------------------
     def parse_file(self, path: Path, meta: dict[str, Any] | None = None) -> tuple[list[Document], list[str]]:

@@ -28,6 +28,7 @@ from typing import Any
 from haystack import Document, Pipeline
 
 from ingest import files as ingest_files
+from ingest.pool import ParseResult
 from ingest.store import build_document_store, describe, embedding_dim
 from rag import graph, models
 from rag.config import Settings
@@ -341,14 +342,24 @@ class DocRAG:
         """Files to ingest (folders recurse, hidden files and links out of a folder skipped) and failures."""
         return ingest_files.expand_paths(paths)
 
+    def parse(self, paths: list[str | Path], passwords: dict[str, str] | None = None) -> dict[str, ParseResult]:
+        """Parse files within the parse budget (worker pool) without touching the store, by source.
+
+        Needs no lock: the service parses uploads with it first and then passes ``parsed`` to :meth:`ingest`.
+        """
+        sources = [str(Path(p).resolve()) for p in paths]
+        return {r.source: r for r in graph.build_parser(self.settings, passwords).parse_many(sources)}
+
     def ingest(self, paths: list[str | Path] | str | Path, passwords: dict[str, str] | None = None,
-               progress: ProgressFn | None = None, force: bool = False) -> IngestReport:
+               progress: ProgressFn | None = None, force: bool = False,
+               parsed: dict[str, ParseResult] | None = None) -> IngestReport:
         """Ingest files and folders. Unchanged files are skipped, changed files replaced, bad files reported.
 
         :param paths: files or folders (recursive).
         :param passwords: passwords for encrypted PDFs by file name/path (``"*"`` for all).
         :param progress: called as ``progress(done, total, source)`` after each file.
         :param force: re-ingest even unchanged files.
+        :param parsed: results of :meth:`parse` by source; those files are not parsed again.
         """
         if isinstance(paths, (str, Path)):
             paths = [paths]
@@ -360,7 +371,7 @@ class DocRAG:
         for i, path in enumerate(files):
             src = str(path)
             try:
-                self._ingest_one(path, pipe, store, report, force)
+                self._ingest_one(path, pipe, store, report, force, (parsed or {}).get(src))
             except IngestError as e:
                 report.failed.append({"source": src, "error": e.reason})
             except Exception as e:  # noqa: BLE001 - one file must never stop the batch
@@ -371,7 +382,8 @@ class DocRAG:
         report.seconds = time.perf_counter() - t0
         return report
 
-    def _ingest_one(self, path: Path, pipe: Pipeline, store: Any, report: IngestReport, force: bool) -> None:
+    def _ingest_one(self, path: Path, pipe: Pipeline, store: Any, report: IngestReport, force: bool,
+                    pre: ParseResult | None = None) -> None:
         src = str(path)
         fh = file_sha256(path)
         key = self.index_key(fh)
@@ -384,9 +396,17 @@ class DocRAG:
                 if first and first[0].meta.get("chunk_count") == n_same:
                     report.unchanged.append(src)
                     return
-        result = pipe.run({"parser": {"sources": [src], "meta": [{"file_hash": fh, "index_key": key}]}},
-                          include_outputs_from={"parser", "chunker"})
-        parsed = result.get("parser", {})
+        if pre is None:
+            result = pipe.run({"parser": {"sources": [src], "meta": [{"file_hash": fh, "index_key": key}]}},
+                              include_outputs_from={"parser", "chunker"})
+            parsed = result.get("parser", {})
+        else:  # parsed already (outside any lock): index its elements
+            parsed = {"failures": [] if pre.ok else [pre.failure()],
+                      "warnings": [{"source": src, "warning": w} for w in pre.warnings]}
+            elements = [Document(content=d.content, meta={**d.meta, "file_hash": fh, "index_key": key})
+                        for d in pre.documents]
+            result = self._pipeline("indexing", parse=False).run(
+                {"chunker": {"documents": elements}}, include_outputs_from={"chunker"}) if pre.ok else {}
         for w in parsed.get("warnings", []):
             report.warnings.append(w)
         if parsed.get("failures"):
