@@ -16,7 +16,9 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # `streamlit run ui/app.py` puts ui/ on sys.path, not the repository root
     sys.path.insert(0, str(ROOT))
 
-import streamlit as st
+import rag.offline  # noqa: F401, E402 - telemetry off before Streamlit and the libraries load
+
+import streamlit as st  # noqa: E402
 
 st.set_page_config(page_title="docrag", page_icon=":material/description:", layout="wide")
 
