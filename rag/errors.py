@@ -19,6 +19,10 @@ class ModelNotFoundError(DocragError):
     """A model could not be resolved to local weights."""
 
 
+class ModelFormatError(ModelNotFoundError):
+    """A model path exists but is not a model of the expected format (e.g. a generator that is not GGUF)."""
+
+
 class StoreError(DocragError):
     """The Qdrant store is unavailable or rejected an operation."""
 
