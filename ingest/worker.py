@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import pickle
 import resource
+import signal
 import sys
 from pathlib import Path
 from typing import Any
@@ -28,7 +29,33 @@ def _limit_memory(memory_mb: int) -> None:
     resource.setrlimit(resource.RLIMIT_AS, (cap, hard))
 
 
+def _die_with_parent() -> None:
+    """Linux: get SIGKILL when the parent goes (even by kill -9), so no orphan worker parses on."""
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
+def _warm_up(parser: Any) -> None:
+    """Parse a tiny text once, so the partitioner's lazy imports do not count against the first file's limit."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="docrag-warm-") as d:
+        p = Path(d) / "warm-up.txt"
+        p.write_text("Warm-up note.\n\nThe parse worker is ready.\n", encoding="utf-8")
+        try:
+            parser.parse_file(p)
+        except Exception:  # noqa: BLE001 - a warm-up failure shows again on the first real file
+            pass
+        import pypdfium2  # noqa: F401
+        from PIL import Image  # noqa: F401
+
+
 def main() -> None:
+    _die_with_parent()
     memory_mb = int(sys.argv[1]) if len(sys.argv) > 1 else 3072
     proto_in = os.fdopen(os.dup(0), "rb")
     proto_out = os.fdopen(os.dup(1), "wb")
@@ -43,6 +70,7 @@ def main() -> None:
     from rag.errors import IngestError
 
     parsers: dict[str, UnstructuredFileParser] = {}
+    _warm_up(UnstructuredFileParser(workers=0))
     _send(proto_out, "ready")
     while True:
         head = proto_in.read(_HEADER.size)

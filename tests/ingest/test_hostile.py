@@ -28,7 +28,7 @@ def docx_bomb(path: Path, inflated_mb: int, members: int = 0) -> Path:
     """A DOCX whose word/document.xml inflates to ``inflated_mb`` (spaces compress ~1000:1)."""
     with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED, compresslevel=9) as z:
         z.writestr("[Content_Types].xml", DOCX_CT)
-        with z.open("word/document.xml", "w") as f:
+        with z.open("word/document.xml", "w", force_zip64=inflated_mb >= 2000) as f:
             f.write(b'<?xml version="1.0"?><w:document xmlns:w="http://schemas.openxmlformats.org/'
                     b'wordprocessingml/2006/main"><w:body><w:p><w:r><w:t>')
             block = b" " * (1 << 20)
