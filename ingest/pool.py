@@ -39,7 +39,7 @@ from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
 from queue import Queue
-from typing import Any
+from typing import Any, Self
 
 from haystack import Document
 
@@ -100,7 +100,7 @@ def _read_exact(fd: int, n: int) -> bytes:
 
 def _recv(fd: int) -> Any:
     (n,) = _HEADER.unpack(_read_exact(fd, _HEADER.size))
-    return pickle.loads(_read_exact(fd, n))  # noqa: S301 - our own child process
+    return pickle.loads(_read_exact(fd, n))  # our own child process
 
 
 def _proc_status(pid: int) -> dict[str, int]:
@@ -123,7 +123,7 @@ class _Worker:
     def __init__(self, memory_mb: int) -> None:
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (_ROOT, os.environ.get("PYTHONPATH")) if p)}
         self.memory_mb = memory_mb
-        self.proc = subprocess.Popen(  # noqa: S603 - our own module
+        self.proc = subprocess.Popen(  # our own module
             [sys.executable, "-m", "ingest.worker", str(memory_mb)],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env, cwd=_ROOT, start_new_session=True)
         self.fd = self.proc.stdout.fileno()
@@ -214,7 +214,7 @@ class ParsePool:
         self._lock = threading.Lock()
         self._closed = False
 
-    def __enter__(self) -> ParsePool:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:

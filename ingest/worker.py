@@ -48,7 +48,7 @@ def _warm_up(parser: Any) -> None:
         p.write_text("Warm-up note.\n\nThe parse worker is ready.\n", encoding="utf-8")
         try:
             parser.parse_file(p)
-        except Exception:  # noqa: BLE001 - a warm-up failure shows again on the first real file
+        except Exception:  # noqa: BLE001, S110 - a warm-up failure shows again on the first real file
             pass
         import pypdfium2  # noqa: F401
         from PIL import Image  # noqa: F401
@@ -77,7 +77,7 @@ def main() -> None:
         if len(head) < _HEADER.size:
             return
         (n,) = _HEADER.unpack(head)
-        path, meta, options, limits = pickle.loads(proto_in.read(n))  # noqa: S301 - from our parent
+        path, meta, options, limits = pickle.loads(proto_in.read(n))  # from our parent
         key = repr(sorted(options.items())) + repr(sorted(limits.items()))
         parser = parsers.get(key)
         if parser is None:

@@ -16,9 +16,10 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # `streamlit run ui/app.py` puts ui/ on sys.path, not the repository root
     sys.path.insert(0, str(ROOT))
 
-import rag.offline  # noqa: F401, E402 - telemetry off before Streamlit and the libraries load
+import rag.offline  # noqa: F401 - telemetry off before Streamlit and the libraries load
 
-import streamlit as st  # noqa: E402
+# isort: split
+import streamlit as st
 
 st.set_page_config(page_title="docrag", page_icon=":material/description:", layout="wide")
 

@@ -9,6 +9,14 @@ folder = UploadFolder(home / "uploads", quota_mb=2048)  # staged uploads, quota,
 
 from __future__ import annotations
 
-from rag.uploads import MAX_NAME_CHARS, StagedUpload, UploadError, UploadFolder, sanitize_filename, save, validate
+from rag.uploads import (
+    MAX_NAME_CHARS,
+    StagedUpload,
+    UploadError,
+    UploadFolder,
+    sanitize_filename,
+    save,
+    validate,
+)
 
 __all__ = ["MAX_NAME_CHARS", "StagedUpload", "UploadError", "UploadFolder", "sanitize_filename", "save", "validate"]

@@ -11,7 +11,7 @@ import pytest
 from svc_helpers import AUTH_C
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "ingest"))
-from test_hostile import docx_bomb  # noqa: E402 - the hostile-file builders
+from test_hostile import docx_bomb  # the hostile-file builders
 
 pytestmark = pytest.mark.integration
 
