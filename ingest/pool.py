@@ -125,7 +125,7 @@ class _Worker:
         self.memory_mb = memory_mb
         self.proc = subprocess.Popen(  # our own module
             [sys.executable, "-m", "ingest.worker", str(memory_mb)],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env, cwd=_ROOT, start_new_session=True)
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env, start_new_session=True)
         self.fd = self.proc.stdout.fileno()
         ready, _, _ = select.select([self.fd], [], [], _START_TIMEOUT_S)
         if not ready or _recv(self.fd) != "ready":
