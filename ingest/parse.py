@@ -48,9 +48,9 @@ logger = logging.getLogger(__name__)
 _DROP_CATEGORIES = frozenset({"PageBreak", "PageNumber", "Image"})
 _MOJIBAKE = re.compile(r"[\u00c2-\u00f4][\u0080-\u00bf]")
 _OCR_DPI = 300
-_BLANK_DPI = 24  # blank-page check before OCR: render this small, look for ink
-_INK_LEVEL = 160  # grey level (0-255) below which a pixel counts as ink
-_MIN_INK_FRACTION = 0.0005
+_BLANK_DPI = 36  # blank-page check before OCR: render this small, look for ink
+_INK_LEVEL = 200  # grey level (0-255) below which a pixel counts as ink
+_MIN_INK_FRACTION = 0.0002  # one short line of small text at 36 dpi is ~0.08%
 
 
 def is_blank(image: Any) -> bool:
