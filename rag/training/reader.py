@@ -30,7 +30,7 @@ import time
 from pathlib import Path
 
 # ------------------------------------------------------------------------------------- hyper-parameters
-STAGE = "all"  # prepare | mine | train | evaluate | all
+STAGE = "all"  # prepare | mine | train | evaluate | calibrate | all
 BASE_MODEL = ""  # empty: the packaged all-MiniLM-L6-v2 encoder
 SEED = 42
 MAX_LENGTH = 384  # tokens of question + context window
@@ -49,6 +49,8 @@ BF16 = True
 MAX_TRAIN_SECONDS = 420.0
 EMBED_BATCH = 512
 PREDICT_BATCH = 256
+CALIB_QUESTIONS = 600  # open-book calibration questions (balanced sample of the calibration articles)
+MIN_COVERAGE = 0.85  # the open-book threshold keeps at least this share of answerable questions answered
 LIMIT = 0  # smoke runs only: examples per set (0 = all)
 DEVICE = "auto"
 BASE_COPY = ".carry/base"  # fp16 copy of the base encoder (shared with the other trainers)
@@ -292,24 +294,27 @@ def train(cfg: dict) -> None:
     ]
     opt = torch.optim.AdamW(params, lr=cfg["lr"], fused=device.startswith("cuda"))
     bs = cfg["batch"]
-    steps = int(math.ceil(n / bs) * cfg["epochs"])
+    steps = max(1, int(n * cfg["epochs"]) // bs)
     warm = max(1, int(cfg["warmup"] * steps))
     sched = torch.optim.lr_scheduler.LambdaLR(
         opt, lambda s: min((s + 1) / warm, max(0.0, (steps - s) / max(1, steps - warm))))
     g = torch.Generator().manual_seed(cfg["seed"])
     order = torch.cat([torch.randperm(n, generator=g) for _ in range(int(math.ceil(cfg["epochs"])))])[: steps * bs]
+    x = {k: v.to(device) for k, v in x.items()}  # every window on the device once: no per-step copies
+    ys, ye = ys.to(device), ye.to(device)
+    order = order.to(device)
     model.train()
     losses, stopped, t0 = [], None, time.time()
     for step in range(steps):
         idx = order[step * bs:(step + 1) * bs]
-        batch = {k: v[idx].to(device, non_blocking=True) for k, v in x.items()}
+        batch = {k: v[idx] for k, v in x.items()}
         longest = int(batch["attention_mask"].sum(1).max())
         batch = {k: v[:, :longest] for k, v in batch.items()}
         with torch.autocast(device_type="cuda" if device.startswith("cuda") else "cpu", dtype=torch.bfloat16,
                             enabled=cfg["bf16"]):
             res = model(**batch)
-        loss = (F.cross_entropy(res.start_logits.float(), ys[idx].to(device)) +
-                F.cross_entropy(res.end_logits.float(), ye[idx].to(device))) / 2
+        loss = (F.cross_entropy(res.start_logits.float(), ys[idx]) +
+                F.cross_entropy(res.end_logits.float(), ye[idx])) / 2
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
@@ -337,7 +342,7 @@ def train(cfg: dict) -> None:
     info = {"hardware": hardware(device), "versions": versions(), "train_seconds": round(t_train, 1),
             "total_seconds": round(time.time() - t_start, 1), "steps_done": len(losses), "steps_planned": steps,
             "stopped_early": stopped, "examples": len(qs), "windows": n,
-            "no_answer_windows": int((ys == 0).sum()), "mined_pairs": len(negs),
+            "no_answer_windows": int((ys == 0).sum().item()), "mined_pairs": len(negs),
             "course_train_questions": len(prep["course_train"]),
             "loss_first200": float(np.mean(losses[:200])), "loss_last200": float(np.mean(losses[-200:])),
             "compact_bytes": folder_size(compact_dir), "titles": prep["titles"], "hyperparameters": cfg}
@@ -427,6 +432,59 @@ def evaluate_stage(cfg: dict) -> dict:
     return res
 
 
+def calibrate_open_book(cfg: dict) -> dict:
+    """CPU side, after ``evaluate``: Platt scaling of (margin, reranker logit) in the real graph, open-book.
+
+    Ingests the calibration articles (course split, not trained on) into a temporary embedded store, asks every
+    question through ``DocRAG`` with ``answer_mode=extractive`` and no threshold, and fits the probability that
+    the best span is right; the threshold maximises SQuAD 2.0 F1 among those keeping answerable coverage
+    >= ``MIN_COVERAGE``. Writes ``open_book`` into ``OUT_DIR/calibration.json``.
+    """
+    import tempfile
+
+    import numpy as np
+
+    from evals import datasets
+    from rag import DocRAG
+    from rag.span_decode import Calibrator, fit_platt, reliability
+    from rag.training.common import read_json, write_json
+
+    ev = datasets.load("squad-calib", limit=cfg["calib_questions"] or None, seed=cfg["seed"])
+    preds = []
+    t0 = time.time()
+    with tempfile.TemporaryDirectory(prefix="docrag-calib-") as home, \
+            DocRAG(home=home, collection="calib", extract_entities=False, answer_mode="extractive",
+                   min_confidence=0.0) as d:
+        d.ingest_records(ev.corpus, entities=False)
+        for case in ev.cases:
+            a = d.ask(case.question, with_entities=False)
+            best = a.evidence[0] if a.evidence else None
+            preds.append({"impossible": case.is_impossible, "golds": list(case.answers),
+                          "text": best.text if best else "", "margin": best.margin if best else -50.0,
+                          "rerank": best.rerank_score or 0.0 if best else -20.0})
+    x = np.array([[p["margin"], p["rerank"]] for p in preds])
+    y = np.array(correct_labels(preds))
+    w = fit_platt(x, y)
+    cal = Calibrator(a=float(w[0]), b=float(w[1]), c=float(w[2]))
+    probs = np.array([cal.probability(p["margin"], p["rerank"]) for p in preds])
+    best_t, best_f1 = 0.5, -1.0
+    for t in np.unique(np.round(probs, 3)):
+        m = squad2_metrics(preds, list(probs >= t))
+        if m["answerable_coverage"] >= cfg["min_coverage"] and m["f1"] > best_f1:
+            best_t, best_f1 = float(t), m["f1"]
+    cal.threshold = best_t
+    out_dir = Path(cfg["out_dir"])
+    path = out_dir / "calibration.json"
+    data = read_json(path) if path.is_file() else {}
+    data["open_book"] = cal.to_dict()
+    data["open_book_fit"] = {"questions": len(preds), "set": "squad-calib", "min_coverage": cfg["min_coverage"],
+                             "metrics_at_threshold": squad2_metrics(preds, list(probs >= best_t)),
+                             "reliability": reliability(probs, y), "seconds": round(time.time() - t0, 1)}
+    write_json(path, data)
+    logger.info("open-book calibrator %s: %s", cal.to_dict(), data["open_book_fit"]["metrics_at_threshold"])
+    return data
+
+
 def _card(cfg: dict, m: dict) -> str:
     info, r = m["train"], m["results"]
     t, c = r["compact"]["test"], r["compact"]["calibration"]
@@ -487,8 +545,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 2
     stage = cfg["stage"]
-    if stage not in ("prepare", "mine", "train", "evaluate", "all"):
-        print(f"error: --stage must be prepare, mine, train, evaluate or all, not {stage!r}", file=sys.stderr)
+    if stage not in ("prepare", "mine", "train", "evaluate", "calibrate", "all"):
+        print(f"error: --stage must be prepare, mine, train, evaluate, calibrate or all, not {stage!r}",
+              file=sys.stderr)
         return 2
     if stage in ("prepare", "all"):
         prepare(cfg)
@@ -499,6 +558,8 @@ def main(argv: list[str] | None = None) -> int:
     if stage in ("evaluate", "all"):
         m = evaluate_stage(cfg)
         print({v: {s: r[s]["f1"] for s in ("calibration", "test")} for v, r in m["results"].items()})
+    if stage in ("calibrate", "all"):
+        calibrate_open_book(cfg)
     return 0
 
 
