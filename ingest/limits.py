@@ -20,7 +20,7 @@ from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
-from rag.errors import IngestError
+from ingest.errors import IngestError
 
 # limit field -> the setting (environment variable) that raises it
 SETTING_OF: dict[str, str] = {

@@ -26,11 +26,13 @@ import re
 import shutil
 import tempfile
 import time
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
 
 from haystack import Document, component, default_from_dict, default_to_dict
 
+from ingest.errors import CorruptDocumentError, EmptyDocumentError, EncryptedDocumentError, IngestError
 from ingest.filetypes import BINARY_TYPES, check_file
 from ingest.limits import (
     ParseLimits,
@@ -41,9 +43,9 @@ from ingest.limits import (
     render_scale,
 )
 from ingest.pool import ParseResult, shared_pool
-from rag.errors import CorruptDocumentError, EmptyDocumentError, EncryptedDocumentError, IngestError
 
 logger = logging.getLogger(__name__)
+_RUN_PASSWORDS: ContextVar[dict[str, str] | None] = ContextVar("docrag_run_passwords", default=None)
 
 _DROP_CATEGORIES = frozenset({"PageBreak", "PageNumber", "Image"})
 _MOJIBAKE = re.compile(r"[\u00c2-\u00f4][\u0080-\u00bf]")
@@ -193,13 +195,16 @@ class UnstructuredFileParser:
     def options(self) -> dict[str, Any]:
         """The parse options a worker needs to parse like this component (see :mod:`ingest.pool`)."""
         return {"pdf_strategy": self.pdf_strategy, "ocr": self.ocr, "ocr_languages": self.ocr_languages,
-                "passwords": self.passwords}
+                "passwords": {**self.passwords, **(_RUN_PASSWORDS.get() or {})}}
 
     @component.output_types(documents=list[Document], failures=list[dict], warnings=list[dict])
-    def run(self, sources: list[str], meta: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    def run(self, sources: list[str], meta: list[dict[str, Any]] | None = None,
+            passwords: dict[str, str] | None = None) -> dict[str, Any]:
         """
         :param sources: file paths.
         :param meta: optional metadata per source, merged into each element's meta.
+        :param passwords: this run's passwords (a run-time input: one graph serves every caller), over the
+            init ones.
         :returns: ``documents`` (elements), ``failures`` and ``warnings`` (each ``{"source", "error"|"warning"}``).
         """
         if meta is not None and len(meta) != len(sources):
@@ -207,7 +212,12 @@ class UnstructuredFileParser:
         documents: list[Document] = []
         failures: list[dict] = []
         warnings: list[dict] = []
-        for r in self.parse_many(sources, meta):
+        token = _RUN_PASSWORDS.set(dict(passwords or {}))
+        try:
+            results = self.parse_many(sources, meta)
+        finally:
+            _RUN_PASSWORDS.reset(token)
+        for r in results:
             if not r.ok:
                 logger.warning("Skipping %s: %s", r.source, r.error)
                 failures.append(r.failure())
@@ -261,7 +271,7 @@ class UnstructuredFileParser:
                     "or save it as .docx/.pptx"
                 ) from e
             raise IngestError(src, f"cannot read file: {e}") from e
-        except Exception as e:  # noqa: BLE001 - one bad file must not stop the batch
+        except Exception as e:
             msg = " ".join(str(e).split())[:200] or type(e).__name__
             raise CorruptDocumentError(src, f"cannot parse as {check.file_type.upper()}: {msg}") from e
 
@@ -281,9 +291,10 @@ class UnstructuredFileParser:
 
     # --- PDF -------------------------------------------------------------------------------------
     def _password_for(self, path: Path) -> str | None:
+        given = {**self.passwords, **(_RUN_PASSWORDS.get() or {})}
         for key in (str(path), path.name, "*"):
-            if key in self.passwords:
-                return self.passwords[key]
+            if key in given:
+                return given[key]
         return None
 
     def _open_pdf(self, path: Path) -> Any:

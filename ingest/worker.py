@@ -64,10 +64,10 @@ def main() -> None:
     os.dup2(devnull, 0)
     _limit_memory(memory_mb)
 
+    from ingest.errors import IngestError
     from ingest.limits import SETTING_OF, LimitExceededError, ParseLimits
     from ingest.parse import UnstructuredFileParser
     from ingest.pool import _HEADER, _send
-    from rag.errors import IngestError
 
     parsers: dict[str, UnstructuredFileParser] = {}
     _warm_up(UnstructuredFileParser(workers=0))

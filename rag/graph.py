@@ -33,6 +33,7 @@ from haystack_integrations.components.retrievers.qdrant import QdrantHybridRetri
 from haystack_integrations.document_stores.qdrant import QdrantDocumentStore
 
 from ingest.chunk import ElementChunker
+from ingest.context import CONTEXT_FIELD
 from ingest.parse import UnstructuredFileParser
 from ingest.sparse import BM25DocumentSparseEmbedder
 from rag import models
@@ -60,7 +61,8 @@ SYSTEM_PROMPT = (
 )
 USER_TEMPLATE = (
     "Sources:\n{% for doc in documents %}[{{ loop.index }}] "
-    "{% if doc.meta.title_path %}({{ doc.meta.title_path }}) {% endif %}{{ doc.content }}\n\n{% endfor %}"
+    "{% if doc.meta.context %}({{ doc.meta.context }}) {% elif doc.meta.title_path %}({{ doc.meta.title_path }}) "
+    "{% endif %}{{ doc.content }}\n\n{% endfor %}"
     "Question: {{ query }}\nAnswer:"
 )
 
@@ -127,10 +129,10 @@ def build_indexing(settings: Settings, store: QdrantDocumentStore, passwords: di
     if parse:
         p.add_component("parser", build_parser(settings, passwords))
     p.add_component("chunker", ElementChunker(settings.chunk_size, settings.chunk_overlap))
-    p.add_component("sparse_embedder", BM25DocumentSparseEmbedder(meta_fields_to_embed=["title_path"]))
+    p.add_component("sparse_embedder", BM25DocumentSparseEmbedder(meta_fields_to_embed=[CONTEXT_FIELD]))
     p.add_component("embedder", SentenceTransformersDocumentEmbedder(
         model=embedder_path(settings), device=_device(settings), batch_size=_batch_size(settings),
-        progress_bar=False, normalize_embeddings=True, meta_fields_to_embed=["title_path"],
+        progress_bar=False, normalize_embeddings=True, meta_fields_to_embed=[CONTEXT_FIELD],
         local_files_only=True, model_kwargs=_model_kwargs(settings)))
     p.add_component("writer", DocumentWriter(document_store=store, policy=DuplicatePolicy.OVERWRITE))
     if parse:
@@ -173,7 +175,7 @@ def _add_retrieval(p: Pipeline, settings: Settings, store: QdrantDocumentStore, 
         return "retriever"
     p.add_component("reranker", SentenceTransformersSimilarityRanker(
         model=reranker.path, device=_device(settings), top_k=settings.retrieve_k, scale_score=False,
-        meta_fields_to_embed=["title_path"], model_kwargs=_model_kwargs(settings),
+        meta_fields_to_embed=[CONTEXT_FIELD], model_kwargs=_model_kwargs(settings),
         batch_size=_batch_size(settings)))
     p.connect("retriever.documents", "reranker.documents")
     return "reranker"

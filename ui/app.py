@@ -16,7 +16,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # `streamlit run ui/app.py` puts ui/ on sys.path, not the repository root
     sys.path.insert(0, str(ROOT))
 
-import rag.offline  # noqa: F401 - telemetry off before Streamlit and the libraries load
+import ingest.offline  # noqa: F401 - telemetry off before Streamlit and the libraries load
 
 # isort: split
 import streamlit as st

@@ -1,8 +1,8 @@
 """Nothing leaves the machine: every library's telemetry and hub access is switched off, once, on import.
 
-Imported first by ``rag/__init__`` and ``ingest/__init__``, so the CLI, the Python API, the app, the service
-and the parse workers all run with it before Haystack, unstructured, Hugging Face, Streamlit or Qdrant is
-imported (Haystack reads ``HAYSTACK_TELEMETRY_ENABLED`` when it is imported). Values already set in the
+Imported first by ``ingest/__init__`` and ``rag/__init__`` (ingest is the lowest layer and never imports
+rag), so the CLI, the Python API, the app, the service and the parse workers all run with it before Haystack,
+unstructured, Hugging Face, Streamlit or Qdrant is imported (Haystack reads ``HAYSTACK_TELEMETRY_ENABLED`` when it is imported). Values already set in the
 environment win (``setdefault``); ``DOCRAG_ALLOW_DOWNLOADS=1`` lets the Hugging Face hub download models.
 """
 
