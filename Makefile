@@ -8,7 +8,7 @@ export HF_HUB_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 PORT ?= 8501
 
-.PHONY: install run test test-fast eval-ci eval bench bench-deps bench-ingest bench-query bench-store bench-gpu train-reranker train-ner train-reader serve lint clean
+.PHONY: install run test test-fast eval-ci eval bench bench-deps bench-ingest bench-query bench-store bench-generators bench-gpu models train-reranker train-ner train-reader serve lint clean
 
 install:
 	@bash scripts/setup.sh
@@ -47,6 +47,14 @@ bench-query: bench-deps
 
 bench-store: install
 	$(PY) -m evals.bench store
+
+bench-generators: install
+	$(PY) -m evals.bench generators
+
+# optional generators beside the default, e.g. `make models DOCRAG_MODELS="qwen2.5-coder-0.5b gemma3-270m"`
+DOCRAG_MODELS ?= qwen2.5-coder-0.5b qwen2.5-coder-1.5b gemma3-270m
+models: install
+	$(VENV)/bin/docrag models install $(DOCRAG_MODELS)
 
 bench-gpu:
 	python3 -m evals.bench gpu

@@ -5,6 +5,8 @@
   peak RSS; baseline in the same run: plain sentence-transformers + qdrant-client on the same chunk texts.
 - ``query``: retrieve (+ rerank) latency p50/p95 over a collection of ``--chunks`` chunks (default 10,000),
   time to first token with a 5-chunk context and decode tokens/s through our graph, against llama.cpp alone.
+- ``generators``: ``evals.generators``: every installed generator (``docrag models list``) on short evidence
+  prompts: load time, TTFT / whole answer p50, decode tokens/s, RSS.
 - ``store``: the embedded store (Qdrant Edge) alone, on synthetic 384-d vectors + BM25-like sparse vectors
   (no models): hybrid retrieve p50/p95 (plain and filtered) at ``--sizes`` chunks, reopen time, ``list`` on
   1,000 document records, and recall@10 of HNSW against exact search at the largest size.
@@ -350,12 +352,13 @@ def bench_store(args: argparse.Namespace) -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m evals.bench")
-    p.add_argument("what", choices=["ingest", "query", "store", "gpu", "all"])
+    p.add_argument("what", choices=["ingest", "query", "store", "generators", "gpu", "all"])
     p.add_argument("--pages", type=int, default=1000, help="pages of the text corpus (ingest)")
     p.add_argument("--chunks", type=int, default=10000, help="collection size (query)")
     p.add_argument("--queries", type=int, default=50)
     p.add_argument("--sizes", type=lambda v: [int(x) for x in v.split(",")], default=[1000, 10_000, 100_000],
                    help="collection sizes of the store bench, comma-separated")
+    p.add_argument("--prompts", type=int, default=20, help="evidence prompts per generator (generators)")
     args = p.parse_args(argv)
     if not DATA.is_dir():
         print(f"bench: data folder {DATA} not found (set DOCRAG_DATA)", file=sys.stderr)
@@ -371,6 +374,10 @@ def main(argv: list[str] | None = None) -> int:
             path = REPO / "evals" / "reports" / f"bench-{name}.json"
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(json.dumps(results[name], indent=2))
+    if args.what in ("generators", "all"):
+        from evals import generators
+
+        results["generators"] = generators.run(n_prompts=args.prompts)  # writes bench-generators.json
     print(json.dumps(results, indent=2))
     return 0
 

@@ -36,6 +36,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--top-k", type=int, default=5, help="chunks given to the generator in the answer eval")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="Settings override for the evaluated pipeline, e.g. --set reranker=none")
+    p.add_argument("--generator", default=None, metavar="NAME",
+                   help="generator of the evaluated pipeline: a short name (docrag models list) or a .gguf path")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress lines on stderr")
     return p
 
@@ -54,6 +56,8 @@ def main(argv: list[str] | None = None) -> int:
             return EXIT_USAGE
         k, v = item.split("=", 1)
         overrides[k.strip()] = v.strip()
+    if args.generator:
+        overrides["generator"] = args.generator
     opts = Options(data_dir=Path(args.data_dir) if args.data_dir else None, full=args.full, limit=args.limit,
                    home=Path(args.home) if args.home else None, rerank_depth=args.rerank_depth,
                    answer_top_k=args.top_k, settings=overrides,

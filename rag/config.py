@@ -76,8 +76,9 @@ class Settings(BaseModel):
     # --- models (HF id, local path, or empty for the packaged default) -------------------------
     embedder: str = ""
     reranker: str = Field(default="", description="Cross-encoder; empty = shipped models/reranker; 'none' = off.")
-    generator: str = Field(default="", description="GGUF file (or HF causal-LM id/folder for the transformers "
-                           "backend); empty = packaged SmolLM2-135M-Instruct Q4_1.")
+    generator: str = Field(default="", description="GGUF file, a short name installed by `docrag models install` "
+                           "(e.g. qwen2.5-coder-0.5b), or an HF causal-LM id/folder for the transformers backend; "
+                           "empty = packaged SmolLM2-135M-Instruct Q4_1.")
     generator_backend: Literal["auto", "llama_cpp", "transformers"] = Field(
         default="auto", description="auto = llama.cpp for a GGUF on CPU; transformers for HF models and on CUDA "
         "(see rag.graph.generator_backend).")

@@ -22,10 +22,9 @@ from ingest.errors import (
 )
 
 __all__ = ["AmbiguousSourceError", "ConfigError", "CorruptDocumentError", "DocragError", "EmptyDocumentError",
-           "EncryptedDocumentError", "FilterError", "IngestError", "ModelFormatError", "ModelNotFoundError",
-           "NotFoundError",
-           "StoreCorruptError", "StoreError", "StoreFullError", "StoreLockedError", "UnsupportedFileError",
-           "UsageError"]
+           "EncryptedDocumentError", "FilterError", "IngestError", "ModelFormatError", "ModelInstallError",
+           "ModelNotFoundError", "NotFoundError", "StoreCorruptError", "StoreError", "StoreFullError",
+           "StoreLockedError", "UnsupportedFileError", "UsageError"]
 
 
 class ConfigError(DocragError):
@@ -38,6 +37,10 @@ class ModelNotFoundError(DocragError):
 
 class ModelFormatError(ModelNotFoundError):
     """A model path exists but is not a model of the expected format (e.g. a generator that is not GGUF)."""
+
+
+class ModelInstallError(DocragError):
+    """A model could not be installed (package index unreachable, part missing, size or sha256 mismatch)."""
 
 
 class UsageError(DocragError):

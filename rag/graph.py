@@ -29,7 +29,7 @@ from haystack_integrations.components.embedders.sentence_transformers import (
 from haystack_integrations.components.rankers.sentence_transformers import (
     SentenceTransformersSimilarityRanker,
 )
-from haystack_integrations.components.retrievers.qdrant import QdrantHybridRetriever
+from ingest.store.retriever import StoreHybridRetriever as QdrantHybridRetriever
 from haystack_integrations.document_stores.qdrant import QdrantDocumentStore
 
 from ingest.chunk import ElementChunker
@@ -253,6 +253,26 @@ def reader_component(settings: Settings) -> Any:
                             calibration=models.reader_calibration(settings.reader))
 
 
+def build_prompt_builder(evidence: bool = False) -> ChatPromptBuilder:
+    """The answer graph's chat prompt: evidence sentences (evidence-first) or numbered whole chunks."""
+    if evidence:
+        return ChatPromptBuilder(template=[ChatMessage.from_system(EVIDENCE_SYSTEM_PROMPT),
+                                           ChatMessage.from_user(EVIDENCE_TEMPLATE)],
+                                 required_variables=["evidence", "query"])
+    return ChatPromptBuilder(template=[ChatMessage.from_system(SYSTEM_PROMPT), ChatMessage.from_user(USER_TEMPLATE)],
+                             required_variables=["documents", "query"])
+
+
+def generation_kwargs(settings: Settings, evidence: bool = False) -> dict[str, Any]:
+    """Decoding options of the answer graph's generator (also used by the generator benchmark)."""
+    if evidence:
+        return {"max_tokens": min(settings.max_tokens, 96), "temperature": settings.temperature,
+                "top_p": settings.top_p, "repeat_penalty": settings.repeat_penalty,
+                "stop": ["\n\n", "Question:", "<evidence>"]}
+    return {"max_tokens": settings.max_tokens, "temperature": settings.temperature, "top_p": settings.top_p,
+            "repeat_penalty": settings.repeat_penalty, "stop": ["\n\n", "Question:", "Sources:"]}
+
+
 def build_query(settings: Settings, store: QdrantDocumentStore, rerank: bool = True) -> Pipeline:
     """The answer graph of ``settings.answer_mode``.
 
@@ -281,12 +301,8 @@ def build_query(settings: Settings, store: QdrantDocumentStore, rerank: bool = T
     p.connect("evidence.evidence", "answer_builder.evidence")
     p.connect("evidence.no_answer", "answer_builder.no_answer")
     if settings.answer_mode == "evidence":
-        p.add_component("prompt_builder", ChatPromptBuilder(
-            template=[ChatMessage.from_system(EVIDENCE_SYSTEM_PROMPT), ChatMessage.from_user(EVIDENCE_TEMPLATE)],
-            required_variables=["evidence", "query"]))
-        p.add_component("generator", build_generator(settings, {
-            "max_tokens": min(settings.max_tokens, 96), "temperature": settings.temperature, "top_p": settings.top_p,
-            "repeat_penalty": settings.repeat_penalty, "stop": ["\n\n", "Question:", "<evidence>"]}))
+        p.add_component("prompt_builder", build_prompt_builder(evidence=True))
+        p.add_component("generator", build_generator(settings, generation_kwargs(settings, evidence=True)))
         p.connect("evidence.evidence", "prompt_builder.evidence")
         p.connect("prompt_builder.prompt", "generator.messages")
         p.connect("generator.replies", "answer_builder.replies")
@@ -300,12 +316,8 @@ def _build_generator_query(settings: Settings, store: QdrantDocumentStore, reran
     has_reranker = last == "reranker"
     p.add_component("gate", RelevanceGate(min_score=settings.min_rerank_score if has_reranker else None,
                                           top_k=settings.top_k))
-    p.add_component("prompt_builder", ChatPromptBuilder(
-        template=[ChatMessage.from_system(SYSTEM_PROMPT), ChatMessage.from_user(USER_TEMPLATE)],
-        required_variables=["documents", "query"]))
-    p.add_component("generator", build_generator(settings, {
-        "max_tokens": settings.max_tokens, "temperature": settings.temperature, "top_p": settings.top_p,
-        "repeat_penalty": settings.repeat_penalty, "stop": ["\n\n", "Question:", "Sources:"]}))
+    p.add_component("prompt_builder", build_prompt_builder())
+    p.add_component("generator", build_generator(settings, generation_kwargs(settings)))
     p.add_component("answer_builder", CitedAnswerBuilder())
     p.connect(f"{last}.documents", "gate.documents")
     p.connect("gate.documents", "prompt_builder.documents")

