@@ -11,6 +11,11 @@ Every element Document carries ``source``, ``file_name``, ``file_type``, ``page_
 formats without pages), ``category`` (unstructured's element type) and ``element_index``.
 A file that yields no text raises :class:`EmptyDocumentError`; the component itself never raises for a bad
 file: it reports it in ``failures`` and goes on with the batch.
+
+Every file is parsed within a budget (:class:`ingest.limits.ParseLimits`): zip containers, pages, pixels and
+text size are checked before parsing, blank PDF pages are skipped before OCR, and with ``workers >= 1`` (the
+default) the file is parsed in a worker process of :func:`ingest.pool.shared_pool` that is killed past the
+wall-clock limit or the memory ceiling.
 """
 
 from __future__ import annotations
@@ -20,18 +25,24 @@ import os
 import re
 import shutil
 import tempfile
+import time
 from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
 
-from haystack import Document, component
+from haystack import Document, component, default_from_dict, default_to_dict
 
 from ingest.errors import CorruptDocumentError, EmptyDocumentError, EncryptedDocumentError, IngestError
-from ingest.filetypes import check_file
-
-os.environ.setdefault("DO_NOT_TRACK", "1")
-os.environ.setdefault("SCARF_NO_ANALYTICS", "true")
-os.environ.setdefault("UNSTRUCTURED_DISABLE_NOTICE", "1")
+from ingest.filetypes import BINARY_TYPES, check_file
+from ingest.limits import (
+    ParseLimits,
+    check_container,
+    check_image_pixels,
+    check_pages,
+    check_text_size,
+    render_scale,
+)
+from ingest.pool import ParseResult, shared_pool
 
 logger = logging.getLogger(__name__)
 _RUN_PASSWORDS: ContextVar[dict[str, str] | None] = ContextVar("docrag_run_passwords", default=None)
@@ -39,6 +50,17 @@ _RUN_PASSWORDS: ContextVar[dict[str, str] | None] = ContextVar("docrag_run_passw
 _DROP_CATEGORIES = frozenset({"PageBreak", "PageNumber", "Image"})
 _MOJIBAKE = re.compile(r"[\u00c2-\u00f4][\u0080-\u00bf]")
 _OCR_DPI = 300
+_BLANK_DPI = 36  # blank-page check before OCR: render this small, look for ink
+_INK_LEVEL = 200  # grey level (0-255) below which a pixel counts as ink
+_MIN_INK_FRACTION = 0.0002  # one short line of small text at 36 dpi is ~0.08%
+
+
+def is_blank(image: Any) -> bool:
+    """True when a (low-resolution) page image has no ink: nothing for OCR to find."""
+    gray = image.convert("L")
+    hist = gray.histogram()
+    ink = sum(hist[:_INK_LEVEL])
+    return ink < _MIN_INK_FRACTION * gray.width * gray.height
 
 
 def repair_mojibake(text: str) -> str:
@@ -131,25 +153,49 @@ class UnstructuredFileParser:
         pdf_strategy: str = "fast",
         ocr: bool = True,
         ocr_languages: str = "eng",
-        max_file_mb: float = 100.0,
+        max_file_mb: float | None = None,
         passwords: dict[str, str] | None = None,
+        limits: ParseLimits | dict[str, Any] | None = None,
+        workers: int = 1,
     ) -> None:
         """
         :param pdf_strategy: "fast" (PDFium text layer + OCR of image-only pages), "unstructured", "ocr_only".
         :param ocr: OCR image-only pages and image files with tesseract.
         :param ocr_languages: tesseract languages, e.g. "eng+deu".
-        :param max_file_mb: larger files are refused.
+        :param max_file_mb: larger files are refused (overrides ``limits.max_file_mb``).
         :param passwords: passwords for encrypted PDFs, by file name or path; key "*" applies to all.
+        :param limits: the parse budget per file (:class:`ParseLimits` or its dict).
+        :param workers: parse in the shared pool of this many worker processes, which enforces the time and
+            memory limits; 0 parses in this process (static limits only).
         """
         if pdf_strategy not in ("fast", "unstructured", "ocr_only", "auto"):
             raise ValueError(f"pdf_strategy must be fast, unstructured, ocr_only or auto, not {pdf_strategy!r}")
-        if max_file_mb <= 0:
-            raise ValueError(f"max_file_mb must be > 0, not {max_file_mb}")
+        if workers < 0:
+            raise ValueError(f"workers must be >= 0, not {workers}")
+        limits = limits if isinstance(limits, ParseLimits) else ParseLimits.from_dict(limits)
+        if max_file_mb is not None:
+            limits = ParseLimits(**{**limits.to_dict(), "max_file_mb": max_file_mb})
         self.pdf_strategy = "fast" if pdf_strategy == "auto" else pdf_strategy
         self.ocr = ocr
         self.ocr_languages = ocr_languages
-        self.max_file_mb = max_file_mb
+        self.limits = limits
+        self.max_file_mb = limits.max_file_mb
         self.passwords = dict(passwords or {})
+        self.workers = workers
+
+    def to_dict(self) -> dict[str, Any]:
+        return default_to_dict(self, pdf_strategy=self.pdf_strategy, ocr=self.ocr,
+                               ocr_languages=self.ocr_languages, passwords=self.passwords,
+                               limits=self.limits.to_dict(), workers=self.workers)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> UnstructuredFileParser:
+        return default_from_dict(cls, data)
+
+    def options(self) -> dict[str, Any]:
+        """The parse options a worker needs to parse like this component (see :mod:`ingest.pool`)."""
+        return {"pdf_strategy": self.pdf_strategy, "ocr": self.ocr, "ocr_languages": self.ocr_languages,
+                "passwords": {**self.passwords, **(_RUN_PASSWORDS.get() or {})}}
 
     @component.output_types(documents=list[Document], failures=list[dict], warnings=list[dict])
     def run(self, sources: list[str], meta: list[dict[str, Any]] | None = None,
@@ -168,28 +214,46 @@ class UnstructuredFileParser:
         warnings: list[dict] = []
         token = _RUN_PASSWORDS.set(dict(passwords or {}))
         try:
-            self._parse_all(sources, meta, documents, failures, warnings)
+            results = self.parse_many(sources, meta)
         finally:
             _RUN_PASSWORDS.reset(token)
+        for r in results:
+            if not r.ok:
+                logger.warning("Skipping %s: %s", r.source, r.error)
+                failures.append(r.failure())
+                continue
+            documents.extend(r.documents)
+            warnings.extend({"source": r.source, "warning": w} for w in r.warnings)
         return {"documents": documents, "failures": failures, "warnings": warnings}
 
-    def _parse_all(self, sources: list[str], meta: list[dict[str, Any]] | None, documents: list[Document],
-                   failures: list[dict], warnings: list[dict]) -> None:
-        for i, src in enumerate(sources):
+    def parse_many(self, sources: list[str], meta: list[dict[str, Any]] | None = None) -> list[ParseResult]:
+        """Parse files within the budget: in the shared worker pool (``workers >= 1``) or in this process.
+
+        Never raises for a bad file: its :class:`ParseResult` carries the one-line ``error``.
+        """
+        metas = meta or [{}] * len(sources)
+        if self.workers:
+            return list(shared_pool(self.workers).map(sources, metas, options=self.options(), limits=self.limits))
+        out = []
+        for src, m in zip(sources, metas, strict=True):
+            t0 = time.monotonic()
             try:
-                docs, warns = self.parse_file(Path(src), (meta or [{}] * len(sources))[i])
-                documents.extend(docs)
-                warnings.extend({"source": str(src), "warning": w} for w in warns)
+                docs, warns = self.parse_file(Path(src), m)
+                out.append(ParseResult(str(src), docs, warns, seconds=time.monotonic() - t0))
             except IngestError as e:
-                logger.warning("Skipping %s: %s", src, e.reason)
-                failures.append({"source": str(src), "error": e.reason})
+                out.append(ParseResult(str(src), error=e.reason, limit=getattr(e, "limit", None),
+                                       seconds=time.monotonic() - t0))
+        return out
 
     # ------------------------------------------------------------------------------------------
     def parse_file(self, path: Path, meta: dict[str, Any] | None = None) -> tuple[list[Document], list[str]]:
         """Parse one file. Raises :class:`IngestError` (or a subclass) with a user-facing reason."""
-        check = check_file(path, self.max_file_mb)
+        check = check_file(path, self.limits.max_file_mb)
         warnings = [check.warning] if check.warning else []
         src = str(path)
+        if check.file_type not in BINARY_TYPES:
+            check_text_size(path, check.size, self.limits)
+        check_container(path, check.file_type, self.limits)
         try:
             if check.file_type == "pdf":
                 elements, w = self._parse_pdf(path)
@@ -257,6 +321,7 @@ class UnstructuredFileParser:
         warnings: list[str] = []
         try:
             n_pages = len(pdf)
+            check_pages(path, n_pages, self.limits)
             if self.pdf_strategy == "unstructured":
                 elements = self._partition(path, "pdf")
                 pages_with_text = {p for _, _, p, _ in elements}
@@ -276,10 +341,19 @@ class UnstructuredFileParser:
             missing = [i + 1 for i in range(n_pages) if i + 1 not in pages_with_text]
             if missing:
                 if self.ocr and shutil.which("tesseract"):
+                    blank = 0
                     for p in missing:
-                        img = pdf[p - 1].render(scale=_OCR_DPI / 72).to_pil()
+                        page = pdf[p - 1]
+                        w, h = page.get_size()
+                        low = page.render(scale=render_scale(w, h, _BLANK_DPI, self.limits), grayscale=True)
+                        if is_blank(low.to_pil()):
+                            blank += 1
+                            continue
+                        img = page.render(scale=render_scale(w, h, _OCR_DPI, self.limits)).to_pil()
                         elements.extend((cat, t, p, {"ocr": True}) for cat, t in self._ocr_paragraphs(img))
                     elements.sort(key=lambda e: e[2] or 0)
+                    if blank:
+                        logger.info("%s: %d blank page(s) skipped before OCR", path, blank)
                 elif self.ocr:
                     warnings.append(f"{len(missing)} page(s) have no text layer and tesseract is not installed "
                                     "(apt-get install tesseract-ocr): those pages were skipped")
@@ -303,7 +377,9 @@ class UnstructuredFileParser:
             raise IngestError(str(path), "image files need tesseract OCR: apt-get install tesseract-ocr")
         from PIL import Image
 
+        Image.MAX_IMAGE_PIXELS = None  # our own pixel check runs on the header, before anything is decoded
         with Image.open(path) as img:
+            check_image_pixels(path, img.width, img.height, self.limits)
             img.load()
             return [(cat, t, 1, {"ocr": True}) for cat, t in self._ocr_paragraphs(img.convert("RGB"))]
 

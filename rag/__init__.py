@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import ingest.offline  # noqa: F401 - telemetry off before any library is imported
+
 __all__ = ["Answer", "AnswerStream", "Citation", "DocRAG", "EntityCount", "Hit", "IngestReport", "Settings",
            "Summary"]
 

@@ -26,7 +26,9 @@ from typing import Any
 
 from haystack import Document, Pipeline
 
+from ingest import files as ingest_files
 from ingest.context import record_meta
+from ingest.pool import ParseResult
 from ingest.store import DocumentRecord, Library, embedding_dim, open_library
 from ingest.store.filters import and_, source_filter, to_haystack_filters
 from ingest.store.library import entity_counts
@@ -195,36 +197,27 @@ class DocRAG:
     # --- ingestion --------------------------------------------------------------------------------
     @staticmethod
     def expand_paths(paths: list[str | Path]) -> tuple[list[Path], list[dict[str, str]]]:
-        """Files to ingest (folders recurse, hidden files skipped) and failures for paths that do not exist."""
-        files: list[Path] = []
-        missing: list[dict[str, str]] = []
-        for p in map(lambda x: Path(os.path.expanduser(str(x))), paths):
-            if p.is_dir():
-                for f in sorted(p.rglob("*")):
-                    rel = f.relative_to(p).parts
-                    if f.is_file() and not any(part.startswith(".") for part in rel):
-                        files.append(f)
-            elif p.is_file():
-                files.append(p)
-            else:
-                missing.append({"source": str(p), "error": "no such file or folder (check the path)"})
-        seen: set[Path] = set()
-        out = []
-        for f in files:
-            r = f.resolve()
-            if r not in seen:
-                seen.add(r)
-                out.append(r)
-        return out, missing
+        """Files to ingest (folders recurse, hidden files and links out of a folder skipped) and failures."""
+        return ingest_files.expand_paths(paths)
+
+    def parse(self, paths: list[str | Path], passwords: dict[str, str] | None = None) -> dict[str, ParseResult]:
+        """Parse files within the parse budget (worker pool) without touching the store, by source.
+
+        Needs no lock: the service parses uploads with it first and then passes ``parsed`` to :meth:`ingest`.
+        """
+        sources = [str(Path(p).resolve()) for p in paths]
+        return {r.source: r for r in graph.build_parser(self.settings, passwords).parse_many(sources)}
 
     def ingest(self, paths: list[str | Path] | str | Path, passwords: dict[str, str] | None = None,
-               progress: ProgressFn | None = None, force: bool = False) -> IngestReport:
+               progress: ProgressFn | None = None, force: bool = False,
+               parsed: dict[str, ParseResult] | None = None) -> IngestReport:
         """Ingest files and folders. Unchanged files are skipped, changed files replaced, bad files reported.
 
         :param paths: files or folders (recursive).
         :param passwords: passwords for encrypted PDFs by file name/path (``"*"`` for all).
         :param progress: called as ``progress(done, total, source)`` after each file.
         :param force: re-ingest even unchanged files.
+        :param parsed: results of :meth:`parse` by source; those files are not parsed again.
         """
         if isinstance(paths, (str, Path)):
             paths = [paths]
@@ -236,7 +229,7 @@ class DocRAG:
         for i, path in enumerate(files):
             src = str(path)
             try:
-                self._ingest_one(path, pipe, report, force, passwords)
+                self._ingest_one(path, pipe, report, force, passwords, (parsed or {}).get(src))
             except StoreFullError:
                 raise  # one clear line; nothing half-written is visible
             except IngestError as e:
@@ -250,7 +243,7 @@ class DocRAG:
         return report
 
     def _ingest_one(self, path: Path, pipe: Pipeline, report: IngestReport, force: bool,
-                    passwords: dict[str, str] | None = None) -> None:
+                    passwords: dict[str, str] | None = None, pre: ParseResult | None = None) -> None:
         """One file as a new version, made visible only when all of its chunks are stored (see Library)."""
         src = str(path)
         fh = file_sha256(path)
@@ -262,8 +255,16 @@ class DocRAG:
         version = lib.new_version(key)
         meta = {"file_hash": fh, "index_key": key, **lib.pending_meta(version)}
         try:
-            result = pipe.run({"parser": {"sources": [src], "meta": [meta], "passwords": passwords}},
-                              include_outputs_from={"parser", "chunker", "entities"})
+            if pre is None:
+                result = pipe.run({"parser": {"sources": [src], "meta": [meta], "passwords": passwords}},
+                                  include_outputs_from={"parser", "chunker", "entities"})
+            elif pre.ok:  # parsed already (by the service, outside its lock): index the elements
+                elements = [Document(content=d.content, meta={**d.meta, **meta}) for d in pre.documents]
+                result = self._pipeline("indexing", parse=False).run(
+                    {"chunker": {"documents": elements}}, include_outputs_from={"chunker", "entities"})
+                result["parser"] = {"warnings": [{"source": src, "warning": w} for w in pre.warnings]}
+            else:
+                result = {"parser": {"failures": [pre.failure()]}}
         except Exception as e:
             lib.abort(src, version)
             cause = _store_cause(e)

@@ -21,6 +21,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from ingest.limits import ParseLimits
 from rag.errors import ConfigError
 
 ENV_PREFIX = "DOCRAG_"
@@ -55,6 +56,17 @@ class Settings(BaseModel):
     chunk_size: int = Field(default=180, ge=16, le=4096, description="Target chunk length in words.")
     chunk_overlap: int = Field(default=30, ge=0, description="Words repeated between consecutive chunks.")
     max_file_mb: float = Field(default=100.0, gt=0, description="Files larger than this are refused.")
+    # parse budget per file (ingest.limits.ParseLimits); each refusal names the setting that raises it
+    parse_workers: int = Field(default=1, ge=0, description="Parse worker processes (time/memory limits "
+                               "are enforced there); 0 = parse in-process, static limits only.")
+    parse_timeout_s: float = Field(default=300.0, gt=0, description="Wall-clock seconds one file may parse.")
+    parse_memory_mb: int = Field(default=3072, gt=0, description="Resident memory ceiling of a parse worker.")
+    max_text_mb: float = Field(default=20.0, gt=0, description="Text-like files (txt, md, csv, html, ...).")
+    max_zip_mb: float = Field(default=1024.0, gt=0, description="Uncompressed size of DOCX/XLSX/PPTX/ODT/EPUB.")
+    max_zip_members: int = Field(default=10_000, gt=0, description="Members of a zip container.")
+    max_pages: int = Field(default=5_000, gt=0, description="Pages of a PDF, slides of a PPTX, sheets of XLSX.")
+    max_image_mpix: float = Field(default=100.0, gt=0, description="Megapixels of an image (PDF pages are "
+                                  "OCRed at a lower dpi instead).")
     pdf_strategy: Literal["fast", "unstructured", "ocr_only", "auto"] = "fast"
     ocr: bool = Field(default=True, description="OCR image-only PDF pages and images with tesseract.")
     ocr_languages: str = "eng"
@@ -111,6 +123,8 @@ class Settings(BaseModel):
     api_keys_file: Path | None = None
     rate_limit_per_minute: int = Field(default=60, ge=1)
     max_upload_mb: float = Field(default=50.0, gt=0)
+    upload_quota_mb: float = Field(default=2048.0, gt=0, description="Stored uploads per tenant (service) "
+                                   "or per home (app).")
 
     @field_validator("home", "qdrant_path", "api_keys_file", mode="before")
     @classmethod
@@ -126,6 +140,13 @@ class Settings(BaseModel):
         return self
 
     # --- derived -------------------------------------------------------------------------------
+    def parse_limits(self) -> ParseLimits:
+        """The per-file parse budget as the plain values ``ingest`` takes."""
+        return ParseLimits(max_file_mb=self.max_file_mb, max_text_mb=self.max_text_mb, max_zip_mb=self.max_zip_mb,
+                           max_zip_members=self.max_zip_members, max_pages=self.max_pages,
+                           max_image_mpix=self.max_image_mpix, timeout_s=self.parse_timeout_s,
+                           memory_mb=self.parse_memory_mb)
+
     @property
     def store_path(self) -> Path:
         return self.qdrant_path or (self.home / "qdrant")

@@ -22,9 +22,9 @@ from ingest.errors import (
 )
 
 __all__ = ["AmbiguousSourceError", "ConfigError", "CorruptDocumentError", "DocragError", "EmptyDocumentError",
-           "EncryptedDocumentError", "FilterError", "IngestError", "ModelInstallError", "ModelNotFoundError",
-           "NotFoundError", "StoreCorruptError", "StoreError", "StoreFullError", "StoreLockedError",
-           "UnsupportedFileError", "UsageError"]
+           "EncryptedDocumentError", "FilterError", "IngestError", "ModelFormatError", "ModelInstallError",
+           "ModelNotFoundError", "NotFoundError", "StoreCorruptError", "StoreError", "StoreFullError",
+           "StoreLockedError", "UnsupportedFileError", "UsageError"]
 
 
 class ConfigError(DocragError):
@@ -33,6 +33,10 @@ class ConfigError(DocragError):
 
 class ModelNotFoundError(DocragError):
     """A model could not be resolved to local weights."""
+
+
+class ModelFormatError(ModelNotFoundError):
+    """A model path exists but is not a model of the expected format (e.g. a generator that is not GGUF)."""
 
 
 class ModelInstallError(DocragError):

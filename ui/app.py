@@ -18,6 +18,9 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # `streamlit run ui/app.py` puts ui/ on sys.path, not the repository root
     sys.path.insert(0, str(ROOT))
 
+import ingest.offline  # noqa: F401 - telemetry off before Streamlit and the libraries load
+
+# isort: split
 import streamlit as st
 
 from ui.common import COLLECTION_NAME, DEFAULT_COLLECTION, collections, home

@@ -10,8 +10,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import re
-import shutil
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,17 +18,9 @@ from typing import IO, Any
 from rag.api import DocRAG
 from rag.config import Settings
 from rag.server.cache import AnswerCache
+from rag.uploads import UploadFolder
 
 logger = logging.getLogger(__name__)
-
-_SAFE_NAME = re.compile(r"[^A-Za-z0-9._\- ]+")
-
-
-def safe_file_name(name: str) -> str:
-    """An upload's file name reduced to its last part and harmless characters."""
-    base = Path(name.replace("\\", "/")).name.strip()
-    base = _SAFE_NAME.sub("_", base).lstrip(".")
-    return base[:200] or "upload"
 
 
 class CollectionService:
@@ -39,35 +29,61 @@ class CollectionService:
 
     def __init__(self, settings: Settings, collection: str, cache: AnswerCache) -> None:
         self.collection = collection
-        self.uploads = settings.home / "service" / "uploads" / collection
+        self.uploads = UploadFolder(settings.home / "service" / "uploads" / collection, settings.upload_quota_mb)
         self.settings = settings.model_copy(update={"collection": collection})
         self.rag = DocRAG(settings=self.settings, collection=collection)
         self.cache = cache
         self.lock = threading.Lock()
         keep = {k: v for k, v in self.settings.public_dict().items()
-                if k not in ("api_keys", "api_keys_file", "rate_limit_per_minute", "max_upload_mb")}
+                if k not in ("api_keys", "api_keys_file", "rate_limit_per_minute", "max_upload_mb",
+                             "upload_quota_mb")}
         self.fingerprint = hashlib.sha256(json.dumps(keep, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
     # --- documents ---------------------------------------------------------------------------------
     def ingest(self, files: list[tuple[str, IO[bytes]]], force: bool = False) -> dict[str, Any]:
-        """Save uploads under the collection's upload folder (same name = same document) and ingest them."""
-        self.uploads.mkdir(parents=True, exist_ok=True)
-        paths = []
-        for name, fh in files:
-            dest = self.uploads / safe_file_name(name)
-            tmp = dest.with_name(dest.name + ".part")
-            with open(tmp, "wb") as out:
-                shutil.copyfileobj(fh, out, 1 << 20)
-            tmp.replace(dest)
-            paths.append(dest)
-        with self.lock:
-            report = self.rag.ingest(paths, force=force)
+        """Save uploads in the collection's upload folder (same name = same document) and ingest them.
+
+        Files are parsed in the parse worker pool before the collection lock is taken, so a slow or hostile
+        file never holds up the key's other requests. Rejected uploads are removed again; an update of a
+        stored document says ``"replaced": true``; the response holds file names, never server paths.
+        """
+        with self.uploads.lock:  # this key's uploads one batch at a time; queries are not held up
+            staged, refused = self.uploads.stage(files, self.settings.max_upload_mb)
+            paths = [s.path for s in staged]
+            parsed = self.rag.parse(paths) if paths else {}
+            report = None
+            try:
+                with self.lock:
+                    report = self.rag.ingest(paths, force=force, parsed=parsed)
+            finally:
+                failed = {f["source"] for f in report.failed} if report else {str(p) for p in paths}
+                self.uploads.settle(staged, failed)
         if report.ingested or report.failed:
             self.cache.invalidate(self.collection)
         out = report.to_dict()
-        for row in out["ingested"] + out["failed"]:
-            row["file_name"] = Path(row["source"]).name
+        by_path = {str(s.path): s for s in staged}
+        for row in out["ingested"] + out["failed"] + out.get("warnings", []):
+            self._public_row(row, by_path)
+        out["unchanged"] = [Path(u).name for u in out.get("unchanged", [])]
+        out["failed"] += [{"source": r["file_name"], "file_name": r["file_name"], "error": r["error"]}
+                          for r in refused]
+        out["summary"]["failed"] = len(out["failed"])
+        out["summary"]["files"] += len(refused)
         return out
+
+    def _public_row(self, row: dict[str, Any], staged: dict[str, Any]) -> None:
+        """Report rows name the stored file, never the server's path; ``replaced`` on an update."""
+        src = row.get("source", "")
+        up = staged.get(src)
+        row["source"] = row["file_name"] = Path(src).name
+        if up is not None:
+            row["uploaded_as"] = up.original_name
+            if "chunks" in row:
+                row["replaced"] = up.replaced
+        folder = str(self.uploads.folder)
+        for key in ("error", "warning"):
+            if isinstance(row.get(key), str):
+                row[key] = row[key].replace(folder + "/", "").replace(folder, "")
 
     def list_documents(self) -> list[dict[str, Any]]:
         with self.lock:
@@ -82,10 +98,8 @@ class CollectionService:
             src = self.rag.resolve_source(source)
             removed = self.rag.delete(src)
         self.cache.invalidate(self.collection)
-        p = Path(src)
-        if p.parent == self.uploads and p.is_file():
-            p.unlink()
-        return {"source": src, "deleted_chunks": removed}
+        self.uploads.remove(src)
+        return {"source": Path(src).name, "deleted_chunks": removed}
 
     # --- querying ----------------------------------------------------------------------------------
     def search(self, query: str, top_k: int | None, rerank: bool | None,

@@ -6,9 +6,10 @@ from pathlib import Path
 
 from rag.config import Settings
 
-KEY_A, KEY_B = "key-alpha-0123456789", "key-beta-9876543210"
+KEY_A, KEY_B, KEY_C = "key-alpha-0123456789", "key-beta-9876543210", "key-gamma-5550123456"
 AUTH_A = {"Authorization": f"Bearer {KEY_A}"}
 AUTH_B = {"Authorization": f"Bearer {KEY_B}"}
+AUTH_C = {"Authorization": f"Bearer {KEY_C}"}  # the upload tests' own collection
 
 BRIDGE = """The Zephyr Bridge
 
@@ -30,8 +31,9 @@ twenty-two nautical miles. The keeper's cottage is now a small museum about ship
 def service_settings(home: Path, **overrides: object) -> Settings:
     """The test profile for the service: small chunks, short answers, no reranker or NER (fast on 2 cores)."""
     values: dict[str, object] = {
-        "home": home, "api_keys": f"alpha:{KEY_A},beta:{KEY_B}", "chunk_size": 60, "chunk_overlap": 10,
+        "home": home, "api_keys": f"alpha:{KEY_A},beta:{KEY_B},gamma:{KEY_C}", "chunk_size": 60, "chunk_overlap": 10,
         "top_k": 2, "retrieve_k": 4, "max_tokens": 24, "n_ctx": 1024, "rerank": False, "extract_entities": False,
-        "device": "cpu", "rate_limit_per_minute": 100_000, "max_upload_mb": 1.0}
+        "device": "cpu", "rate_limit_per_minute": 100_000, "max_upload_mb": 1.0,
+        "max_zip_mb": 16.0}
     values.update(overrides)
     return Settings(**values)

@@ -11,9 +11,10 @@ from svc_helpers import AUTH_A, AUTH_B, KEY_A, service_settings
 from rag.errors import ConfigError
 from rag.server import create_app
 from rag.server.cache import AnswerCache
-from rag.server.collection_service import CollectionRegistry, safe_file_name
+from rag.server.collection_service import CollectionRegistry
 from rag.server.keys import KeyRing, hash_key
 from rag.server.limits import RateLimiter
+from rag.uploads import sanitize_filename
 
 
 class TestKeyRing:
@@ -91,11 +92,11 @@ class TestAnswerCache:
         assert cache.get(keys[0]) is None and cache.get(keys[2]) is not None
 
 
-def test_safe_file_name() -> None:
-    assert safe_file_name("../../etc/passwd") == "passwd"
-    assert safe_file_name("C:\\temp\\a b.pdf") == "a b.pdf"
-    assert safe_file_name(".hidden") == "hidden"
-    assert safe_file_name("") == "upload"
+def test_sanitize_filename() -> None:
+    assert sanitize_filename("../../etc/passwd") == "passwd"
+    assert sanitize_filename("C:\\temp\\a b.pdf") == "a b.pdf"
+    assert sanitize_filename(".hidden") == "hidden"
+    assert sanitize_filename("") == "upload"
 
 
 @pytest.fixture

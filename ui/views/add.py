@@ -15,8 +15,8 @@ import streamlit as st
 
 from ingest.filetypes import SUPPORTED_EXTENSIONS
 from rag.api import DocRAG, IngestReport
-from ui.common import clean_frame, guard, rag, uploads_dir
-from ui.uploads import UploadError, sanitize_filename, save, validate
+from ui.common import clean_frame, guard, rag
+from ui.uploads import UploadError, UploadFolder
 
 RESULT_COLUMNS = ["file", "status", "chunks", "pages", "details"]
 
@@ -49,8 +49,8 @@ def for_the_app(error: str) -> str:
 
 
 def run_ingest(paths: list[Path], names: dict[str, str], force: bool,
-               password: str = "") -> tuple[list[dict[str, Any]], str] | None:
-    """Ingest ``paths`` with a progress bar per file; returns the result rows and a summary line."""
+               password: str = "") -> tuple[list[dict[str, Any]], str, list[dict[str, str]]] | None:
+    """Ingest ``paths`` with a progress bar per file; returns the result rows, a summary line, the failures."""
     d = rag()
     files, _ = DocRAG.expand_paths([str(p) for p in paths])
     if not files and all(Path(p).exists() for p in paths):
@@ -82,7 +82,7 @@ def run_ingest(paths: list[Path], names: dict[str, str], force: bool,
     s = report.to_dict()["summary"]
     summary = (f"{s['ingested']} ingested ({s['chunks']} chunks, {s['pages']} pages), {s['unchanged']} unchanged, "
                f"{s['failed']} failed in {s['seconds']:.1f} s")
-    return result_rows(report, names), summary
+    return result_rows(report, names), summary, report.failed
 
 
 def show_results() -> None:
@@ -111,31 +111,28 @@ def upload_tab() -> None:
     password = st.text_input("Password for encrypted PDFs", type="password", key="upload_password",
                              help="Used for every encrypted PDF of this batch; never stored.")
     if st.button("Ingest uploaded files", type="primary", disabled=not files, key="ingest_uploads"):
-        folder = uploads_dir()
-        refused: list[dict[str, Any]] = []
-        saved: list[Path] = []
-        names: dict[str, str] = {}
-        for f in files or []:
-            name = sanitize_filename(f.name)
-            problem = validate(name, f.size, max_mb)
-            if problem is None:
-                try:
-                    path = save(name, f.getvalue(), folder)
-                    saved.append(path)
-                    names[str(path)] = f.name
-                    continue
-                except (UploadError, OSError) as e:
-                    problem = f"could not be saved: {e}"
-            refused.append({"file": f.name, "status": "refused", "chunks": None, "pages": None,
-                            "details": f"{name} {problem}"})
-        for r in refused:
-            st.error(f"{r['file']}: refused, {r['details']}")
+        folder = UploadFolder(Path(d.settings.home) / "uploads", d.settings.upload_quota_mb)
         rows: list[dict[str, Any]] = []
-        summary = f"{len(refused)} refused"
-        if saved:
-            out = run_ingest(saved, names, force, password)
+        with folder.lock:
+            try:
+                staged, bad = folder.stage([(f.name, f.getvalue()) for f in files or []], max_mb)
+            except (UploadError, OSError) as e:
+                staged, bad = [], [{"file_name": f.name, "error": f"could not be saved: {e}"} for f in files]
+            refused = [{"file": b["file_name"], "status": "refused", "chunks": None, "pages": None,
+                        "details": b["error"]} for b in bad]
+            for r in refused:
+                st.error(f"{r['file']}: refused, {r['details']}")
+            summary = f"{len(refused)} refused"
+            names = {str(s.path): s.original_name for s in staged}
+            out = run_ingest([s.path for s in staged], names, force, password) if staged else None
+            failed = {r["source"] for r in out[2]} if out else {str(s.path) for s in staged}
+            folder.settle(staged, failed)
             if out:
-                rows, summary = out
+                rows, summary = out[0], out[1]
+                replaced = {s.original_name for s in staged if s.replaced}
+                for row in rows:
+                    if row["file"] in replaced and row["status"] == "ingested":
+                        row["details"] = "; ".join(x for x in ("replaced the earlier upload", row["details"]) if x)
                 summary += f", {len(refused)} refused" if refused else ""
         st.session_state.ingest_results = (rows + refused, summary)
         st.session_state.uploader_gen = n + 1  # a fresh, empty uploader for the next batch
@@ -155,7 +152,7 @@ def path_tab() -> None:
         else:
             out = run_ingest([p.resolve()], {}, force, password)
             if out:
-                st.session_state.ingest_results = out
+                st.session_state.ingest_results = out[:2]
 
 
 def main() -> None:
