@@ -110,6 +110,26 @@ def embedder_path(settings: Settings) -> str:
     return models.resolve_embedder(settings.embedder).path
 
 
+def _runtime(settings: Settings, kind: str, resolved: models.ResolvedModel) -> models.RuntimeModel:
+    return models.runtime_model(kind, resolved, settings.inference_backend, settings.device)
+
+
+def _st_kwargs(settings: Settings, runtime: models.RuntimeModel) -> dict[str, Any]:
+    """Model folder and load options of a sentence-transformers component on its runtime.
+
+    On ONNX the folder's ``modules.json`` names ``rag.onnx_runtime.OrtTransformer`` (our own module, hence
+    ``trust_remote_code``; sentence-transformers' ``backend="onnx"`` needs Optimum, which cannot be installed
+    with transformers 5, see rag/onnx_runtime.py); precision is the exported variant's.
+    """
+    if runtime.backend == "onnx":
+        return {"model": runtime.path, "trust_remote_code": True, "model_kwargs": None}
+    return {"model": runtime.path, "model_kwargs": _model_kwargs(settings)}
+
+
+def _embedder_kwargs(settings: Settings) -> dict[str, Any]:
+    return _st_kwargs(settings, _runtime(settings, "embedder", models.resolve_embedder(settings.embedder)))
+
+
 def build_indexing(settings: Settings, store: QdrantDocumentStore, passwords: dict[str, str] | None = None,
                    entities: bool | None = None, parse: bool = True) -> Pipeline:
     """parser -> chunker -> [entities] -> sparse -> dense -> writer (overwrite: ids are deterministic).
@@ -124,9 +144,9 @@ def build_indexing(settings: Settings, store: QdrantDocumentStore, passwords: di
     p.add_component("chunker", ElementChunker(settings.chunk_size, settings.chunk_overlap))
     p.add_component("sparse_embedder", BM25DocumentSparseEmbedder(meta_fields_to_embed=["title_path"]))
     p.add_component("embedder", SentenceTransformersDocumentEmbedder(
-        model=embedder_path(settings), device=_device(settings), batch_size=_batch_size(settings),
-        progress_bar=False, normalize_embeddings=True, meta_fields_to_embed=["title_path"],
-        local_files_only=True, model_kwargs=_model_kwargs(settings)))
+        device=_device(settings), batch_size=_batch_size(settings), progress_bar=False,
+        normalize_embeddings=True, meta_fields_to_embed=["title_path"], local_files_only=True,
+        **_embedder_kwargs(settings)))
     p.add_component("writer", DocumentWriter(document_store=store, policy=DuplicatePolicy.OVERWRITE))
     if parse:
         p.connect("parser.documents", "chunker.documents")
@@ -148,15 +168,16 @@ def entity_extractor(settings: Settings) -> Any:
     ner = models.resolve_ner(settings.ner_model)
     if ner.path == "en_core_web_sm":
         return DocumentEntityExtractor(backend="spacy", model="en_core_web_sm")
-    return DocumentEntityExtractor(backend="transformers", model=ner.path,
+    runtime = _runtime(settings, "ner", ner)
+    return DocumentEntityExtractor(backend="transformers", model=runtime.path, runtime=runtime.backend,
                                    device=models.resolve_device(settings.device))
 
 
 def _add_retrieval(p: Pipeline, settings: Settings, store: QdrantDocumentStore, rerank: bool) -> str:
     """Adds the retrieval stages; returns the name of the component whose ``documents`` is the result."""
     p.add_component("query_embedder", SentenceTransformersTextEmbedder(
-        model=embedder_path(settings), device=_device(settings), progress_bar=False,
-        normalize_embeddings=True, local_files_only=True, model_kwargs=_model_kwargs(settings)))
+        device=_device(settings), progress_bar=False, normalize_embeddings=True, local_files_only=True,
+        **_embedder_kwargs(settings)))
     p.add_component("sparse_query_embedder", BM25QuerySparseEmbedder())
     p.add_component("retriever", QdrantHybridRetriever(document_store=store, top_k=settings.retrieve_k))
     p.connect("query_embedder.embedding", "retriever.query_embedding")
@@ -167,9 +188,9 @@ def _add_retrieval(p: Pipeline, settings: Settings, store: QdrantDocumentStore, 
             logger.warning("No cross-encoder reranker available: results are hybrid-retrieval order only")
         return "retriever"
     p.add_component("reranker", SentenceTransformersSimilarityRanker(
-        model=reranker.path, device=_device(settings), top_k=settings.retrieve_k, scale_score=False,
-        meta_fields_to_embed=["title_path"], model_kwargs=_model_kwargs(settings),
-        batch_size=_batch_size(settings)))
+        device=_device(settings), top_k=settings.retrieve_k, scale_score=False,
+        meta_fields_to_embed=["title_path"], batch_size=max(settings.retrieve_k, _batch_size(settings)),
+        **_st_kwargs(settings, _runtime(settings, "reranker", reranker))))
     p.connect("retriever.documents", "reranker.documents")
     return "reranker"
 

@@ -27,6 +27,7 @@ from rag.models import resolve_device
 logger = logging.getLogger(__name__)
 
 BACKENDS = ("spacy", "transformers")
+RUNTIMES = ("torch", "onnx")
 # CoNLL-2003 types -> the names spaCy uses, so one label vocabulary serves both backends.
 CONLL_LABEL_MAP = {"PER": "PERSON", "PERSON": "PERSON", "ORG": "ORG", "LOC": "LOC", "MISC": "MISC"}
 NUMERIC_LABELS = frozenset({"DATE", "TIME", "MONEY", "PERCENT", "QUANTITY"})
@@ -92,6 +93,7 @@ class DocumentEntityExtractor:
         numeric_from_spacy: bool = True,
         spacy_model: str = "en_core_web_sm",
         stride: int = 64,
+        runtime: str = "torch",
     ) -> None:
         """
         :param backend: ``"spacy"`` or ``"transformers"``.
@@ -105,7 +107,9 @@ class DocumentEntityExtractor:
         :param numeric_from_spacy: transformers backend only: also add spaCy's DATE/TIME/MONEY/PERCENT/QUANTITY.
         :param spacy_model: the spaCy pipeline used for those numeric entities.
         :param stride: tokens of overlap between the windows a long text is split into (transformers backend).
-        :raises ValueError: unknown backend, empty model, non-positive batch size or negative stride.
+        :param runtime: transformers backend: ``"torch"``, or ``"onnx"`` for a folder written by
+            ``rag.onnx_runtime.export_onnx`` (ONNX Runtime on the CPU; ``rag.models.runtime_model`` picks it).
+        :raises ValueError: unknown backend or runtime, empty model, non-positive batch size or negative stride.
         """
         if backend not in BACKENDS:
             raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
@@ -115,6 +119,8 @@ class DocumentEntityExtractor:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
         if stride < 0:
             raise ValueError(f"stride must be >= 0, got {stride}")
+        if runtime not in RUNTIMES:
+            raise ValueError(f"runtime must be one of {RUNTIMES}, got {runtime!r}")
         self.backend = backend
         self.model = model
         self.batch_size = batch_size
@@ -122,6 +128,7 @@ class DocumentEntityExtractor:
         self.numeric_from_spacy = numeric_from_spacy
         self.spacy_model = spacy_model
         self.stride = stride
+        self.runtime = runtime
         self._nlp: Any = None  # spaCy pipeline: the NER itself, or the numeric helper
         self._tokenizer: Any = None
         self._model: Any = None
@@ -158,7 +165,12 @@ class DocumentEntityExtractor:
 
                 path = materialize(path)
             tokenizer = AutoTokenizer.from_pretrained(path)
-            model = AutoModelForTokenClassification.from_pretrained(path)
+            if self.runtime == "onnx":
+                from rag.onnx_runtime import OrtModel
+
+                model = OrtModel.from_folder(path)
+            else:
+                model = AutoModelForTokenClassification.from_pretrained(path)
         except Exception as e:
             raise ComponentError(
                 f"Could not load token-classification model {self.model!r}: give a local folder with config.json, "
@@ -168,7 +180,7 @@ class DocumentEntityExtractor:
             raise ComponentError(
                 f"Model {self.model!r} has no fast tokenizer (tokenizer.json); character offsets need one"
             )
-        self._torch_device = resolve_device(self.device)
+        self._torch_device = "cpu" if self.runtime == "onnx" else resolve_device(self.device)
         model = model.to(self._torch_device).eval()
         if runtime.get("dynamic_int8") and self._torch_device == "cpu":
             model = _quantize_dynamic(model)
@@ -196,6 +208,7 @@ class DocumentEntityExtractor:
             numeric_from_spacy=self.numeric_from_spacy,
             spacy_model=self.spacy_model,
             stride=self.stride,
+            runtime=self.runtime,
         )
 
     @classmethod
