@@ -31,6 +31,7 @@ from ingest.store import build_document_store, describe, embedding_dim
 from rag import graph, models
 from rag.config import Settings
 from rag.errors import DocragError, IngestError, StoreError
+from rag.timings import stage_timer
 
 logger = logging.getLogger(__name__)
 
@@ -537,25 +538,19 @@ class DocRAG:
         p = self._pipeline("query", rerank=rerank)
         data = graph.query_inputs(p, question, top_k, max(self.settings.retrieve_k, top_k),
                                   to_haystack_filters(filters))
-        first_token: list[float] = []
-        t0 = time.perf_counter()
+        with stage_timer() as timer:
+            def on_chunk(chunk: Any) -> None:
+                timer.mark("first_token")
+                if callback:
+                    callback(chunk)
 
-        def on_chunk(chunk: Any) -> None:
-            if not first_token:
-                first_token.append(time.perf_counter())
-            if callback:
-                callback(chunk)
-
-        data["generator"] = {"streaming_callback": on_chunk}
-        with self._lock:
-            out = p.run(data, include_outputs_from={"gate", "retriever", "reranker"})
-        total = time.perf_counter() - t0
+            data["generator"] = {"streaming_callback": on_chunk}
+            with self._lock:
+                out = p.run(data, include_outputs_from={"gate", "retriever", "reranker"})
         a = out["answer_builder"]["answer"]
         docs = (out.get("gate") or {}).get("documents") or \
             (out.get("reranker") or out.get("retriever") or {}).get("documents", [])[:top_k]
-        timings = {"total_s": round(total, 4)}
-        if first_token:
-            timings["first_token_s"] = round(first_token[0] - t0, 4)
+        timings = timer.stages()  # embed/retrieve/rerank/read/prompt/generate_s, first_token_s, total_s
         answer = Answer(question=question, text=a["text"],
                         citations=[Citation(**{k: c[k] for k in Citation.__dataclass_fields__ if k in c}) for c in a["citations"]],
                         documents=[Hit.from_document(d) for d in docs], timings=timings,

@@ -95,7 +95,8 @@ def cached_folder(model_dir: str | os.PathLike, task: str, variant: str,
     """Where :func:`export_onnx` puts (or has put) this model's ONNX folder."""
     src = Path(model_dir)
     root = Path(cache_dir) if cache_dir is not None else onnx_cache_root()
-    return root / f"{src.name}-{task}-{variant}-{_source_hash(src, task, variant)}"
+    name = src.parent.name if src.name == "model" else src.name  # packaged models keep weights in .../<pkg>/model
+    return root / f"{name}-{task}-{variant}-{_source_hash(src, task, variant)}"
 
 
 def export_onnx(model_dir: str | os.PathLike, task: str, variant: str = "int8",
