@@ -51,6 +51,7 @@ except ImportError:  # pragma: no cover
     pass
 
 ALLOWED_MODULES = ["rag", "ingest", "haystack", "haystack_integrations"]
+SHIPPED_RERANKER_MAX_TOKENS = 256
 
 SYSTEM_PROMPT = (
     "You answer questions using only the numbered sources the user gives you. "
@@ -130,6 +131,25 @@ def _embedder_kwargs(settings: Settings) -> dict[str, Any]:
     return _st_kwargs(settings, _runtime(settings, "embedder", models.resolve_embedder(settings.embedder)))
 
 
+def doc_embedder(settings: Settings) -> SentenceTransformersDocumentEmbedder:
+    """The indexing graph's dense embedder (on the runtime of ``settings.inference_backend``)."""
+    return SentenceTransformersDocumentEmbedder(
+        device=_device(settings), batch_size=_batch_size(settings), progress_bar=False,
+        normalize_embeddings=True, meta_fields_to_embed=["title_path"], local_files_only=True,
+        **_embedder_kwargs(settings))
+
+
+def reranker_component(settings: Settings, reranker: models.ResolvedModel) -> SentenceTransformersSimilarityRanker:
+    """The cross-encoder stage: all ``retrieve_k`` candidates in one batch, on the configured runtime."""
+    # the shipped reranker was trained on 256-token pairs (models/reranker/metrics.json); its tokenizer allows 512,
+    # which doubles the cost of long chunks for text it never learned to use
+    tokenizer_kwargs = {"model_max_length": SHIPPED_RERANKER_MAX_TOKENS} if reranker.origin == "shipped" else None
+    return SentenceTransformersSimilarityRanker(
+        device=_device(settings), top_k=settings.retrieve_k, scale_score=False,
+        meta_fields_to_embed=["title_path"], batch_size=max(settings.retrieve_k, _batch_size(settings)),
+        tokenizer_kwargs=tokenizer_kwargs, **_st_kwargs(settings, _runtime(settings, "reranker", reranker)))
+
+
 def build_indexing(settings: Settings, store: QdrantDocumentStore, passwords: dict[str, str] | None = None,
                    entities: bool | None = None, parse: bool = True) -> Pipeline:
     """parser -> chunker -> [entities] -> sparse -> dense -> writer (overwrite: ids are deterministic).
@@ -143,10 +163,7 @@ def build_indexing(settings: Settings, store: QdrantDocumentStore, passwords: di
             max_file_mb=settings.max_file_mb, passwords=passwords))
     p.add_component("chunker", ElementChunker(settings.chunk_size, settings.chunk_overlap))
     p.add_component("sparse_embedder", BM25DocumentSparseEmbedder(meta_fields_to_embed=["title_path"]))
-    p.add_component("embedder", SentenceTransformersDocumentEmbedder(
-        device=_device(settings), batch_size=_batch_size(settings), progress_bar=False,
-        normalize_embeddings=True, meta_fields_to_embed=["title_path"], local_files_only=True,
-        **_embedder_kwargs(settings)))
+    p.add_component("embedder", doc_embedder(settings))
     p.add_component("writer", DocumentWriter(document_store=store, policy=DuplicatePolicy.OVERWRITE))
     if parse:
         p.connect("parser.documents", "chunker.documents")
@@ -187,10 +204,7 @@ def _add_retrieval(p: Pipeline, settings: Settings, store: QdrantDocumentStore, 
         if rerank:
             logger.warning("No cross-encoder reranker available: results are hybrid-retrieval order only")
         return "retriever"
-    p.add_component("reranker", SentenceTransformersSimilarityRanker(
-        device=_device(settings), top_k=settings.retrieve_k, scale_score=False,
-        meta_fields_to_embed=["title_path"], batch_size=max(settings.retrieve_k, _batch_size(settings)),
-        **_st_kwargs(settings, _runtime(settings, "reranker", reranker))))
+    p.add_component("reranker", reranker_component(settings, reranker))
     p.connect("retriever.documents", "reranker.documents")
     return "reranker"
 

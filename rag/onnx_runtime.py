@@ -8,8 +8,8 @@ next to our ``transformers==5.23``. ONNX Runtime itself can, so this module does
    shape-dependent mask code into constants and gives wrong outputs on other shapes), dynamic batch and length;
 2. **optimize** with ONNX Runtime's transformer optimizer (SkipLayerNorm, BiasGelu fusions): the ``fp32`` variant;
 3. **quantize** the optimized graph's MatMul weights to int8, per channel, activations quantized at run time
-   (``quantize_dynamic``, the same recipe as sentence-transformers' ``export_dynamic_quantized_onnx_model``):
-   the ``int8`` variant.
+   (``quantize_dynamic``, the recipe of sentence-transformers' ``export_dynamic_quantized_onnx_model``), except
+   the feed-forward output projections, which stay fp32 (see :func:`_ffn_output_matmuls`): the ``int8`` variant.
 
 The result is cached under ``<model cache>/onnx/<name>-<task>-<variant>-<hash>/`` keyed by the hash of the
 source folder's files, written in a temporary folder and renamed into place (concurrent callers are safe). The
@@ -62,7 +62,7 @@ VARIANTS = ("fp32", "int8")
 MODEL_FILE = "model.onnx"
 META_FILE = "onnx.json"
 # bump when the export recipe changes: every cached folder is then rebuilt
-EXPORT_VERSION = "1"
+EXPORT_VERSION = "2"
 _WEIGHT_FILES = {"model.safetensors", "pytorch_model.bin", "model.safetensors.index.json", "training_args.bin",
                  "compact.json", "model.int8.safetensors"}
 _ST_TRANSFORMER_TYPES = {"sentence_transformers.models.Transformer",
@@ -196,7 +196,9 @@ def _export_into(src: Path, task: str, variant: str, dst: Path) -> None:
         fused = {}
         shutil.copytree(raw.parent, optimized.parent, dirs_exist_ok=True)
     if variant == "int8":
-        quantize_dynamic(str(optimized), str(dst / MODEL_FILE), weight_type=QuantType.QInt8, per_channel=True)
+        keep = _ffn_output_matmuls(optimized)
+        quantize_dynamic(str(optimized), str(dst / MODEL_FILE), weight_type=QuantType.QInt8, per_channel=True,
+                         nodes_to_exclude=keep)
     else:
         _save_single_file(optimized, dst / MODEL_FILE)
     shutil.rmtree(raw.parent)
@@ -215,6 +217,21 @@ def _export_into(src: Path, task: str, variant: str, dst: Path) -> None:
             "fused": fused, "export_version": EXPORT_VERSION, "torch": torch.__version__,
             "onnxruntime": onnxruntime.__version__}
     (dst / META_FILE).write_text(json.dumps(meta, indent=1, sort_keys=True) + "\n")
+
+
+def _ffn_output_matmuls(path: Path) -> list[str]:
+    """MatMuls fed by a GELU: the feed-forward output projections, kept fp32 in the int8 variant.
+
+    Their inputs have the widest activation range of the encoder, which per-tensor dynamic quantization handles
+    worst: on 200 SQuAD passages quantizing them too gave MiniLM embeddings min cosine 0.989 to fp32 torch;
+    keeping them fp32 gives 0.993 (mean 0.994 -> 0.997) for a third of the weight FLOPs left in fp32.
+    """
+    import onnx
+
+    graph = onnx.load(str(path), load_external_data=False).graph
+    producer = {out: node for node in graph.node for out in node.output}
+    return [n.name for n in graph.node if n.op_type == "MatMul" and n.input and n.input[0] in producer
+            and producer[n.input[0]].op_type in ("Gelu", "BiasGelu", "FastGelu")]
 
 
 def _save_single_file(src: Path, dst: Path) -> None:
@@ -256,6 +273,9 @@ def session_options(threads: int | None = None) -> Any:
 
     so = ort.SessionOptions()
     so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    # no busy-waiting between ops: on shared cores (the app, llama.cpp, other processes) spinning threads
+    # steal the CPU the next op needs (measured: 20-pair rerank median 8.6 s spinning vs 7.7 s not, busy 2 cores)
+    so.add_session_config_entry("session.intra_op.allow_spinning", "0")
     if threads:
         so.intra_op_num_threads = threads
     return so
