@@ -9,10 +9,10 @@
 from __future__ import annotations
 
 import collections
-import re
-import string
 from collections.abc import Iterable, Sequence
 from typing import Any
+
+from rag.text import CITATION_MARK, normalize_answer, strip_citations  # noqa: F401 - re-exported
 
 # --- ranking ------------------------------------------------------------------------------------------
 RANKING_METRICS = ("ndcg@10", "mrr@10", "recall@10", "recall@100")
@@ -59,23 +59,6 @@ def ranking_metrics(qrels: dict[str, dict[str, int]], run: dict[str, dict[str, f
 
 
 # --- SQuAD answers -----------------------------------------------------------------------------------
-_ARTICLES = re.compile(r"\b(a|an|the)\b", re.UNICODE)
-_PUNCT = set(string.punctuation)
-CITATION_MARK = re.compile(r"\s*\[\d{1,3}(?:\s*,\s*\d{1,3})*\]")
-
-
-def normalize_answer(s: str) -> str:
-    """SQuAD normalisation: lower case, drop punctuation, articles and extra whitespace."""
-    s = s.lower()
-    s = "".join(ch for ch in s if ch not in _PUNCT)
-    s = _ARTICLES.sub(" ", s)
-    return " ".join(s.split())
-
-
-def strip_citations(text: str) -> str:
-    return CITATION_MARK.sub("", text).strip()
-
-
 def _tokens(s: str) -> list[str]:
     return normalize_answer(s).split() if s else []
 

@@ -128,6 +128,8 @@ class Evidence:
     page: int | None = None
     sentence: str = ""
     sentence_start: int = 0
+    margin: float | None = None  # the reader's span logit minus its no-answer logit (before calibration)
+    rerank_score: float | None = None  # the cross-encoder logit of the chunk
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -537,24 +539,32 @@ class DocRAG:
         rerank = self.settings.rerank if rerank is None else rerank
         p = self._pipeline("query", rerank=rerank)
         data = graph.query_inputs(p, question, top_k, max(self.settings.retrieve_k, top_k),
-                                  to_haystack_filters(filters))
+                                  to_haystack_filters(filters), reader_top_k=self.settings.reader_top_k)
+        names = set(dict(p.graph.nodes(data=False)))
         with stage_timer() as timer:
             def on_chunk(chunk: Any) -> None:
                 timer.mark("first_token")
                 if callback:
                     callback(chunk)
 
-            data["generator"] = {"streaming_callback": on_chunk}
+            if "generator" in names:
+                data["generator"] = {"streaming_callback": on_chunk}
             with self._lock:
                 out = p.run(data, include_outputs_from={"gate", "retriever", "reranker"})
         a = out["answer_builder"]["answer"]
         docs = (out.get("gate") or {}).get("documents") or \
-            (out.get("reranker") or out.get("retriever") or {}).get("documents", [])[:top_k]
+            (out.get("reranker") or out.get("retriever") or {}).get("documents", [])[:max(top_k, self.settings.reader_top_k)
+                                                                                     if "reader" in names else top_k]
         timings = timer.stages()  # embed/retrieve/rerank/read/prompt/generate_s, first_token_s, total_s
         answer = Answer(question=question, text=a["text"],
-                        citations=[Citation(**{k: c[k] for k in Citation.__dataclass_fields__ if k in c}) for c in a["citations"]],
+                        citations=[Citation(**{k: c[k] for k in Citation.__dataclass_fields__ if k in c})
+                                   for c in a["citations"]],
                         documents=[Hit.from_document(d) for d in docs], timings=timings,
-                        declined=a["declined"], grounded=a["grounded"])
+                        declined=a["declined"], grounded=a["grounded"],
+                        evidence=[Evidence(**{k: e[k] for k in Evidence.__dataclass_fields__ if k in e})
+                                  for e in a.get("evidence", [])],
+                        confidence=float(a.get("confidence", 0.0 if a["declined"] else 1.0)),
+                        mode=a.get("mode", "declined" if a["declined"] else "generated"))
         if with_entities and not answer.declined and self.settings.extract_entities:
             try:
                 answer.entities = self._entity_extractor().extract([answer.text])[0]

@@ -61,6 +61,7 @@ class Settings(BaseModel):
         "(see rag.graph.generator_backend).")
     generator_quantization: Literal["none", "4bit", "8bit"] = Field(
         default="none", description="transformers backend on CUDA: load weights in 4/8 bit with bitsandbytes.")
+    reader: str = Field(default="", description="Extractive QA model; empty = shipped models/reader; 'none' = off.")
     ner_model: str = Field(default="", description="'spacy', a token-classification model, or empty = best.")
     summarizer: str = Field(default="", description="T5/seq2seq model id or path; empty = GGUF generator.")
     device: str = Field(default="auto", description="'auto', 'cpu', 'cuda', 'cuda:1', ...")
@@ -83,8 +84,16 @@ class Settings(BaseModel):
     max_tokens: int = Field(default=256, ge=1, le=8192)
     repeat_penalty: float = Field(default=1.15, ge=1.0, le=2.0)
     min_rerank_score: float = Field(
-        default=-4.0, description="Below this best reranker logit the question is declined as unanswerable."
+        default=-4.0, description="Without a reader: below this best reranker logit the question is declined."
     )
+    answer_mode: Literal["evidence", "extractive", "generator"] = Field(
+        default="evidence", description="evidence = reader spans -> calibrated decline -> generator writes from the "
+        "spans, checked against them (falls back to the span); extractive = the reader's span only; generator = "
+        "the generator over whole chunks (no reader).")
+    min_confidence: float | None = Field(
+        default=None, ge=0.0, le=1.0, description="Decline below this calibrated answer probability; None = the "
+        "threshold calibrated with the shipped reader (models/reader/calibration.json).")
+    reader_top_k: int = Field(default=5, ge=1, le=50, description="Reranked chunks the reader reads.")
 
     # --- service -------------------------------------------------------------------------------
     api_keys: str = Field(default="", description="Comma-separated API keys for `docrag serve`.")

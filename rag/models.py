@@ -143,6 +143,49 @@ def resolve_reranker(name: str = "") -> ResolvedModel | None:
     return None
 
 
+def resolve_reader(name: str = "") -> ResolvedModel | None:
+    """Extractive QA reader; default: our fine-tuned reader in ``models/reader``; ``"none"`` disables it."""
+    if name.lower() in ("none", "off", "false", "0"):
+        return None
+    if name:
+        return _resolve_named("reader", name, "a transformers question-answering folder or HF id")
+    found = _shipped("reader", SHIPPED_MODELS / "reader")
+    if found is None:
+        logger.warning("No reader shipped in %s: answers come from the generator alone", SHIPPED_MODELS / "reader")
+    return found
+
+
+def reader_calibration(name: str = "") -> dict[str, float] | None:
+    """The shipped reader's open-book calibrator (``models/reader/calibration.json``), for the default reader."""
+    if name:
+        return None
+    path = SHIPPED_MODELS / "reader" / "calibration.json"
+    if not path.is_file():
+        return None
+    import json
+
+    data = json.loads(path.read_text())
+    return data.get("open_book") or data.get("gold_paragraph")
+
+
+_QA_MODELS: dict[tuple[str, str], tuple[object, object]] = {}
+
+
+def shared_qa_model(path: str, device: str = "cpu") -> tuple[object, object]:
+    """``(tokenizer, model)`` of a question-answering model, loaded once per process and device."""
+    key = (path, device)
+    if key not in _QA_MODELS:
+        from transformers import AutoModelForQuestionAnswering, AutoTokenizer
+
+        try:
+            tok = AutoTokenizer.from_pretrained(path)
+            model = AutoModelForQuestionAnswering.from_pretrained(path).to(device).eval()
+        except OSError as e:
+            raise ModelNotFoundError(f"reader model {path} could not be loaded: {e}") from e
+        _QA_MODELS[key] = (tok, model)
+    return _QA_MODELS[key]
+
+
 def resolve_ner(name: str = "") -> ResolvedModel:
     """NER model: ``spacy`` (en_core_web_sm), a token-classification model, or empty for the best available.
 

@@ -35,7 +35,7 @@ STAGES: dict[str, str] = {
     "retriever": "retrieve",
     "reranker": "rerank",
     "reader": "read",
-    "gate": "gate",
+    "gate": "gate", "evidence": "gate",
     "prompt_builder": "prompt",
     "generator": "generate",
     "answer_builder": "answer",

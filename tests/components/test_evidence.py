@@ -1,0 +1,100 @@
+"""Span decoding, calibration, sentence bounds, the evidence gate and the evidence answer builder."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from haystack import Document
+from haystack.dataclasses import ChatMessage, ExtractedAnswer
+
+from rag.components.evidence_answer_builder import NO_ANSWER_TEXT, EvidenceAnswerBuilder, agrees
+from rag.components.evidence_gate import EvidenceGate, evidence_dict
+from rag.components.extractive_reader import ExtractiveReader, sentence_around
+from rag.span_decode import Calibrator, fit_platt, reliability, window_spans
+
+
+def test_window_spans_respects_context_mask_and_length():
+    # tokens: [CLS] q [SEP] a b c [SEP]; offsets of context tokens 0-1, 2-3, 4-5
+    offsets = [(0, 0), (0, 0), (0, 0), (0, 1), (2, 3), (4, 5), (0, 0)]
+    mask = np.array([False, False, False, True, True, True, False])
+    start = np.array([5.0, 9.0, 0, 1.0, 4.0, 0.0, 9.0])  # question/special tokens score high: must be ignored
+    end = np.array([5.0, 9.0, 0, 0.0, 0.5, 3.0, 9.0])
+    spans = window_spans(start, end, offsets, mask, max_answer_tokens=30, top_n=3)
+    assert (spans[0].start, spans[0].end) == (2, 5)  # b..c: 4 + 3
+    assert spans[0].null_score == 10.0 and spans[0].margin == pytest.approx(-3.0)
+    short = window_spans(start, end, offsets, mask, max_answer_tokens=1, top_n=1)
+    assert (short[0].start, short[0].end) == (2, 3)  # b alone: 4 + 0.5
+
+
+def test_platt_fit_orders_and_calibrates():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=4000)
+    y = (rng.random(4000) < 1 / (1 + np.exp(-(2 * x - 1)))).astype(int)
+    w = fit_platt(x, y)
+    assert w[0] == pytest.approx(2.0, abs=0.25) and w[1] == pytest.approx(-1.0, abs=0.2)
+    cal = Calibrator(a=float(w[0]), c=float(w[1]))
+    rel = reliability([cal.probability(v) for v in x], y)
+    assert rel["ece"] < 0.05 and sum(b["n"] for b in rel["bins"]) == 4000
+
+
+def test_sentence_around_is_exact_and_whole():
+    text = "First one. The memo says 20,000 bottles were delivered on May 5. Last sentence here."
+    a = text.index("20,000 bottles")
+    s, e = sentence_around(text, a, a + len("20,000 bottles"))
+    assert text[s:e] == "The memo says 20,000 bottles were delivered on May 5."
+
+
+def test_reader_rejects_bad_arguments():
+    with pytest.raises(ValueError, match="top_k"):
+        ExtractiveReader(model="x", top_k=0)
+    with pytest.raises(ValueError, match="stride"):
+        ExtractiveReader(model="x", stride=400, max_seq_length=384)
+    r = ExtractiveReader(model="x", calibration={"a": 1.0, "b": 0.0, "c": 0.0, "threshold": 0.3})
+    assert ExtractiveReader.from_dict(r.to_dict()).threshold == 0.3
+
+
+def _answer(doc: Document, text: str, score: float) -> ExtractedAnswer:
+    start = doc.content.index(text)
+    s, e = sentence_around(doc.content, start, start + len(text))
+    return ExtractedAnswer(query="q", score=score, data=text, document=doc,
+                           document_offset=ExtractedAnswer.Span(start, start + len(text)),
+                           meta={"margin": 1.0, "sentence_start": s, "sentence_end": e})
+
+
+DOC = Document(id="c1", content="Intro line. The memo says 20,000 bottles were delivered on May 5. Other text.",
+               meta={"source": "memo.pdf", "file_name": "memo.pdf", "page_number": 2})
+
+
+def test_evidence_gate_declines_under_threshold_and_passes_above():
+    gate = EvidenceGate(threshold=0.6)
+    low = gate.run(query="q", answers=[_answer(DOC, "20,000 bottles", 0.4)])
+    assert low["no_answer"] == "q" and "evidence" not in low and low["candidates"][0]["score"] == 0.4
+    high = gate.run(query="q", answers=[_answer(DOC, "20,000 bottles", 0.9),
+                                        ExtractedAnswer(query="q", score=0.1, data=None, document=None)])
+    ev = high["evidence"][0]
+    assert DOC.content[ev["start"]:ev["end"]] == "20,000 bottles"
+    assert DOC.content[ev["sentence_start"]:ev["sentence_start"] + len(ev["sentence"])] == ev["sentence"]
+    assert high["documents"] == [DOC] and ev["page"] == 2
+
+
+def test_agrees_needs_the_span_and_no_new_numbers():
+    ev = [evidence_dict(_answer(DOC, "20,000 bottles", 0.9))]
+    assert agrees("The memo says 20,000 bottles were delivered [1].", ev)
+    assert not agrees("May 5, 2023 [1]", ev)  # the screenshot's wrong answer: the span is missing
+    assert not agrees("20,000 bottles and 300 cans were delivered.", ev)  # 300 is not in the evidence
+
+
+def test_answer_builder_modes_and_verbatim_quotes():
+    builder = EvidenceAnswerBuilder()
+    ev = [evidence_dict(_answer(DOC, "20,000 bottles", 0.9))]
+    gen = builder.run(query="q", candidates=ev, evidence=ev,
+                      replies=[ChatMessage.from_assistant("20,000 bottles were delivered [1].")])["answer"]
+    assert gen["mode"] == "generated" and gen["confidence"] == 0.9
+    c = gen["citations"][0]
+    assert DOC.content[c["start"]:c["end"]] == c["quote"]
+    wrong = builder.run(query="q", candidates=ev, evidence=ev,
+                        replies=[ChatMessage.from_assistant("May 5, 2023 [1]")])["answer"]
+    assert wrong["mode"] == "extractive" and wrong["text"] == "20,000 bottles [1]" and wrong["raw"] == "May 5, 2023 [1]"
+    declined = builder.run(query="q", candidates=ev, no_answer="q")["answer"]
+    assert declined["declined"] and declined["mode"] == "declined" and declined["text"] == NO_ANSWER_TEXT
+    assert declined["confidence"] == pytest.approx(0.1)
