@@ -41,32 +41,20 @@ def cosine_stats(a: np.ndarray, b: np.ndarray) -> dict[str, float]:
             "mean": round(float(c.mean()), 5), "n": int(len(c))}
 
 
-def _embedder(backend: str, variant: str) -> Any:
-    from sentence_transformers import SentenceTransformer
+def _load(kind: str, backend: str, variant: str) -> Any:
+    """The default embedder (``SentenceTransformer``) or reranker (``CrossEncoder``) on torch fp32 or ONNX."""
+    from sentence_transformers import CrossEncoder, SentenceTransformer
 
     from rag import models
 
-    resolved = models.resolve_embedder()
+    cls = SentenceTransformer if kind == "embedder" else CrossEncoder
+    resolved = models.resolve_default(kind)
     if backend == "torch":
-        return SentenceTransformer(resolved.path, device="cpu")
+        return cls(resolved.path, device="cpu")
     from rag.onnx_runtime import export_onnx
 
-    return SentenceTransformer(str(export_onnx(resolved.path, "feature-extraction", variant)), device="cpu",
-                               trust_remote_code=True)
-
-
-def _reranker(backend: str, variant: str) -> Any:
-    from sentence_transformers import CrossEncoder
-
-    from rag import models
-
-    resolved = models.resolve_reranker()
-    if backend == "torch":
-        return CrossEncoder(resolved.path, device="cpu")
-    from rag.onnx_runtime import export_onnx
-
-    return CrossEncoder(str(export_onnx(resolved.path, "sequence-classification", variant)), device="cpu",
-                        trust_remote_code=True)
+    return cls(str(export_onnx(resolved.path, models.ONNX_TASKS[kind], variant)), device="cpu",
+               trust_remote_code=True)
 
 
 def _gate(ours: float, ref: float) -> dict[str, Any]:
@@ -87,7 +75,7 @@ def gate_retrieval(args: argparse.Namespace) -> dict[str, Any]:
     out: dict[str, Any] = {"corpus": len(texts), "queries": len(queries)}
     emb: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     for backend in ("torch", "onnx"):
-        model = _embedder(backend, args.variant)
+        model = _load("embedder", backend, args.variant)
         t0 = time.perf_counter()
         d = model.encode(texts, batch_size=64, normalize_embeddings=True)
         out[f"{backend}_docs_per_s"] = round(len(texts) / (time.perf_counter() - t0), 1)
@@ -111,7 +99,7 @@ def gate_retrieval(args: argparse.Namespace) -> dict[str, Any]:
     rr: dict[str, Any] = {"queries": len(cases), "pairs": len(pairs)}
     rruns: dict[str, dict[str, dict[str, float]]] = {}
     for backend in ("torch", "onnx"):
-        model = _reranker(backend, args.variant)
+        model = _load("reranker", backend, args.variant)
         t0 = time.perf_counter()
         scores = model.predict(pairs, batch_size=32, activation_fn=None)
         rr[f"{backend}_pairs_per_s"] = round(len(pairs) / (time.perf_counter() - t0), 1)
