@@ -8,7 +8,7 @@ export HF_HUB_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 PORT ?= 8501
 
-.PHONY: install run test test-fast eval-ci eval bench bench-deps bench-ingest bench-query bench-runtime runtime-gate bench-gpu train-reranker train-ner serve lint clean
+.PHONY: install run test test-fast eval-ci eval bench bench-deps bench-ingest bench-query bench-store bench-runtime runtime-gate bench-gpu train-reranker train-ner train-reader serve lint clean
 
 install:
 	@bash scripts/setup.sh
@@ -52,6 +52,9 @@ bench-runtime: install
 runtime-gate: install
 	$(PY) -m evals.runtime_gate
 
+bench-store: install
+	$(PY) -m evals.bench store
+
 bench-gpu:
 	python3 -m evals.bench gpu
 
@@ -60,6 +63,9 @@ train-reranker: install
 
 train-ner: install
 	$(VENV)/bin/docrag train ner
+
+train-reader: install
+	$(VENV)/bin/docrag train reader
 
 serve: install
 	$(VENV)/bin/docrag serve

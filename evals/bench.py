@@ -7,6 +7,9 @@
   time to first token with a 5-chunk context and decode tokens/s through our graph, against llama.cpp alone.
 - ``runtime``: the embedder, reranker and NER alone, torch against ONNX Runtime on the same passages
   (``inference_backend=torch`` vs ``auto``), with the ratios.
+- ``store``: the embedded store (Qdrant Edge) alone, on synthetic 384-d vectors + BM25-like sparse vectors
+  (no models): hybrid retrieve p50/p95 (plain and filtered) at ``--sizes`` chunks, reopen time, ``list`` on
+  1,000 document records, and recall@10 of HNSW against exact search at the largest size.
 - ``gpu``: ``evals.gpu_bench`` (run on a CUDA machine).
 """
 
@@ -315,13 +318,117 @@ def bench_runtime(args: argparse.Namespace) -> dict[str, Any]:
     return out
 
 
+def _synthetic_chunks(n: int, dim: int, seed: int = 0) -> tuple[Any, list[Any]]:
+    """``n`` chunks in 200 topics: unit dense vectors near their topic centre, sparse terms from a Zipf vocabulary
+    biased to the topic; 50 chunks per document source."""
+    import numpy as np
+    from haystack import Document
+    from haystack.dataclasses import SparseEmbedding
+
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(size=(200, dim))
+    topic = rng.integers(0, 200, size=n)
+    dense = centres[topic] + rng.normal(scale=1.5, size=(n, dim))
+    dense /= np.linalg.norm(dense, axis=1, keepdims=True)
+    docs = []
+    for i in range(n):
+        terms = np.unique(np.concatenate([rng.zipf(1.3, 30) % 30_000, topic[i] * 100 + rng.integers(0, 100, 8)]))
+        docs.append(Document(id=f"c{i}", content=f"chunk {i} of topic {topic[i]}", embedding=dense[i].tolist(),
+                             sparse_embedding=SparseEmbedding(indices=terms.tolist(),
+                                                              values=[1.0] * len(terms)),
+                             meta={"source": f"/docs/doc{i // 50}.txt", "chunk_index": i % 50,
+                                   "page_numbers": [1 + (i % 50) // 5], "state": "live"}))
+    return centres, docs
+
+
+def bench_store(args: argparse.Namespace) -> dict[str, Any]:
+    import numpy as np
+    from haystack.dataclasses import SparseEmbedding
+    from haystack.document_stores.types import DuplicatePolicy
+
+    from ingest.store import StoreConfig, open_library
+    from ingest.store.library import DocumentRecord
+
+    dim, out = 384, {"machine": _machine(), "vectors": "synthetic 384-d + sparse (no models)", "sizes": {}}
+    rng = np.random.default_rng(1)
+    for n in args.sizes:
+        with tempfile.TemporaryDirectory() as tmp:
+            cfg = StoreConfig(collection="bench", embedding_dim=dim, path=Path(tmp), hnsw_threshold=0)
+            lib = open_library(cfg)
+            centres, docs = _synthetic_chunks(n, dim)
+            t0 = time.perf_counter()
+            for start in range(0, n, 2048):
+                lib.chunks.write_documents(docs[start:start + 2048], policy=DuplicatePolicy.OVERWRITE)
+            lib.chunks.flush()
+            write_s = time.perf_counter() - t0
+            lib.put(*[DocumentRecord(source=f"/docs/doc{i}.txt", chunks=50) for i in range((n + 49) // 50)])
+            queries = []
+            for _ in range(args.queries):
+                q = centres[rng.integers(0, 200)] + rng.normal(scale=1.5, size=dim)
+                queries.append(((q / np.linalg.norm(q)).tolist(),
+                                SparseEmbedding(indices=rng.integers(0, 20_000, 6).tolist(), values=[1.0] * 6)))
+            row: dict[str, Any] = {"write_s": round(write_s, 2), "write_chunks_per_s": round(n / write_s)}
+            for name, flt in (("hybrid", None), ("hybrid_filtered", {"field": "meta.source", "operator": "==",
+                                                                      "value": "/docs/doc7.txt"})):
+                lib.chunks._query_hybrid(*queries[0], filters=flt, top_k=20)  # warm
+                times = []
+                for q in queries:
+                    t = time.perf_counter()
+                    lib.chunks._query_hybrid(*q, filters=flt, top_k=20)
+                    times.append((time.perf_counter() - t) * 1000)
+                row[f"{name}_p50_ms"] = round(_pct(times, 0.5), 2)
+                row[f"{name}_p95_ms"] = round(_pct(times, 0.95), 2)
+            lib.close()
+            t = time.perf_counter()
+            lib = open_library(cfg)
+            lib.chunks.count_documents()
+            row["reopen_s"] = round(time.perf_counter() - t, 3)
+            if n == max(args.sizes):
+                exact = [[d.id for d in lib.chunks._query_by_embedding(q[0], top_k=10)] for q in queries]
+                t = time.perf_counter()
+                lib.chunks.optimize()
+                row["hnsw_build_s"] = round(time.perf_counter() - t, 1)
+                hits, times = 0, []
+                for q, ex in zip(queries, exact, strict=True):
+                    t = time.perf_counter()
+                    got = [d.id for d in lib.chunks._query_by_embedding(q[0], top_k=10)]
+                    times.append((time.perf_counter() - t) * 1000)
+                    hits += len(set(got) & set(ex))
+                row["hnsw_recall_at_10"] = round(hits / (10 * len(queries)), 4)
+                row["hnsw_dense_p95_ms"] = round(_pct(times, 0.95), 2)
+                times = []
+                for q in queries:
+                    t = time.perf_counter()
+                    lib.chunks._query_hybrid(*q, top_k=20)
+                    times.append((time.perf_counter() - t) * 1000)
+                row["hnsw_hybrid_p95_ms"] = round(_pct(times, 0.95), 2)
+            lib.close()
+            out["sizes"][str(n)] = row
+    with tempfile.TemporaryDirectory() as tmp:
+        lib = open_library(StoreConfig(collection="bench", embedding_dim=dim, path=Path(tmp)))
+        recs = [DocumentRecord(source=f"/docs/doc{i}.pdf", file_name=f"doc{i}.pdf", file_type="pdf", chunks=40,
+                               pages=12, entities={"ORG\tacme": 3, "PERSON\tada": 1}) for i in range(1000)]
+        for start in range(0, 1000, 256):
+            lib.put(*recs[start:start + 256])
+        times = []
+        for _ in range(10):
+            t = time.perf_counter()
+            assert len(lib.records()) == 1000
+            times.append((time.perf_counter() - t) * 1000)
+        out["list_1000_documents_p50_ms"] = round(_pct(times, 0.5), 1)
+        lib.close()
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m evals.bench")
-    p.add_argument("what", choices=["ingest", "query", "runtime", "gpu", "all"])
+    p.add_argument("what", choices=["ingest", "query", "store", "runtime", "gpu", "all"])
     p.add_argument("--runtime-chunks", type=int, default=128, help="passages embedded/tagged (runtime)")
     p.add_argument("--pages", type=int, default=1000, help="pages of the text corpus (ingest)")
     p.add_argument("--chunks", type=int, default=10000, help="collection size (query)")
     p.add_argument("--queries", type=int, default=50)
+    p.add_argument("--sizes", type=lambda v: [int(x) for x in v.split(",")], default=[1000, 10_000, 100_000],
+                   help="collection sizes of the store bench, comma-separated")
     args = p.parse_args(argv)
     if not DATA.is_dir():
         print(f"bench: data folder {DATA} not found (set DOCRAG_DATA)", file=sys.stderr)
@@ -331,7 +438,8 @@ def main(argv: list[str] | None = None) -> int:
 
         return gpu_bench.main(["--out", str(REPO / "evals" / "reports" / "gpu_bench.json")])
     results = {}
-    for name, fn in (("runtime", bench_runtime), ("ingest", bench_ingest), ("query", bench_query)):
+    for name, fn in (("runtime", bench_runtime), ("ingest", bench_ingest), ("query", bench_query),
+                     ("store", bench_store)):
         if args.what in (name, "all"):
             results[name] = fn(args)
             path = REPO / "evals" / "reports" / f"bench-{name}.json"

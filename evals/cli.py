@@ -21,7 +21,7 @@ def build_parser() -> argparse.ArgumentParser:
                                 "real pipeline; writes JSON + Markdown reports under evals/reports/.")
     p.add_argument("task", choices=["retrieval", "answers", "ner", "summaries", "all"])
     p.add_argument("--dataset", action="append", choices=sorted(dsets.LOADERS),
-                   help="dataset(s) for the task (default: scifact / squad / conll2003 / xsum)")
+                   help="dataset(s) for the task (default: scifact + msmarco / squad / conll2003 / xsum)")
     p.add_argument("--limit", type=int, default=None, help="cases per dataset (overrides CI/full sizes)")
     p.add_argument("--full", action="store_true", help="every case of each set (slow: hours for SQuAD answers)")
     p.add_argument("--json", action="store_true", help="print the report as JSON instead of tables")

@@ -3,6 +3,10 @@
 The file holds ``[<task>.<dataset>.<config>]`` tables of ``metric = minimum``. A metric below its minimum
 fails; a threshold whose config was skipped (e.g. no reranker shipped yet) is listed as ``missing`` and does
 not fail, so the gate tightens automatically once the model exists.
+
+``[gain.<task>."<config>-<baseline>"]`` tables of ``metric = minimum gain`` apply to every dataset of the
+task: ``config`` must beat ``baseline`` by more than the minimum (``0.0``: strictly better), e.g.
+``hybrid_rerank`` over ``hybrid`` on SciFact and on MS MARCO.
 """
 
 from __future__ import annotations
@@ -27,8 +31,21 @@ def check(sections: list[dict[str, Any]], thresholds: dict[str, Any] | None = No
     Only the tasks and datasets present in ``sections`` are checked.
     """
     thresholds = load_thresholds() if thresholds is None else thresholds
+    gains = thresholds.get("gain", {})
     failures, missing, checked = [], [], 0
     for s in sections:
+        for pair, mins in gains.get(s["task"], {}).items():
+            config, baseline = pair.split("-", 1)
+            got, base = s["configs"].get(config), s["configs"].get(baseline)
+            if got is None or base is None:
+                missing.append(f"gain {s['task']}.{s['dataset']}.{pair} ({config if got is None else baseline} not run)")
+                continue
+            for metric, minimum in mins.items():
+                checked += 1
+                value = got.get(metric, float("nan")) - base.get(metric, float("nan"))
+                if not value > minimum:
+                    failures.append({"key": f"{s['task']}.{s['dataset']}.{pair}.{metric}", "value": float(value),
+                                     "threshold": float(minimum)})
         per_config = thresholds.get(s["task"], {}).get(s["dataset"], {})
         for config, mins in per_config.items():
             got = s["configs"].get(config)

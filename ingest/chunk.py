@@ -2,15 +2,20 @@
 
 Rules, in order:
 - a Title closes the current chunk and updates the title path (``A > B > C`` by ``category_depth``);
-- a table is its own chunk when it fits in ``1.5 x chunk_size`` words, else it is split by rows, each part
-  repeating the header row;
+- a table becomes chunks of its own (``ingest.tables``): each body row keeps its row label and column
+  headers (``Zone NA · Sales: 12553 | ...``), parts of at most ``chunk_size // 2`` words (numbers cost many
+  word pieces) each start with the table's caption line; a header-only table element lends its rows to the
+  table element after it;
 - a page change closes the chunk once it holds at least ``chunk_size // 3`` words (citations stay precise);
 - text is packed up to ``chunk_size`` words, long elements split at sentence ends, and consecutive chunks of a
   section share ``chunk_overlap`` words.
 
 Each chunk keeps ``source``, ``file_name``, ``file_type``, ``file_hash``, ``page_numbers`` (sorted list),
-``page_number`` (first page), ``element_types``, ``title_path``, ``chunk_index`` and ``chunk_count``; its id is
-derived from (source, file_hash, chunk_index), so re-ingesting the same content gives the same point ids.
+``page_number`` (first page), ``element_types``, ``title_path``, ``chunk_index`` and ``chunk_count``, the
+document context ``doc_title``/``doc_author``/``doc_period``/``doc_date`` (ISO date, when found; see
+``ingest.context``) and ``context``: the one-line contextual header (title · author · period · file name ·
+section path) that the graph embeds, BM25-indexes and reranks in front of the content. Its id is derived
+from (source, file_hash, chunk_index), so re-ingesting the same content gives the same point ids.
 """
 
 from __future__ import annotations
@@ -22,8 +27,12 @@ from typing import Any
 
 from haystack import Document, component
 
+from ingest.context import CONTEXT_FIELD, DOC_FIELDS, context_header, document_context
+from ingest.tables import TableContext, table_parts
+
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9\"'(\[])")
-_PASSTHROUGH = ("source", "file_name", "file_type", "file_hash", "index_key", "attachment")
+_PASSTHROUGH = ("source", "file_name", "file_type", "file_hash", "index_key", "version", "state", "attachment",
+                *DOC_FIELDS)
 
 
 def chunk_id(source: str, file_hash: str, index: int) -> str:
@@ -100,6 +109,8 @@ class ElementChunker:
 
     def _chunk_source(self, elements: list[Document]) -> list[Document]:
         base = {k: elements[0].meta[k] for k in _PASSTHROUGH if k in elements[0].meta}
+        base.update(document_context(elements, str(base.get("file_name", ""))))
+        tables = TableContext()
         raw: list[dict[str, Any]] = []
         titles: list[tuple[int, str]] = []
         cur = _Open()
@@ -137,7 +148,7 @@ class ElementChunker:
             if page is not None:
                 cur.pages.add(page)
 
-        for el in elements:
+        for i, el in enumerate(elements):
             text = (el.content or "").strip()
             if not text:
                 continue
@@ -158,21 +169,12 @@ class ElementChunker:
                 add(text, page, cat)
                 continue
             if cat == "Table":
-                parts = self._split_table(text)
-                if len(parts) == 1:  # kept whole: never split across chunks
-                    if cur.words and cur.words + len(text.split()) > self.chunk_size:
-                        emit(is_overlap_source=False)
+                nxt = elements[i + 1] if i + 1 < len(elements) else None
+                nxt_text = nxt.content if nxt is not None and nxt.meta.get("category") == "Table" else None
+                parts = table_parts(text, tables, max(16, self.chunk_size // 2), next_text=nxt_text)
+                if parts:
+                    emit()
                     tail = []
-                    cur.texts.append(text)
-                    cur.words += len(text.split())
-                    cur.types.add(cat)
-                    if page is not None:
-                        cur.pages.add(page)
-                    if cur.words == len(text.split()):
-                        cur.title_path = title_path()
-                    continue
-                emit()
-                tail = []
                 for part in parts:
                     add(part, page, cat)
                     emit(is_overlap_source=False)
@@ -190,14 +192,16 @@ class ElementChunker:
             meta = {**base, "chunk_index": i, "chunk_count": count, "page_numbers": r["pages"],
                     "page_number": r["pages"][0] if r["pages"] else None, "element_types": r["types"],
                     "title_path": r["title_path"]}
-            chunks.append(Document(id=chunk_id(src, fh, i), content=r["content"], meta=meta))
+            meta[CONTEXT_FIELD] = context_header(meta)
+            # a stored version (ingest.store.library) gets its own ids: writing it never touches the live one
+            chunks.append(Document(id=chunk_id(src, base.get("version") or fh, i), content=r["content"], meta=meta))
         return chunks
 
     def _merge_small(self, raw: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """Fold chunks of under 16 words into their predecessor when the result stays within 1.5x size."""
         out: list[dict[str, Any]] = []
         for r in raw:
-            if out and len(r["content"].split()) < 16 and \
+            if out and len(r["content"].split()) < 16 and "Table" not in r["types"] + out[-1]["types"] and \
                     len(out[-1]["content"].split()) + len(r["content"].split()) <= int(self.chunk_size * 1.5):
                 prev = out[-1]
                 prev["content"] += "\n" + r["content"]
@@ -206,22 +210,3 @@ class ElementChunker:
             else:
                 out.append(dict(r))
         return out
-
-    def _split_table(self, text: str) -> list[str]:
-        if len(text.split()) <= int(self.chunk_size * 1.5):
-            return [text]
-        rows = text.split("\n")
-        if len(rows) == 1:
-            return _split_long(text, self.chunk_size)
-        header, body = rows[0], rows[1:]
-        parts, cur, n = [], [header], len(header.split())
-        for row in body:
-            w = len(row.split())
-            if n + w > self.chunk_size and len(cur) > 1:
-                parts.append("\n".join(cur))
-                cur, n = [header], len(header.split())
-            cur.append(row)
-            n += w
-        if len(cur) > 1:
-            parts.append("\n".join(cur))
-        return parts

@@ -11,7 +11,7 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from rag.errors import EmptyDocumentError, EncryptedDocumentError, IngestError, UnsupportedFileError
+from ingest.errors import EmptyDocumentError, EncryptedDocumentError, IngestError, UnsupportedFileError
 
 # extension -> canonical type
 EXTENSIONS: dict[str, str] = {

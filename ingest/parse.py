@@ -20,19 +20,21 @@ import os
 import re
 import shutil
 import tempfile
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
 
 from haystack import Document, component
 
+from ingest.errors import CorruptDocumentError, EmptyDocumentError, EncryptedDocumentError, IngestError
 from ingest.filetypes import check_file
-from rag.errors import CorruptDocumentError, EmptyDocumentError, EncryptedDocumentError, IngestError
 
 os.environ.setdefault("DO_NOT_TRACK", "1")
 os.environ.setdefault("SCARF_NO_ANALYTICS", "true")
 os.environ.setdefault("UNSTRUCTURED_DISABLE_NOTICE", "1")
 
 logger = logging.getLogger(__name__)
+_RUN_PASSWORDS: ContextVar[dict[str, str] | None] = ContextVar("docrag_run_passwords", default=None)
 
 _DROP_CATEGORIES = frozenset({"PageBreak", "PageNumber", "Image"})
 _MOJIBAKE = re.compile(r"[\u00c2-\u00f4][\u0080-\u00bf]")
@@ -150,10 +152,13 @@ class UnstructuredFileParser:
         self.passwords = dict(passwords or {})
 
     @component.output_types(documents=list[Document], failures=list[dict], warnings=list[dict])
-    def run(self, sources: list[str], meta: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    def run(self, sources: list[str], meta: list[dict[str, Any]] | None = None,
+            passwords: dict[str, str] | None = None) -> dict[str, Any]:
         """
         :param sources: file paths.
         :param meta: optional metadata per source, merged into each element's meta.
+        :param passwords: this run's passwords (a run-time input: one graph serves every caller), over the
+            init ones.
         :returns: ``documents`` (elements), ``failures`` and ``warnings`` (each ``{"source", "error"|"warning"}``).
         """
         if meta is not None and len(meta) != len(sources):
@@ -161,6 +166,15 @@ class UnstructuredFileParser:
         documents: list[Document] = []
         failures: list[dict] = []
         warnings: list[dict] = []
+        token = _RUN_PASSWORDS.set(dict(passwords or {}))
+        try:
+            self._parse_all(sources, meta, documents, failures, warnings)
+        finally:
+            _RUN_PASSWORDS.reset(token)
+        return {"documents": documents, "failures": failures, "warnings": warnings}
+
+    def _parse_all(self, sources: list[str], meta: list[dict[str, Any]] | None, documents: list[Document],
+                   failures: list[dict], warnings: list[dict]) -> None:
         for i, src in enumerate(sources):
             try:
                 docs, warns = self.parse_file(Path(src), (meta or [{}] * len(sources))[i])
@@ -169,7 +183,6 @@ class UnstructuredFileParser:
             except IngestError as e:
                 logger.warning("Skipping %s: %s", src, e.reason)
                 failures.append({"source": str(src), "error": e.reason})
-        return {"documents": documents, "failures": failures, "warnings": warnings}
 
     # ------------------------------------------------------------------------------------------
     def parse_file(self, path: Path, meta: dict[str, Any] | None = None) -> tuple[list[Document], list[str]]:
@@ -194,7 +207,7 @@ class UnstructuredFileParser:
                     "or save it as .docx/.pptx"
                 ) from e
             raise IngestError(src, f"cannot read file: {e}") from e
-        except Exception as e:  # noqa: BLE001 - one bad file must not stop the batch
+        except Exception as e:
             msg = " ".join(str(e).split())[:200] or type(e).__name__
             raise CorruptDocumentError(src, f"cannot parse as {check.file_type.upper()}: {msg}") from e
 
@@ -214,9 +227,10 @@ class UnstructuredFileParser:
 
     # --- PDF -------------------------------------------------------------------------------------
     def _password_for(self, path: Path) -> str | None:
+        given = {**self.passwords, **(_RUN_PASSWORDS.get() or {})}
         for key in (str(path), path.name, "*"):
-            if key in self.passwords:
-                return self.passwords[key]
+            if key in given:
+                return given[key]
         return None
 
     def _open_pdf(self, path: Path) -> Any:

@@ -17,207 +17,40 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
-import queue
 import threading
 import time
-from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from haystack import Document, Pipeline
 
-from ingest.store import build_document_store, describe, embedding_dim
-from rag import graph, models
+from ingest.context import record_meta
+from ingest.store import DocumentRecord, Library, embedding_dim, open_library
+from ingest.store.filters import and_, source_filter, to_haystack_filters
+from ingest.store.library import entity_counts
+from ingest.store.schema import VISIBLE
+from rag import graph
 from rag.config import Settings
-from rag.errors import DocragError, IngestError, StoreError
+from rag.engine import GENERATION_SETTINGS, POOL, Engine
+from rag.errors import (
+    AmbiguousSourceError,
+    IngestError,
+    NotFoundError,
+    StoreError,
+    StoreFullError,
+    StoreLockedError,
+    UsageError,
+)
 from rag.timings import stage_timer
+from rag.types import Answer, AnswerStream, Citation, EntityCount, Evidence, Hit, IngestReport, Summary
+
+__all__ = ["Answer", "AnswerStream", "Citation", "DocRAG", "EntityCount", "Evidence", "Hit", "IngestReport",
+           "Summary", "file_sha256", "to_haystack_filters"]
 
 logger = logging.getLogger(__name__)
 
 ProgressFn = Callable[[int, int, str], None]
-# settings that only the generator/answer stage uses: changing them keeps the retrieval graphs
-_GENERATION_SETTINGS = frozenset({"temperature", "top_p", "max_tokens", "repeat_penalty", "generator", "n_ctx",
-                                  "n_threads", "n_gpu_layers", "min_rerank_score", "top_k", "summarizer",
-                                  "generator_backend", "generator_quantization"})
-
-
-# --- typed results ------------------------------------------------------------------------------------
-@dataclass
-class IngestReport:
-    """What an ingest did. ``to_dict()`` is the documented JSON contract of ``docrag ingest --json``."""
-
-    ingested: list[dict[str, Any]] = field(default_factory=list)  # {"source","chunks","pages"}
-    unchanged: list[str] = field(default_factory=list)
-    failed: list[dict[str, str]] = field(default_factory=list)  # {"source","error"}
-    warnings: list[dict[str, str]] = field(default_factory=list)
-    seconds: float = 0.0
-
-    @property
-    def ok(self) -> bool:
-        return not self.failed
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"ingested": self.ingested, "unchanged": self.unchanged, "failed": self.failed,
-                "warnings": self.warnings,
-                "summary": {"files": len(self.ingested) + len(self.unchanged) + len(self.failed),
-                            "ingested": len(self.ingested), "unchanged": len(self.unchanged),
-                            "failed": len(self.failed), "pages": sum(i["pages"] for i in self.ingested),
-                            "chunks": sum(i["chunks"] for i in self.ingested), "seconds": round(self.seconds, 3)}}
-
-
-@dataclass
-class Hit:
-    """One retrieved chunk."""
-
-    chunk_id: str
-    source: str
-    file_name: str
-    page: int | None
-    pages: list[int]
-    score: float | None
-    text: str
-    title_path: str = ""
-    chunk_index: int | None = None
-    entities: list[dict[str, Any]] = field(default_factory=list)
-
-    @classmethod
-    def from_document(cls, d: Document) -> Hit:
-        m = d.meta
-        return cls(chunk_id=d.id, source=m.get("source", ""), file_name=m.get("file_name", ""),
-                   page=m.get("page_number"), pages=list(m.get("page_numbers") or []), score=d.score,
-                   text=d.content or "", title_path=m.get("title_path", ""), chunk_index=m.get("chunk_index"),
-                   entities=list(m.get("entities") or []))
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-
-@dataclass
-class Citation:
-    ref: int
-    source: str
-    file_name: str
-    page: int | None
-    pages: list[int]
-    chunk_id: str
-    quote: str
-    score: float | None = None
-    start: int | None = None  # character offsets of ``quote`` in the chunk text (quote == text[start:end])
-    end: int | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-
-@dataclass
-class Evidence:
-    """A verbatim answer span found by the extractive reader: ``chunk_text[start:end] == text``.
-
-    ``sentence`` is the sentence holding the span, ``sentence_start`` its offset in the chunk text.
-    ``score`` is the calibrated probability (0-1) that this span answers the question.
-    """
-
-    text: str
-    chunk_id: str
-    start: int
-    end: int
-    score: float
-    source: str = ""
-    file_name: str = ""
-    page: int | None = None
-    sentence: str = ""
-    sentence_start: int = 0
-    margin: float | None = None  # the reader's span logit minus its no-answer logit (before calibration)
-    rerank_score: float | None = None  # the cross-encoder logit of the chunk
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-
-@dataclass
-class Answer:
-    """A grounded answer. ``declined`` is True when the documents hold no answer.
-
-    ``mode`` is ``generated`` (the generator's text, checked against the evidence), ``extractive`` (the
-    reader's span in its sentence, used when the generated text does not agree with the evidence) or
-    ``declined``. ``confidence`` is the calibrated probability (0-1) that the answer is right.
-    """
-
-    question: str
-    text: str
-    citations: list[Citation]
-    documents: list[Hit]
-    entities: list[dict[str, Any]] = field(default_factory=list)
-    timings: dict[str, float] = field(default_factory=dict)
-    declined: bool = False
-    grounded: bool = True
-    evidence: list[Evidence] = field(default_factory=list)
-    confidence: float = 0.0
-    mode: str = "generated"
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"question": self.question, "answer": self.text,
-                "citations": [c.to_dict() for c in self.citations],
-                "documents": [h.to_dict() for h in self.documents], "entities": self.entities,
-                "timings": self.timings, "declined": self.declined, "grounded": self.grounded,
-                "evidence": [e.to_dict() for e in self.evidence], "confidence": self.confidence,
-                "mode": self.mode}
-
-
-@dataclass
-class Summary:
-    source: str
-    text: str
-    backend: str
-    model: str
-    parts: int = 1
-    seconds: float = 0.0
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-
-@dataclass
-class EntityCount:
-    label: str
-    text: str
-    count: int
-    sources: list[str]
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-
-class AnswerStream:
-    """Iterate to receive answer tokens as they are generated; ``.answer`` holds the final Answer after."""
-
-    def __init__(self, start: Callable[[Callable[[Any], None]], Answer]) -> None:
-        self._q: queue.Queue = queue.Queue()
-        self.answer: Answer | None = None
-        self._error: BaseException | None = None
-
-        def work() -> None:
-            try:
-                self.answer = start(lambda chunk: self._q.put(chunk.content))
-            except BaseException as e:  # noqa: BLE001 - re-raised in the consumer
-                self._error = e
-            finally:
-                self._q.put(None)
-
-        self._thread = threading.Thread(target=work, daemon=True)
-        self._thread.start()
-
-    def __iter__(self) -> Iterator[str]:
-        while True:
-            tok = self._q.get()
-            if tok is None:
-                break
-            if tok:
-                yield tok
-        self._thread.join()
-        if self._error:
-            raise self._error
 
 
 # --- the service --------------------------------------------------------------------------------------
@@ -229,32 +62,16 @@ def file_sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def _source_filter(source: str, extra: list[dict[str, Any]] | None = None) -> dict[str, Any]:
-    conds = [{"field": "meta.source", "operator": "==", "value": source}, *(extra or [])]
-    return {"operator": "AND", "conditions": conds}
-
-
-def to_haystack_filters(filters: dict[str, Any] | None) -> dict[str, Any] | None:
-    """Accepts Haystack filters as they are, or the short form ``{"source", "file_name", "page", "entity"}``."""
-    if not filters:
-        return None
-    if "operator" in filters:
-        return filters
-    conds = []
-    for key, value in filters.items():
-        field_name = {"source": "meta.source", "file_name": "meta.file_name", "page": "meta.page_numbers",
-                      "entity": "meta.entity_keys", "file_type": "meta.file_type"}.get(key)
-        if field_name is None:
-            raise DocragError(f"unknown filter {key!r}: use source, file_name, page, entity or file_type")
-        values = value if isinstance(value, list) else [value]
-        if key == "entity":
-            values = [" ".join(str(v).lower().split()) if ":" not in str(v) else
-                      str(v).split(":", 1)[0].upper() + ":" + " ".join(str(v).split(":", 1)[1].lower().split())
-                      for v in values]
-            if any(":" not in v for v in values):
-                raise DocragError("entity filters are LABEL:text, e.g. ORG:acme corp")
-        conds.append({"field": field_name, "operator": "in", "value": values})
-    return conds[0] if len(conds) == 1 else {"operator": "AND", "conditions": conds}
+def _store_cause(e: BaseException) -> StoreError | None:
+    """The StoreError under a pipeline error (Haystack wraps component failures), if there is one."""
+    seen = set()
+    cur: BaseException | None = e
+    while cur is not None and id(cur) not in seen:
+        if isinstance(cur, StoreError):
+            return cur
+        seen.add(id(cur))
+        cur = cur.__cause__ or cur.__context__
+    return None
 
 
 class DocRAG:
@@ -269,34 +86,50 @@ class DocRAG:
         self.settings = settings
         self.collection = collection or settings.collection
         self._store = None
-        self._pipelines: dict[str, Pipeline] = {}
+        self._library: Library | None = None
+        self._engine = Engine(settings, lambda: self.store, POOL)
         self._lock = threading.RLock()
-        self._extractor = None
+
+    @property
+    def engine(self) -> Engine:
+        """The graphs of this DocRAG's store, their models shared through the process-wide pool."""
+        return self._engine
+
+    @property
+    def _pipelines(self) -> dict[str, Any]:  # the engine's cache of built graphs (kept for callers and tests)
+        return self._engine._graphs
 
     # --- store ------------------------------------------------------------------------------------
     @property
-    def store(self):  # noqa: ANN201 - QdrantDocumentStore
-        if self._store is None:
-            dim = embedding_dim(graph.embedder_path(self.settings))
+    def library(self) -> Library:
+        """The collection's chunks and document records (opened, recovered and, once, migrated on first use)."""
+        if self._library is None:
+            cfg = self.settings.store_config(self.collection, embedding_dim(graph.embedder_path(self.settings)))
             try:
-                self._store = build_document_store(self.settings, dim, self.collection)
-                self._store.count_documents()  # connect now so errors surface here, not mid-ingest
-            except Exception as e:  # noqa: BLE001
-                self._store = None
-                hint = ("is the server running and the URL right?" if self.settings.qdrant_url else
-                        "is another docrag process (CLI, app) using this embedded store? stop it or set "
-                        "DOCRAG_QDRANT_URL to a Qdrant server")
-                raise StoreError(f"cannot open {describe(self.settings, self.collection)}: {e} ({hint})") from e
+                self._library = open_library(cfg, progress=lambda line: logger.warning("%s", line))
+            except StoreLockedError as e:
+                raise StoreLockedError(f"cannot open {cfg.describe()}: {e}; another docrag process (CLI, app, "
+                                       "`docrag serve`) holds it: stop it, or point DOCRAG_QDRANT_URL at a Qdrant "
+                                       "server", owner=e.owner) from e
+            except StoreError:
+                raise
+            except Exception as e:
+                hint = "is the server running and the URL right?" if cfg.url else "check the folder"
+                raise StoreError(f"cannot open {cfg.describe()}: {e} ({hint})") from e
+        return self._library
+
+    @property
+    def store(self):
+        if self._store is None:
+            self._store = self.library.chunks
         return self._store
 
     def close(self) -> None:
-        if self._store is not None:
-            try:
-                self._store.close()
-            except Exception:  # noqa: BLE001
-                pass
-            self._store = None
-            self._pipelines.clear()
+        if self._library is not None:
+            self._library.close()
+        self._library = None
+        self._store = None
+        self._engine.clear()
 
     def __enter__(self) -> DocRAG:
         return self
@@ -311,24 +144,13 @@ class DocRAG:
         """
         fixed = {"home", "qdrant_url", "qdrant_path", "qdrant_api_key", "collection"} & set(changes)
         if fixed:
-            raise DocragError(f"cannot change {', '.join(sorted(fixed))} on an open DocRAG; create a new one")
-        generation_only = set(changes) <= _GENERATION_SETTINGS
+            raise UsageError(f"cannot change {', '.join(sorted(fixed))} on an open DocRAG; create a new one")
         with self._lock:
             self.settings = Settings(**{**self.settings.model_dump(), **changes})
-            for key in list(self._pipelines):
-                if not generation_only or key.startswith("query:") or key == "summarizer":
-                    del self._pipelines[key]
-            if not generation_only:
-                self._extractor = None
+            self._engine.update(self.settings, generation_only=set(changes) <= GENERATION_SETTINGS)
 
     def _pipeline(self, name: str, **kwargs: Any) -> Pipeline:
-        key = f"{name}:{sorted(kwargs.items())}"
-        with self._lock:
-            if key not in self._pipelines:
-                builder = {"indexing": graph.build_indexing, "retrieval": graph.build_retrieval,
-                           "query": graph.build_query}[name]
-                self._pipelines[key] = builder(self.settings, self.store, **kwargs)
-            return self._pipelines[key]
+        return self._engine.pipeline(name, **kwargs)
 
     def index_key(self, file_hash: str) -> str:
         """Content hash + everything that changes the chunks or vectors: a change re-ingests the file."""
@@ -376,15 +198,17 @@ class DocRAG:
         t0 = time.perf_counter()
         files, missing = self.expand_paths(list(paths))
         report = IngestReport(failed=list(missing))
-        store = self.store
-        pipe = self._pipeline("indexing", passwords=passwords) if passwords else self._pipeline("indexing")
+        self.library  # noqa: B018 - open (and recover) the store before parsing anything
+        pipe = self._pipeline("indexing")
         for i, path in enumerate(files):
             src = str(path)
             try:
-                self._ingest_one(path, pipe, store, report, force)
+                self._ingest_one(path, pipe, report, force, passwords)
+            except StoreFullError:
+                raise  # one clear line; nothing half-written is visible
             except IngestError as e:
                 report.failed.append({"source": src, "error": e.reason})
-            except Exception as e:  # noqa: BLE001 - one file must never stop the batch
+            except Exception as e:
                 logger.exception("Unexpected error ingesting %s", src)
                 report.failed.append({"source": src, "error": f"{type(e).__name__}: {e}"[:300]})
             if progress:
@@ -392,39 +216,38 @@ class DocRAG:
         report.seconds = time.perf_counter() - t0
         return report
 
-    def _ingest_one(self, path: Path, pipe: Pipeline, store: Any, report: IngestReport, force: bool) -> None:
+    def _ingest_one(self, path: Path, pipe: Pipeline, report: IngestReport, force: bool,
+                    passwords: dict[str, str] | None = None) -> None:
+        """One file as a new version, made visible only when all of its chunks are stored (see Library)."""
         src = str(path)
         fh = file_sha256(path)
         key = self.index_key(fh)
-        same = [{"field": "meta.index_key", "operator": "==", "value": key}]
-        if not force:
-            n_same = store.count_documents_by_filter(_source_filter(src, same))
-            if n_same:
-                first = store.filter_documents(_source_filter(src, [*same, {"field": "meta.chunk_index",
-                                                                            "operator": "==", "value": 0}]))
-                if first and first[0].meta.get("chunk_count") == n_same:
-                    report.unchanged.append(src)
-                    return
-        result = pipe.run({"parser": {"sources": [src], "meta": [{"file_hash": fh, "index_key": key}]}},
-                          include_outputs_from={"parser", "chunker"})
+        lib = self.library
+        if not force and lib.unchanged(src, key):
+            report.unchanged.append(src)
+            return
+        version = lib.new_version(key)
+        meta = {"file_hash": fh, "index_key": key, **lib.pending_meta(version)}
+        try:
+            result = pipe.run({"parser": {"sources": [src], "meta": [meta], "passwords": passwords}},
+                              include_outputs_from={"parser", "chunker", "entities"})
+        except Exception as e:
+            lib.abort(src, version)
+            cause = _store_cause(e)
+            if cause is not None:
+                raise cause from e
+            raise
         parsed = result.get("parser", {})
         for w in parsed.get("warnings", []):
             report.warnings.append(w)
         if parsed.get("failures"):
             report.failed.extend(parsed["failures"])
             return
-        chunks = result.get("chunker", {}).get("documents", [])
-        written = result.get("writer", {}).get("documents_written", 0)
-        if not chunks or written != len(chunks):
-            raise IngestError(src, f"wrote {written} of {len(chunks)} chunks; nothing old was removed, re-run")
-        # only now drop what the new version replaces: older versions and stale chunk indexes
-        store.delete_by_filter({"operator": "AND", "conditions": [
-            {"field": "meta.source", "operator": "==", "value": src},
-            {"operator": "OR", "conditions": [
-                {"field": "meta.index_key", "operator": "!=", "value": key},
-                {"field": "meta.chunk_index", "operator": ">=", "value": len(chunks)}]}]})
-        pages = {p for c in chunks for p in (c.meta.get("page_numbers") or [])}
-        report.ingested.append({"source": src, "chunks": len(chunks), "pages": len(pages) or 1})
+        chunks = (result.get("entities") or result.get("chunker") or {}).get("documents", [])
+        if not chunks:
+            raise IngestError(src, "no chunks were made from the extracted text")
+        rec = lib.commit(src, version, chunks, chunks[0].meta)
+        report.ingested.append({"source": src, "chunks": rec.chunks, "pages": rec.pages})
 
     def ingest_records(self, records: list[dict[str, Any]], batch_size: int = 256, entities: bool = False,
                        progress: ProgressFn | None = None) -> IngestReport:
@@ -441,18 +264,19 @@ class DocRAG:
             elements = []
             for r in batch:
                 fh = hashlib.sha256((r.get("title", "") + "\x00" + r["text"]).encode()).hexdigest()
-                base = {"source": str(r["source"]), "file_name": str(r["source"]), "file_type": "record",
+                base = {"source": str(r["source"]), "file_name": str(r["source"]), **record_meta(r.get("title", "")),
                         "file_hash": fh, "index_key": self.index_key(fh), **(r.get("meta") or {})}
-                if r.get("title"):
-                    elements.append(Document(content=r["title"], meta={**base, "category": "Title",
-                                                                         "page_number": None}))
                 elements.append(Document(content=r["text"], meta={**base, "category": "NarrativeText",
                                                                   "page_number": None}))
-            out = pipe.run({"chunker": {"documents": elements}}, include_outputs_from={"chunker"})
-            per_source: dict[str, int] = {}
-            for c in out["chunker"]["documents"]:
-                per_source[c.meta["source"]] = per_source.get(c.meta["source"], 0) + 1
-            report.ingested.extend({"source": s, "chunks": n, "pages": 1} for s, n in per_source.items())
+            out = pipe.run({"chunker": {"documents": elements}}, include_outputs_from={"chunker", "entities"})
+            per_source: dict[str, list[Document]] = {}
+            for c in (out.get("entities") or out["chunker"])["documents"]:
+                per_source.setdefault(c.meta["source"], []).append(c)
+            self.library.write_live([DocumentRecord(
+                source=s, file_name=s, file_type="record", file_hash=cs[0].meta.get("file_hash"),
+                index_key=cs[0].meta.get("index_key"), chunks=len(cs), ingested_at=round(time.time(), 3),
+                entities=entity_counts(cs)) for s, cs in per_source.items()])
+            report.ingested.extend({"source": s, "chunks": len(cs), "pages": 1} for s, cs in per_source.items())
             if progress:
                 progress(min(start + batch_size, len(records)), len(records), str(batch[-1]["source"]))
         report.seconds = time.perf_counter() - t0
@@ -460,23 +284,11 @@ class DocRAG:
 
     # --- library ----------------------------------------------------------------------------------
     def sources(self) -> list[str]:
-        try:
-            values, _ = self.store.get_metadata_field_unique_values("meta.source", size=100_000)
-        except TypeError:  # pragma: no cover - older signature
-            values, _ = self.store.get_metadata_field_unique_values("meta.source")
-        return sorted(values)
+        return [r.source for r in self.library.records()]
 
     def list_documents(self) -> list[dict[str, Any]]:
-        """Stored documents: source, file name, type, chunk and page counts."""
-        out = []
-        for src in self.sources():
-            docs = self.store.filter_documents(_source_filter(src))
-            pages = {p for d in docs for p in (d.meta.get("page_numbers") or [])}
-            m = docs[0].meta if docs else {}
-            out.append({"source": src, "file_name": m.get("file_name", Path(src).name),
-                        "file_type": m.get("file_type"), "chunks": len(docs), "pages": len(pages) or 1,
-                        "file_hash": m.get("file_hash")})
-        return out
+        """Stored documents (one record each): source, file name, type, chunk and page counts, hash, time."""
+        return [r.listing() for r in self.library.records()]
 
     def resolve_source(self, source: str | Path) -> str:
         """A stored source from an exact source, a path (made absolute) or a unique file name."""
@@ -491,25 +303,26 @@ class DocRAG:
         if len(by_name) == 1:
             return by_name[0]
         if len(by_name) > 1:
-            raise DocragError(f"{s!r} matches several documents: {', '.join(by_name)}; give the full path")
-        raise DocragError(f"no stored document {s!r} (see `docrag list`)")
+            raise AmbiguousSourceError(f"{s!r} matches several documents: {', '.join(by_name)}; give the full path",
+                                       by_name)
+        raise NotFoundError(f"no stored document {s!r} (see `docrag list`)")
 
     def show(self, source: str | Path) -> list[Hit]:
         src = self.resolve_source(source)
-        docs = self.store.filter_documents(_source_filter(src))
+        docs = self.store.filter_documents(and_(source_filter(src), VISIBLE))
         return [Hit.from_document(d) for d in sorted(docs, key=lambda d: d.meta.get("chunk_index", 0))]
 
     def delete(self, source: str | Path) -> int:
         """Delete a document's chunks; returns how many were removed."""
         src = self.resolve_source(source)
-        return int(self.store.delete_by_filter(_source_filter(src)) or 0)
+        return self.library.delete(src)
 
     # --- querying ---------------------------------------------------------------------------------
     def search(self, query: str, top_k: int | None = None, rerank: bool | None = None,
                filters: dict[str, Any] | None = None) -> list[Hit]:
         """Hybrid retrieval (dense + BM25, RRF) with optional cross-encoder reranking."""
         if not query.strip():
-            raise DocragError("empty query")
+            raise UsageError("empty query")
         top_k = top_k or self.settings.top_k
         rerank = self.settings.rerank if rerank is None else rerank
         p = self._pipeline("retrieval", rerank=rerank)
@@ -527,7 +340,7 @@ class DocRAG:
         ``on_token`` receives tokens as they arrive in the non-streaming form.
         """
         if not question.strip():
-            raise DocragError("empty question")
+            raise UsageError("empty question")
         if stream:
             return AnswerStream(lambda cb: self._ask(question, top_k, filters, rerank, cb, with_entities))
         cb = (lambda chunk: on_token(chunk.content)) if on_token else None
@@ -549,13 +362,13 @@ class DocRAG:
 
             if "generator" in names:
                 data["generator"] = {"streaming_callback": on_chunk}
-            with self._lock:
+            with self._engine.pool.generate_lock:
                 out = p.run(data, include_outputs_from={"gate", "retriever", "reranker"})
         a = out["answer_builder"]["answer"]
+        shown = max(top_k, self.settings.reader_top_k) if "reader" in names else top_k
         docs = (out.get("gate") or {}).get("documents") or \
-            (out.get("reranker") or out.get("retriever") or {}).get("documents", [])[:max(top_k, self.settings.reader_top_k)
-                                                                                     if "reader" in names else top_k]
-        timings = timer.stages()  # embed/retrieve/rerank/read/prompt/generate_s, first_token_s, total_s
+            (out.get("reranker") or out.get("retriever") or {}).get("documents", [])[:shown]
+        timings = timer.stages()  # embed/retrieve/rerank/read/gate/prompt/generate_s, first_token_s, total_s
         answer = Answer(question=question, text=a["text"],
                         citations=[Citation(**{k: c[k] for k in Citation.__dataclass_fields__ if k in c})
                                    for c in a["citations"]],
@@ -574,23 +387,22 @@ class DocRAG:
 
     # --- analysis ---------------------------------------------------------------------------------
     def _entity_extractor(self) -> Any:
-        if self._extractor is None:
-            self._extractor = graph.entity_extractor(self.settings)
-            self._extractor.warm_up()
-        return self._extractor
+        return self._engine.entity_extractor()
 
     def entities(self, source: str | Path | None = None, label: str | None = None) -> list[EntityCount]:
-        """Entities found in stored chunks (all documents or one), with counts, most frequent first."""
-        filters = _source_filter(self.resolve_source(source)) if source else None
+        """Entities of the stored documents (all or one), with mention counts, most frequent first.
+
+        Read from the document records (counted at ingest), not from the chunks."""
+        recs = [self.library.record(self.resolve_source(source))] if source else self.library.records()
         counts: dict[tuple[str, str], list[Any]] = {}
-        for d in self.store.filter_documents(filters):
-            for e in d.meta.get("entities") or []:
-                if label and e.get("label") != label:
+        for rec in filter(None, recs):
+            for key, n in rec.entities.items():
+                lab, _, text = key.partition("\t")
+                if label and lab != label:
                     continue
-                key = (e["label"], " ".join(e["text"].split()))
-                entry = counts.setdefault(key, [0, set()])
-                entry[0] += 1
-                entry[1].add(d.meta.get("source", ""))
+                entry = counts.setdefault((lab, text), [0, set()])
+                entry[0] += n
+                entry[1].add(rec.source)
         rows = [EntityCount(label=k[0], text=k[1], count=v[0], sources=sorted(v[1])) for k, v in counts.items()]
         return sorted(rows, key=lambda r: (-r.count, r.label, r.text))
 
@@ -598,32 +410,13 @@ class DocRAG:
         """Summary of a stored document: T5 when a summarizer is configured, else the GGUF generator."""
         src = self.resolve_source(source)
         t0 = time.perf_counter()
-        docs = sorted(self.store.filter_documents(_source_filter(src)), key=lambda d: d.meta.get("chunk_index", 0))
+        docs = sorted(self.store.filter_documents(and_(source_filter(src), VISIBLE)), key=lambda d: d.meta.get("chunk_index", 0))
         if not docs:
-            raise DocragError(f"{src} has no stored chunks")
-        summarizer = self._summarizer()
-        out = summarizer.run(documents=docs)
+            raise NotFoundError(f"{src} has no stored chunks")
+        with self._engine.pool.generate_lock:
+            out = self._engine.summarizer().run(documents=docs)
         return Summary(source=src, text=out["summary"].strip(), backend=out["backend"], model=out["model"],
                        parts=out.get("parts", 1), seconds=round(time.perf_counter() - t0, 3))
-
-    def _summarizer(self) -> Any:
-        key = "summarizer"
-        with self._lock:
-            if key not in self._pipelines:
-                resolved = models.resolve_summarizer(self.settings.summarizer)
-                if resolved is not None:
-                    from rag.components.t5_summarizer import T5DocumentSummarizer
-
-                    comp = T5DocumentSummarizer(model=resolved.path, device=models.resolve_device(self.settings.device))
-                else:
-                    from rag.components.llm_summarizer import LLMDocumentSummarizer
-
-                    gen = graph.build_generator(self.settings, {"temperature": 0.0,
-                                                                "repeat_penalty": self.settings.repeat_penalty})
-                    comp = LLMDocumentSummarizer(generator=gen, max_summary_tokens=200)
-                comp.warm_up()
-                self._pipelines[key] = comp
-            return self._pipelines[key]
 
     # --- graphs -----------------------------------------------------------------------------------
     def graph_yaml(self, name: str = "query", rerank: bool | None = None) -> str:

@@ -125,8 +125,13 @@ def cmd_ask(args: argparse.Namespace) -> int:
         sys.stdout.flush()
     answer = stream.answer
     print()
-    if answer.declined or not stream:
+    if answer.mode == "extractive" and answer.evidence:
+        print(f"(the generated text did not agree with the evidence; the answer is the span found in the source)\n"
+              f"{answer.text}")
+    elif answer.declined or not stream:
         print(answer.text)
+    label = "declined" if answer.declined else answer.mode
+    print(f"  confidence {answer.confidence:.2f} ({label})")
     for c in answer.citations:
         print(f"  [{c.ref}] {c.file_name} p.{c.page}: \"{c.quote}\"")
     return EXIT_OK
@@ -149,6 +154,16 @@ def cmd_entities(args: argparse.Namespace) -> int:
     else:
         for r in rows:
             print(f"{r.count:5d}  {r.label:10s} {r.text}")
+    return EXIT_OK
+
+
+def cmd_migrate(args: argparse.Namespace) -> int:
+    """Open the collection's store: an older local-mode store is migrated to Qdrant Edge (with progress)."""
+    d = _rag(args)
+    n = len(d.list_documents())
+    msg = {"collection": d.collection, "documents": n, "chunks": d.store.count_documents()}
+    _print_json(msg) if args.json else print(f"{d.collection}: {msg['documents']} documents, {msg['chunks']} chunks "
+                                              "in the embedded store (Qdrant Edge)")
     return EXIT_OK
 
 
@@ -176,8 +191,8 @@ def cmd_delegate(args: argparse.Namespace) -> int:
     target = {"eval": "evals.cli", "serve": "rag.service"}.get(args.command)
     argv = list(args.rest)
     if args.command == "train":
-        if not argv or argv[0] not in ("reranker", "ner"):
-            print("usage: docrag train {reranker,ner} [--key=value ...]", file=sys.stderr)
+        if not argv or argv[0] not in ("reranker", "ner", "reader"):
+            print("usage: docrag train {reranker,ner,reader} [--key=value ...]", file=sys.stderr)
             return EXIT_USAGE
         target, argv = f"rag.training.{argv[0]}", argv[1:]
     try:
@@ -230,7 +245,8 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("name", choices=["indexing", "retrieval", "query"], nargs="?", default="query")
     sp.add_argument("--no-rerank", action="store_true")
     add("doctor", cmd_doctor, "check models and tools")
-    for name, help_ in (("eval", "run evals (see docrag eval --help)"), ("train", "train reranker or ner"),
+    add("migrate", cmd_migrate, "migrate a store made by an older docrag to Qdrant Edge (once)")
+    for name, help_ in (("eval", "run evals (see docrag eval --help)"), ("train", "train reranker, ner or reader"),
                         ("serve", "start the HTTP API")):
         sp = sub.add_parser(name, help=help_, add_help=False)
         sp.add_argument("rest", nargs=argparse.REMAINDER)
@@ -248,10 +264,19 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
     logging.basicConfig(level=logging.INFO if args.verbose else logging.ERROR,
                         format="%(levelname)s %(name)s: %(message)s")
-    from rag.errors import DocragError
+    from rag.errors import DocragError, StoreLockedError
 
     try:
         return args.fn(args)
+    except StoreLockedError as e:  # `docrag serve` holds the embedded store: go through it
+        from rag.config import Settings
+        from rag.server import owner
+
+        held_by = owner.read(Settings.load(home=args.home))
+        if held_by and getattr(args, "collection", None) in (None, held_by.get("collection")):
+            return owner.remote(args, held_by)
+        print(f"docrag: error: {e}", file=sys.stderr)
+        return EXIT_ERROR
     except DocragError as e:
         print(f"docrag: error: {e}", file=sys.stderr)
         return EXIT_ERROR

@@ -40,12 +40,22 @@ class Settings(BaseModel):
     collection: str = Field(default="docrag", pattern=r"^[A-Za-z0-9_\-]{1,64}$")
     shard_number: int = Field(default=1, ge=1, description="Shards when the collection is created on a server.")
     replication_factor: int = Field(default=1, ge=1, description="Replicas of each shard on a Qdrant cluster.")
+    hybrid_prefetch: int | None = Field(
+        default=None, ge=1, description="Hybrid candidates per side (dense, BM25) before fusion; None = "
+        "max(100, top_k).")
+    fusion: Literal["rrf", "dbsf"] = Field(default="rrf", description="How hybrid search fuses its two sides "
+                                           "(RRF k=2 beat k=60 and DBSF on SQuAD dev: evals/reports/fusion-dev.json).")
+    rrf_k: int = Field(default=2, ge=1, description="RRF constant (Qdrant's default is 2).")
+    hnsw_threshold: int = Field(
+        default=200_000, ge=0, description="Embedded store: HNSW-index the dense vectors from this many chunks "
+        "on (exact search below; 0 = never). See the README's benchmarks.")
+    hnsw_ef: int = Field(default=128, ge=1, description="HNSW search beam once indexed.")
 
     # --- ingestion -----------------------------------------------------------------------------
     chunk_size: int = Field(default=180, ge=16, le=4096, description="Target chunk length in words.")
     chunk_overlap: int = Field(default=30, ge=0, description="Words repeated between consecutive chunks.")
     max_file_mb: float = Field(default=100.0, gt=0, description="Files larger than this are refused.")
-    pdf_strategy: Literal["fast", "ocr_only", "auto"] = "fast"
+    pdf_strategy: Literal["fast", "unstructured", "ocr_only", "auto"] = "fast"
     ocr: bool = Field(default=True, description="OCR image-only PDF pages and images with tesseract.")
     ocr_languages: str = "eng"
     embed_batch_size: int = Field(default=64, ge=1)
@@ -122,6 +132,17 @@ class Settings(BaseModel):
     @property
     def embedded(self) -> bool:
         return not self.qdrant_url
+
+    def store_config(self, collection: str | None = None, embedding_dim: int = 384) -> Any:
+        """The store layer's plain-value config (``ingest.store.StoreConfig``) for a collection."""
+        from ingest.store.schema import StoreConfig
+
+        return StoreConfig(collection=collection or self.collection, embedding_dim=embedding_dim,
+                           path=self.store_path, url=self.qdrant_url, api_key=self.qdrant_api_key,
+                           timeout=self.qdrant_timeout, shard_number=self.shard_number,
+                           replication_factor=self.replication_factor, prefetch_limit=self.hybrid_prefetch,
+                           fusion=self.fusion, rrf_k=self.rrf_k, hnsw_threshold=self.hnsw_threshold,
+                           hnsw_ef=self.hnsw_ef)
 
     def public_dict(self) -> dict[str, Any]:
         """Settings without secrets, for reports and logs."""

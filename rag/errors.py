@@ -1,14 +1,30 @@
-"""Error hierarchy for docrag.
+"""Error hierarchy for docrag. HTTP status codes map by type (``rag.server.app.status_for``).
 
 Every error carries a message written for the user: what went wrong, with which file or setting, and
-how to fix it.
+how to fix it. The ingest layer's errors (parsing, the store, filters) live in :mod:`ingest.errors` and are
+re-exported here, so ``from rag.errors import StoreError`` and ``isinstance(e, DocragError)`` cover both.
 """
 
 from __future__ import annotations
 
+from ingest.errors import (
+    CorruptDocumentError,
+    DocragError,
+    EmptyDocumentError,
+    EncryptedDocumentError,
+    FilterError,
+    IngestError,
+    StoreCorruptError,
+    StoreError,
+    StoreFullError,
+    StoreLockedError,
+    UnsupportedFileError,
+)
 
-class DocragError(Exception):
-    """Base class of all docrag errors."""
+__all__ = ["AmbiguousSourceError", "ConfigError", "CorruptDocumentError", "DocragError", "EmptyDocumentError",
+           "EncryptedDocumentError", "FilterError", "IngestError", "ModelNotFoundError", "NotFoundError",
+           "StoreCorruptError", "StoreError", "StoreFullError", "StoreLockedError", "UnsupportedFileError",
+           "UsageError"]
 
 
 class ConfigError(DocragError):
@@ -19,30 +35,17 @@ class ModelNotFoundError(DocragError):
     """A model could not be resolved to local weights."""
 
 
-class StoreError(DocragError):
-    """The Qdrant store is unavailable or rejected an operation."""
+class UsageError(DocragError):
+    """A call is malformed: empty question, a setting that cannot change on an open DocRAG (HTTP 400)."""
 
 
-class IngestError(DocragError):
-    """A single file could not be ingested. ``source`` names the file, ``reason`` says why and how to fix it."""
-
-    def __init__(self, source: str, reason: str) -> None:
-        self.source = source
-        self.reason = reason
-        super().__init__(f"{source}: {reason}")
+class NotFoundError(DocragError):
+    """No stored document matches (HTTP 404)."""
 
 
-class EmptyDocumentError(IngestError):
-    """The file has no extractable text."""
+class AmbiguousSourceError(DocragError):
+    """A name matches several stored documents (HTTP 409); ``matches`` lists them."""
 
-
-class EncryptedDocumentError(IngestError):
-    """The file is password protected."""
-
-
-class UnsupportedFileError(IngestError):
-    """The file type is not supported."""
-
-
-class CorruptDocumentError(IngestError):
-    """The file is damaged or truncated."""
+    def __init__(self, message: str, matches: list[str]) -> None:
+        self.matches = matches
+        super().__init__(message)

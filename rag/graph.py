@@ -33,6 +33,7 @@ from haystack_integrations.components.retrievers.qdrant import QdrantHybridRetri
 from haystack_integrations.document_stores.qdrant import QdrantDocumentStore
 
 from ingest.chunk import ElementChunker
+from ingest.context import CONTEXT_FIELD
 from ingest.parse import UnstructuredFileParser
 from ingest.sparse import BM25DocumentSparseEmbedder
 from rag import models
@@ -61,7 +62,8 @@ SYSTEM_PROMPT = (
 )
 USER_TEMPLATE = (
     "Sources:\n{% for doc in documents %}[{{ loop.index }}] "
-    "{% if doc.meta.title_path %}({{ doc.meta.title_path }}) {% endif %}{{ doc.content }}\n\n{% endfor %}"
+    "{% if doc.meta.context %}({{ doc.meta.context }}) {% elif doc.meta.title_path %}({{ doc.meta.title_path }}) "
+    "{% endif %}{{ doc.content }}\n\n{% endfor %}"
     "Question: {{ query }}\nAnswer:"
 )
 
@@ -135,7 +137,7 @@ def doc_embedder(settings: Settings) -> SentenceTransformersDocumentEmbedder:
     """The indexing graph's dense embedder (on the runtime of ``settings.inference_backend``)."""
     return SentenceTransformersDocumentEmbedder(
         device=_device(settings), batch_size=_batch_size(settings), progress_bar=False,
-        normalize_embeddings=True, meta_fields_to_embed=["title_path"], local_files_only=True,
+        normalize_embeddings=True, meta_fields_to_embed=[CONTEXT_FIELD], local_files_only=True,
         **_embedder_kwargs(settings))
 
 
@@ -146,7 +148,7 @@ def reranker_component(settings: Settings, reranker: models.ResolvedModel) -> Se
     tokenizer_kwargs = {"model_max_length": SHIPPED_RERANKER_MAX_TOKENS} if reranker.origin == "shipped" else None
     return SentenceTransformersSimilarityRanker(
         device=_device(settings), top_k=settings.retrieve_k, scale_score=False,
-        meta_fields_to_embed=["title_path"], batch_size=max(settings.retrieve_k, _batch_size(settings)),
+        meta_fields_to_embed=[CONTEXT_FIELD], batch_size=max(settings.retrieve_k, _batch_size(settings)),
         tokenizer_kwargs=tokenizer_kwargs, **_st_kwargs(settings, _runtime(settings, "reranker", reranker)))
 
 
@@ -162,7 +164,7 @@ def build_indexing(settings: Settings, store: QdrantDocumentStore, passwords: di
             pdf_strategy=settings.pdf_strategy, ocr=settings.ocr, ocr_languages=settings.ocr_languages,
             max_file_mb=settings.max_file_mb, passwords=passwords))
     p.add_component("chunker", ElementChunker(settings.chunk_size, settings.chunk_overlap))
-    p.add_component("sparse_embedder", BM25DocumentSparseEmbedder(meta_fields_to_embed=["title_path"]))
+    p.add_component("sparse_embedder", BM25DocumentSparseEmbedder(meta_fields_to_embed=[CONTEXT_FIELD]))
     p.add_component("embedder", doc_embedder(settings))
     p.add_component("writer", DocumentWriter(document_store=store, policy=DuplicatePolicy.OVERWRITE))
     if parse:

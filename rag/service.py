@@ -56,10 +56,26 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     import uvicorn
 
-    app = create_app(settings, keys=keys)
+    from rag.server import owner
+    from rag.server.collection_service import CollectionRegistry
+
+    registry = CollectionRegistry(settings)
+    try:  # hold the home's own collection now: the CLI and app then find this process and go through it
+        registry.get(settings.collection).rag.library  # noqa: B018
+    except DocragError as e:
+        print(f"docrag serve: {e}", file=sys.stderr)
+        return 1
+    if settings.embedded:
+        local = "127.0.0.1" if args.host in ("0.0.0.0", "::") else args.host
+        keys.add_local(owner.publish(settings, f"http://{local}:{args.port}"), settings.collection)
+    app = create_app(settings, registry=registry, keys=keys)
     logger.info("serving %d key(s) on http://%s:%d (docs at /docs); store: %s", len(keys), args.host, args.port,
-                settings.qdrant_url or f"embedded under {settings.home / 'service' / 'qdrant'}")
-    uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level, timeout_graceful_shutdown=10)
+                settings.qdrant_url or f"embedded at {settings.store_path}")
+    try:
+        uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level, timeout_graceful_shutdown=10)
+    finally:
+        registry.close()
+        owner.clear(settings)
     return 0
 
 

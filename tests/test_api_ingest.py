@@ -102,9 +102,9 @@ class TestIngest:
                                 cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         # wait until something is stored, then kill -9 in the middle of the batch
         deadline = time.time() + 240
-        store_file = home / "qdrant" / "collection" / "docrag" / "storage.sqlite"
+        records = home / "qdrant" / "edge" / "docrag.records"  # made when the first document is committed
         while time.time() < deadline and proc.poll() is None:
-            if store_file.exists() and store_file.stat().st_size > 40_000:
+            if records.exists():
                 break
             time.sleep(0.2)
         time.sleep(1.0)

@@ -113,7 +113,7 @@ class TestClusterProfile:
         from ingest.store import build_document_store
 
         s = Settings(qdrant_url="http://qdrant-node-1:6333", shard_number=3, replication_factor=2)
-        store = build_document_store(s, 384, "docrag_team")  # lazy: connects on first use only
+        store = build_document_store(s.store_config("docrag_team", 384))  # lazy: connects on first use only
         assert store.url == "http://qdrant-node-1:6333"
         assert store.shard_number == 3 and store.replication_factor == 2
 

@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from rag import DocRAG
-from rag.components.cited_answer_builder import NO_ANSWER_TEXT
+from rag.components.evidence_answer_builder import NO_ANSWER_TEXT
 from rag.graph import load_pipeline
 
 pytestmark = pytest.mark.integration
@@ -69,7 +69,11 @@ class TestAsk:
             a = rag.ask(q, top_k=3)
             retrieved = {h.chunk_id: h for h in a.documents}
             assert all(c.chunk_id in retrieved for c in a.citations)  # never cite what was not retrieved
-            valid += all(c.quote and norm(c.quote) in norm(retrieved[c.chunk_id].text) for c in a.citations)
+            # every quote is verbatim at its stored offsets in the cited chunk
+            valid += all(c.quote and retrieved[c.chunk_id].text[c.start:c.end] == c.quote for c in a.citations)
+            assert a.declined or (a.evidence and 0 < a.confidence <= 1 and a.mode in ("generated", "extractive"))
+            for e in a.evidence:
+                assert retrieved[e.chunk_id].text[e.start:e.end] == e.text
             if a.citations:
                 with_citation += 1
                 cited_ok += any(any(norm(ans) in norm(retrieved[c.chunk_id].text) for ans in answers)
@@ -87,13 +91,16 @@ class TestAsk:
         assert stream.answer is not None and stream.answer.text
         assert "first_token_s" in stream.answer.timings
 
-    def test_declines_when_nothing_is_relevant(self, rag: DocRAG) -> None:
-        if not rag.settings.rerank or "reranker" not in rag.graph_yaml("query"):
-            pytest.skip("no reranker: the relevance gate needs calibrated cross-encoder scores")
-        strict = DocRAG(settings=rag.settings.model_copy(update={"min_rerank_score": 1e9}))
+    def test_declines_under_the_confidence_threshold(self, rag: DocRAG) -> None:
+        strict = DocRAG(settings=rag.settings.model_copy(update={"min_confidence": 1.0}))
         strict._store = rag.store  # same embedded store: one client per folder
-        a = strict.ask("What is the boiling point of tungsten?")
-        assert a.declined and a.text == NO_ANSWER_TEXT and not a.citations
+        a = strict.ask("Who was the duke of Normandy in 1066?")
+        assert a.declined and a.mode == "declined" and a.text == NO_ANSWER_TEXT and not a.citations
+        assert 0 <= a.confidence <= 1
+
+    def test_unrelated_question_is_declined(self, rag: DocRAG) -> None:
+        a = rag.ask("What is the boiling point of tungsten?")
+        assert a.declined and not a.citations, a.text
 
 
 class TestGraphs:

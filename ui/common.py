@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import html
 import logging
-import os
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -18,6 +17,7 @@ from typing import Any
 import streamlit as st
 
 from rag.api import DocRAG
+from rag.config import Settings
 from rag.errors import ConfigError, DocragError, ModelNotFoundError, StoreError
 
 logger = logging.getLogger(__name__)
@@ -28,7 +28,7 @@ ROOT_MODELS = Path(__file__).resolve().parents[1] / "models"
 
 def home() -> str:
     """The docrag home folder: ``DOCRAG_HOME`` or ``.docrag`` (made absolute)."""
-    return str(Path(os.path.expanduser(os.environ.get("DOCRAG_HOME") or DEFAULT_HOME)).resolve())
+    return str(Settings.load().home.expanduser().resolve())  # Settings is the only reader of DOCRAG_HOME
 
 
 @st.cache_resource(show_spinner=False)

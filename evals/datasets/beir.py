@@ -16,7 +16,12 @@ def _need(path: Path) -> Path:
 
 
 def load_beir(name: str, folder: Path, split: str = "test", limit: int | None = None) -> EvalSet[RetrievalCase]:
-    """Judged queries of ``split`` in file order (the first ``limit`` when given) and the whole corpus."""
+    """Judged queries of ``split`` in file order (the first ``limit`` when given) and the whole corpus.
+
+    This is the one BEIR loader: the evals ingest its ``corpus`` records (``source``, ``text``, ``title``)
+    with ``DocRAG.ingest_records``, and training (``rag.training.data``) turns each record into the text
+    the graph embeds and reranks with ``ingest.context.record_text(title, text)``.
+    """
     corpus_f, queries_f, qrels_f = (_need(folder / "corpus.jsonl"), _need(folder / "queries.jsonl"),
                                     _need(folder / "qrels" / f"{split}.tsv"))
     qrels: dict[str, dict[str, int]] = {}

@@ -75,9 +75,10 @@ class EvidenceAnswerBuilder:
             cited = [1]
             text = f"{evidence[0]['text'].strip()} [1]"
         citations = [self._citation(n, evidence[n - 1]) for n in cited]
+        # evidence keeps the prompt's numbering ([n] = evidence[n - 1]); the confidence is the cited spans' best
         return {"answer": {"query": query, "text": text, "citations": citations, "evidence": evidence,
                            "candidates": candidates, "declined": False, "grounded": True, "mode": mode,
-                           "confidence": evidence[0]["score"], "raw": raw}}
+                           "confidence": max(evidence[n - 1]["score"] for n in cited), "raw": raw}}
 
     @staticmethod
     def _citation(n: int, e: dict[str, Any]) -> dict[str, Any]:

@@ -1,6 +1,6 @@
 """docrag's HTTP service (FastAPI), laid out PrivateGPT-style.
 
-``<feature>_router.py`` files only authenticate, call :class:`~rag.server.collections.CollectionService`
+``<feature>_router.py`` files only authenticate, call :class:`~rag.server.collection_service.CollectionService`
 and map its result; the service owns one :class:`~rag.api.DocRAG` per collection. ``create_app`` builds the
 app from a :class:`~rag.config.Settings` (and, in tests, an injected registry)::
 

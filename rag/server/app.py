@@ -10,7 +10,19 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from rag.config import Settings
-from rag.errors import ConfigError, DocragError, ModelNotFoundError, StoreError
+from rag.errors import (
+    AmbiguousSourceError,
+    ConfigError,
+    DocragError,
+    FilterError,
+    IngestError,
+    ModelNotFoundError,
+    NotFoundError,
+    StoreError,
+    StoreFullError,
+    StoreLockedError,
+    UsageError,
+)
 from rag.server.analysis_router import analysis_router
 from rag.server.collection_service import CollectionRegistry
 from rag.server.documents_router import documents_router
@@ -28,16 +40,26 @@ collection. Requests over the key's rate limit get `429` with `Retry-After`; bod
 `DOCRAG_MAX_UPLOAD_MB` get `413`."""
 
 
-def _status_for(e: DocragError) -> int:
-    msg = str(e)
-    if isinstance(e, StoreError):
-        return 503
-    if isinstance(e, (ModelNotFoundError, ConfigError)):
-        return 500
-    if msg.startswith("no stored document") or msg.endswith("has no stored chunks"):
-        return 404
-    if "matches several documents" in msg:
-        return 409
+# the HTTP status of each error type; the first matching base class wins (most specific first)
+STATUS_BY_TYPE: tuple[tuple[type[DocragError], int], ...] = (
+    (NotFoundError, 404),
+    (AmbiguousSourceError, 409),
+    (StoreLockedError, 503),
+    (StoreFullError, 507),
+    (StoreError, 503),
+    (FilterError, 400),
+    (UsageError, 400),
+    (IngestError, 422),
+    (ModelNotFoundError, 500),
+    (ConfigError, 500),
+)
+
+
+def status_for(e: DocragError) -> int:
+    """The HTTP status for a docrag error, by its type (never by its message): 400 when none matches."""
+    for cls, status in STATUS_BY_TYPE:
+        if isinstance(e, cls):
+            return status
     return 400
 
 
@@ -69,7 +91,7 @@ def create_app(settings: Settings, registry: CollectionRegistry | None = None,
 
     @app.exception_handler(DocragError)
     async def docrag_error(request: Request, e: DocragError) -> JSONResponse:
-        status = _status_for(e)
+        status = status_for(e)
         if status >= 500:
             logger.error("%s %s failed: %s", request.method, request.url.path, e)
         return JSONResponse(status_code=status, content={"detail": str(e)})

@@ -1,8 +1,8 @@
 """The service layer: one :class:`DocRAG` per collection, serialised, with the answer cache around ``ask``.
 
-Embedded Qdrant allows one client per folder and process, so in embedded mode each collection gets its own
-folder (``<home>/service/qdrant/<collection>``); with ``qdrant_url`` every collection lives on the server.
-Both go through the same :func:`ingest.store.build_document_store` call, only the settings differ.
+Every collection lives in the home's one store (the same as the CLI's and the app's: an embedded Edge shard
+per collection under ``<home>/qdrant/edge/``, or the server's collections with ``qdrant_url``), and every
+tenant shares the process's one model pool (:data:`rag.engine.POOL`).
 """
 
 from __future__ import annotations
@@ -40,10 +40,7 @@ class CollectionService:
     def __init__(self, settings: Settings, collection: str, cache: AnswerCache) -> None:
         self.collection = collection
         self.uploads = settings.home / "service" / "uploads" / collection
-        update: dict[str, Any] = {"collection": collection}
-        if settings.embedded:
-            update["qdrant_path"] = settings.home / "service" / "qdrant" / collection
-        self.settings = settings.model_copy(update=update)
+        self.settings = settings.model_copy(update={"collection": collection})
         self.rag = DocRAG(settings=self.settings, collection=collection)
         self.cache = cache
         self.lock = threading.Lock()

@@ -78,6 +78,11 @@ class KeyRing:
                                   "(check DOCRAG_API_KEYS_FILE)") from e
         return cls(entries, collection_prefix)
 
+    def add_local(self, key: str, collection: str) -> None:
+        """A key for this host's own processes (the CLI next to ``docrag serve``) to the home's collection."""
+        digest = hashlib.sha256(key.encode("utf-8")).hexdigest()
+        self._by_digest[digest] = Principal(name="local", collection=collection, key_hash=digest)
+
     def __len__(self) -> int:
         return len(self._by_digest)
 

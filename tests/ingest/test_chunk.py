@@ -43,14 +43,38 @@ class TestElementChunker:
         assert "Chapter One > Section A" in paths
         assert paths[-1] == "Chapter Two"
 
-    def test_table_kept_whole_or_split_by_rows_with_header(self) -> None:
+    def test_table_rows_keep_labels_and_headers(self) -> None:
         c = ElementChunker(chunk_size=40, chunk_overlap=5)
-        small = "A | B\n1 | 2\n3 | 4"
+        small = "Item | Price | Stock\nApples | 1.99 | 739\nBananas | 1.89 | 6"
         chunks = c.run(documents=[el(words(10)), el(small, "Table")])["documents"]
-        assert sum(small in ch.content for ch in chunks) == 1
-        big = "Name | Value\n" + "\n".join(f"row{i} | {' '.join(['x'] * 8)}" for i in range(20))
+        table = [ch for ch in chunks if "Table" in ch.meta["element_types"]]
+        assert len(table) == 1 and table[0].meta["element_types"] == ["Table"]  # a chunk of its own
+        assert "Bananas · Price: 1.89 | Stock: 6" in table[0].content
+        big = "Name | Value\n" + "\n".join(f"row{i} | {i}.5" for i in range(40))
         parts = c.run(documents=[el(big, "Table")])["documents"]
-        assert len(parts) > 1 and all(p.content.startswith("Name | Value") for p in parts)
+        assert len(parts) > 1 and all(len(p.content.split()) <= 20 for p in parts)
+        assert all(p.content.split("\n")[0] == "Name" for p in parts)  # the caption line starts every part
+        assert all(line == f"row{line.split()[0][3:]} · Value: {line.split()[0][3:]}.5"
+                   for p in parts for line in p.content.split("\n")[1:])
+
+    def test_header_only_table_lends_its_rows_to_the_next(self) -> None:
+        c = ElementChunker(chunk_size=80, chunk_overlap=0)
+        head = "In millions of CHF |  |  | January–June\\n2023\n | Sales (a) | Trading\\noperating profit | Margin"
+        body = "Zone NA | 12553 | 2632 | 21.0%\nZone EUR | 9467 | 1373 | 14.5%"
+        chunks = c.run(documents=[el("Revenue and results", "Title"), el(head, "Table"), el(body, "Table")])["documents"]
+        text = "\n".join(ch.content for ch in chunks)
+        assert "In millions of CHF · January–June 2023" in text
+        assert "Zone EUR · Sales (a): 9467 | Trading operating profit: 1373 | Margin: 14.5%" in text
+
+    def test_context_header_names_the_document(self) -> None:
+        c = ElementChunker(chunk_size=40, chunk_overlap=0)
+        docs = [el("Acme Corp Quarterly Report", "Title"), el("For the quarter ended June 30, 2022. " + words(20)),
+                el("Results", "Title", category_depth=1), el(words(30, "r"))]
+        chunks = c.run(documents=docs)["documents"]
+        m = chunks[-1].meta
+        assert m["doc_title"] == "Acme Corp Quarterly Report" and m["doc_date"] == "2022-06-30"
+        assert m["context"].startswith("Acme Corp Quarterly Report · June 30, 2022 · doc.pdf")
+        assert m["context"].endswith("Results")
 
     def test_page_change_starts_new_chunk_when_big_enough(self) -> None:
         c = ElementChunker(chunk_size=60, chunk_overlap=0)

@@ -97,8 +97,19 @@ class TestIsolation:
 
     def test_collections_are_separate_stores(self, client, registry, ingested: dict) -> None:
         a, b = registry.get("docrag_alpha"), registry.get("docrag_beta")
-        assert a.settings.store_path != b.settings.store_path
+        # one home, one store (the CLI's and the app's too), one shard per collection
+        assert a.settings.store_path == b.settings.store_path == registry.settings.store_path
         assert a.rag.collection == "docrag_alpha" and b.rag.collection == "docrag_beta"
+        assert a.rag.store.shard_path != b.rag.store.shard_path
+
+    def test_tenants_share_one_model_pool(self, client, registry, ingested: dict) -> None:
+        a, b = registry.get("docrag_alpha"), registry.get("docrag_beta")
+        assert a.rag.engine.pool is b.rag.engine.pool
+        for svc in (a, b):
+            svc.search("bridge", top_k=1, rerank=False, filters=None)
+        emb = [g.get_component("query_embedder") for g in (a.rag._pipelines["retrieval:[('rerank', False)]"],
+                                                           b.rag._pipelines["retrieval:[('rerank', False)]"])]
+        assert emb[0] is not emb[1] and emb[0].embedding_backend is emb[1].embedding_backend  # one loaded model
 
 
 class TestAnswerCache:

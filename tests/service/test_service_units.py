@@ -178,3 +178,24 @@ class TestDocRAGClient:
             DocRAGClient(client=light_client, key="wrong").list_documents()
         assert e.value.status == 401
         assert DocRAGClient(client=light_client, key=KEY_A).whoami()["name"] == "alpha"
+
+
+class TestStatusByType:
+    @pytest.mark.parametrize(("error", "status"), [
+        ("NotFoundError('x')", 404), ("AmbiguousSourceError('x', ['a', 'b'])", 409), ("FilterError('x')", 400),
+        ("UsageError('x')", 400), ("StoreLockedError('x')", 503), ("StoreFullError('x')", 507),
+        ("StoreError('x')", 503), ("ConfigError('x')", 500), ("DocragError('x')", 400)])
+    def test_status_is_chosen_by_type(self, error: str, status: int) -> None:
+        from rag import errors
+        from rag.server.app import status_for
+
+        assert status_for(eval(error, vars(errors))) == status
+
+    def test_unknown_filter_operator_is_400(self, tmp_path: Path) -> None:
+        app = create_app(service_settings(tmp_path), registry=CollectionRegistry(service_settings(tmp_path)))
+        with TestClient(app) as c:
+            r = c.post("/search", headers=AUTH_A, json={"query": "x", "filters": {
+                "field": "meta.source", "operator": "regex", "value": "a"}})
+            assert r.status_code == 400 and "unknown filter operator 'regex'" in r.json()["detail"]
+            r = c.post("/ask", headers=AUTH_A, json={"question": "x", "stream": True, "filters": {"nope": 1}})
+            assert r.status_code == 400 and "unknown filter 'nope'" in r.json()["detail"]

@@ -1,0 +1,148 @@
+"""Tables as first-class chunks: every body row keeps its row label and column headers.
+
+The parser renders a table element as rows of ``cell | cell`` (``ingest.parse``). Here those rows become
+lines such as ``Net sales · three months ended June 30: 12,345 | six months ended June 30: 23,456``, so a
+cell is findable with its row label and column header in the same short span, whichever chunk it lands in:
+
+- header rows are the leading rows with no numeric cell after the first column (all rows but the first when
+  no row is numeric); a header row filled in fewer than half of its columns (``In millions of CHF | | |
+  January–June 2023``) is table-wide context and becomes the caption, the others name their columns
+  (several header rows join per column);
+- a table element holding header rows only (spreadsheets split header and body into two elements) lends
+  them to the next table (:class:`TableContext` carries them);
+- rows are packed into parts of at most ``max_words`` words, each part starting with the caption line.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+CELL_SEP = " | "
+_NUMERIC = re.compile(r"^[\s(\[]*[-−–+]?[$€£¥₹]?\s?\d[\d,.\s]*%?[)\]]*$|^[-—–]$")
+
+
+def _clean(cell: str) -> str:
+    return " ".join(cell.replace("\\n", " ").split())
+
+
+def parse_rows(text: str) -> list[list[str]]:
+    """``cell | cell`` lines -> rows of cleaned cells (rows without any text dropped)."""
+    rows = []
+    for line in text.split("\n"):
+        cells = [_clean(c) for c in line.split("|")]
+        if any(cells):
+            rows.append(cells)
+    return rows
+
+
+def is_numeric(cell: str) -> bool:
+    """A number, amount, percentage or a dash standing for zero/none."""
+    return bool(cell) and bool(_NUMERIC.match(cell))
+
+
+def _is_header_row(row: list[str]) -> bool:
+    return not any(is_numeric(c) for c in row[1:])
+
+
+@dataclass
+class TableContext:
+    """Header rows of a header-only table element, waiting for the body that follows it."""
+
+    pending: list[list[str]] = field(default_factory=list)
+
+
+def split_header(rows: list[list[str]]) -> tuple[list[list[str]], list[list[str]]]:
+    """(header rows, body rows) of one table element."""
+    n = 0
+    while n < len(rows) and _is_header_row(rows[n]):
+        n += 1
+    if n == len(rows):  # no numeric row: a text table, its first row names the columns
+        return (rows[:1], rows[1:]) if len(rows) > 1 else ([], rows)
+    return rows[:n], rows[n:]
+
+
+def _columns(header: list[list[str]], width: int) -> tuple[list[str], list[str]]:
+    """(caption parts, one name per column) from the header rows.
+
+    A header row with at most one filled cell after the first column is caption; the first cell of every
+    header row (it names the row-label column) is caption too. Several header rows join per column (a
+    spanning upper cell names only the column it sits in: merged cells sit left or right of their span).
+    """
+    caption: list[str] = []
+    names = [""] * width
+    for row in header:
+        if row and row[0]:
+            caption.append(row[0])
+        if sum(1 for c in row[1:] if c) <= 1 and width > 2:
+            caption.extend(c for c in row[1:] if c)
+            continue
+        for j in range(1, width):
+            c = row[j] if j < len(row) else ""
+            if c and c not in names[j]:
+                names[j] = f"{names[j]} {c}" if names[j] else c
+    return caption, names
+
+
+def row_line(cells: list[str], names: list[str]) -> str:
+    """``label · header: value | header: value`` for one body row (empty cells left out)."""
+    label = cells[0] if cells and cells[0] else ""
+    pairs = []
+    for j, v in enumerate(cells[1:], start=1):
+        if not v:
+            continue
+        h = names[j] if j < len(names) else ""
+        pairs.append(f"{h}: {v}" if h else v)
+    if not label:
+        return CELL_SEP.join(pairs)
+    return f"{label} · {CELL_SEP.join(pairs)}" if pairs else label
+
+
+def header_only(text: str, next_text: str | None) -> bool:
+    """A table element of header rows only, whose body is the next table element (spreadsheet layout)."""
+    rows = parse_rows(text)
+    nxt = parse_rows(next_text or "")
+    return bool(rows) and bool(nxt) and all(_is_header_row(r) for r in rows) and not _is_header_row(nxt[0])
+
+
+def table_parts(text: str, ctx: TableContext, max_words: int, caption: str = "",
+                next_text: str | None = None) -> list[str]:
+    """Chunk texts of one table element (``[]`` when it holds header rows only: they go to ``ctx``).
+
+    :param text: the element's ``cell | cell`` rows.
+    :param next_text: the next element's text when it is a table too (to spot a header-only element).
+    :param ctx: carries a header-only element's rows to the next table.
+    :param max_words: words per part (the caption line included).
+    :param caption: text naming the table (e.g. the section title), put in front of the header caption.
+    """
+    rows = parse_rows(text)
+    if not rows:
+        return []
+    if header_only(text, next_text):
+        ctx.pending = rows
+        return []
+    header, body = split_header(rows)
+    if not body:
+        if header:
+            ctx.pending = header
+        return []
+    if ctx.pending and not header:
+        header = ctx.pending
+    ctx.pending = []
+    width = max(len(r) for r in rows + header)
+    cap_parts, names = _columns(header, width)
+    head = " · ".join(p for p in [caption, *cap_parts] if p)
+    lines = [row_line(r, names) for r in body]
+    lines = [ln for ln in lines if ln]
+    parts, cur, n = [], [head] if head else [], len(head.split())
+    base = n
+    for ln in lines:
+        w = len(ln.split())
+        if n + w > max_words and n > base:
+            parts.append("\n".join(cur))
+            cur, n = ([head] if head else []), base
+        cur.append(ln)
+        n += w
+    if n > base:
+        parts.append("\n".join(cur))
+    return parts

@@ -1,0 +1,28 @@
+"""ingest.tables: row labels and column headers stay with every cell (fast, no models)."""
+
+from ingest.tables import TableContext, header_only, is_numeric, parse_rows, row_line, split_header, table_parts
+
+
+class TestTables:
+    def test_numeric_cells(self) -> None:
+        assert all(is_numeric(c) for c in ["12,345", "-81", "(1.5)", "14.5%", "$3", "—"])
+        assert not any(is_numeric(c) for c in ["Sales", "Q3 2022 sales", ""])
+
+    def test_header_split_and_row_line(self) -> None:
+        rows = parse_rows("Item | Price | Stock\nApples | 1.99 | 739\nBananas |  | 6")
+        header, body = split_header(rows)
+        assert header == [["Item", "Price", "Stock"]] and len(body) == 2
+        assert row_line(body[1], ["", "Price", "Stock"]) == "Bananas · Stock: 6"
+
+    def test_text_table_first_row_is_header(self) -> None:
+        parts = table_parts("Column 1 | Column 2\nRed | Green\nPurple | Orange", TableContext(), 50)
+        assert parts == ["Column 1\nRed · Column 2: Green\nPurple · Column 2: Orange"]
+
+    def test_header_only_element_and_caption(self) -> None:
+        head = "In millions of CHF |  |  | January–June\\n2023\n | Sales | Trading\\noperating profit | Margin"
+        body = "Zone NA | 12553 | 2632 | 21.0%"
+        assert header_only(head, body) and not header_only(body, None)
+        ctx = TableContext()
+        assert table_parts(head, ctx, 50, next_text=body) == []
+        assert table_parts(body, ctx, 50) == [
+            "In millions of CHF · January–June 2023\nZone NA · Sales: 12553 | Trading operating profit: 2632 | Margin: 21.0%"]
