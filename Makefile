@@ -8,7 +8,7 @@ export HF_HUB_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 PORT ?= 8501
 
-.PHONY: install run test test-fast eval-ci eval bench bench-deps bench-ingest bench-query bench-store bench-generators bench-gpu models train-reranker train-ner train-reader serve lint clean
+.PHONY: install run test test-fast eval-ci eval bench bench-deps bench-ingest bench-query bench-store bench-generators bench-runtime runtime-gate bench-gpu models train-reranker train-ner train-reader serve lint clean
 
 install:
 	@bash scripts/setup.sh
@@ -44,6 +44,13 @@ bench-ingest: bench-deps
 
 bench-query: bench-deps
 	$(PY) -m evals.bench query
+
+bench-runtime: install
+	$(PY) -m evals.bench runtime
+
+# torch vs ONNX Runtime quality gate of the CPU models (embedding cosine, SciFact nDCG@10, CoNLL F1)
+runtime-gate: install
+	$(PY) -m evals.runtime_gate
 
 bench-store: install
 	$(PY) -m evals.bench store

@@ -7,6 +7,8 @@
   time to first token with a 5-chunk context and decode tokens/s through our graph, against llama.cpp alone.
 - ``generators``: ``evals.generators``: every installed generator (``docrag models list``) on short evidence
   prompts: load time, TTFT / whole answer p50, decode tokens/s, RSS.
+- ``runtime``: the embedder, reranker and NER alone, torch against ONNX Runtime on the same passages
+  (``inference_backend=torch`` vs ``auto``), with the ratios.
 - ``store``: the embedded store (Qdrant Edge) alone, on synthetic 384-d vectors + BM25-like sparse vectors
   (no models): hybrid retrieve p50/p95 (plain and filtered) at ``--sizes`` chunks, reopen time, ``list`` on
   1,000 document records, and recall@10 of HNSW against exact search at the largest size.
@@ -174,6 +176,7 @@ def bench_query(args: argparse.Namespace) -> dict[str, Any]:
     from rag import DocRAG
     from rag.graph import SYSTEM_PROMPT, llama_model_kwargs
     from rag.models import resolve_generator
+    from rag.timings import stage_timer
 
     out: dict[str, Any] = {"machine": _machine()}
     with tempfile.TemporaryDirectory() as tmp:
@@ -186,13 +189,19 @@ def bench_query(args: argparse.Namespace) -> dict[str, Any]:
         for rerank in (False, True):
             d.search(questions[0], top_k=5, rerank=rerank)
             lat = []
+            stages: dict[str, list[float]] = {}
             for q in questions:
                 t = time.perf_counter()
-                d.search(q, top_k=5, rerank=rerank)
+                with stage_timer() as timer:
+                    d.search(q, top_k=5, rerank=rerank)
                 lat.append(time.perf_counter() - t)
+                for k, v in timer.stages().items():
+                    stages.setdefault(k, []).append(v)
             out["retrieve" + ("_rerank" if rerank else "")] = {
                 "p50_ms": round(1000 * statistics.median(lat), 1), "p95_ms": round(1000 * _pct(lat, 0.95), 1),
-                "queries": len(lat)}
+                "queries": len(lat), "inference_backend": d.settings.inference_backend,
+                "stages_p50_ms": {k: round(1000 * statistics.median(v), 1) for k, v in stages.items()},
+                "stages_p95_ms": {k: round(1000 * _pct(v, 0.95), 1) for k, v in stages.items()}}
         lc_store, lc = _langchain_or_error(lambda: _langchain_store(pages, Path(tmp)))
         if lc_store is not None:
             lc_store.similarity_search(questions[0], k=5)
@@ -205,19 +214,26 @@ def bench_query(args: argparse.Namespace) -> dict[str, Any]:
                       queries=len(lat), note="dense-only similarity_search, no sparse, no reranker")
             lc_store.client.close()
             lc["ratio_ours_hybrid_over_langchain_p95"] = round(out["retrieve"]["p95_ms"] / lc["p95_ms"], 3)
+            lc["ratio_ours_hybrid_rerank_over_langchain_p95"] = round(out["retrieve_rerank"]["p95_ms"] /
+                                                                      lc["p95_ms"], 3)
         out["baseline_langchain_retrieve"] = lc
         d.ask(questions[0])  # load the generator
         ttft, tps, contexts = [], [], []
+        answer_stages: list[dict[str, float]] = []
         for q in questions[:10]:
             times: list[float] = []
             a = d.ask(q, top_k=5, rerank=True, on_token=lambda _tok, t=times: t.append(time.perf_counter()))
             contexts.append((q, [h.text for h in a.documents[:5]]))
+            answer_stages.append(a.timings)
             if a.timings.get("first_token_s") is not None and len(times) > 1:
                 ttft.append(a.timings["first_token_s"])
                 tps.append((len(times) - 1) / max(times[-1] - times[0], 1e-6))
         out["graph_generation"] = {"ttft_p50_s": round(statistics.median(ttft), 3) if ttft else None,
                                    "decode_tokens_per_s_p50": round(statistics.median(tps), 1) if tps else None,
                                    "answers": len(tps),
+                                   "stages_p50_s": {k: round(statistics.median([t[k] for t in answer_stages
+                                                                               if k in t]), 4)
+                                                    for k in sorted({k for t in answer_stages for k in t})},
                                    "note": "ttft includes retrieval, reranking and prompt processing of 5 chunks"}
         d.close()
     # baseline: llama.cpp alone (no retrieval, no Haystack), the same 5 chunks and question as a chat prompt
@@ -245,6 +261,62 @@ def bench_query(args: argparse.Namespace) -> dict[str, Any]:
                                                          base["decode_tokens_per_s_p50"], 3)
         out["ratio_graph_over_llama_cpp_ttft"] = round(ours["ttft_p50_s"] / base["ttft_p50_s"], 3)
     out["peak_rss_mb"] = round(_rss_mb(), 1)
+    return out
+
+
+def _latency(fn: Any, n: int) -> dict[str, float]:
+    fn()  # warm
+    lat = []
+    for _ in range(n):
+        t = time.perf_counter()
+        fn()
+        lat.append(time.perf_counter() - t)
+    return {"p50_ms": round(1000 * statistics.median(lat), 1), "p95_ms": round(1000 * _pct(lat, 0.95), 1), "runs": n}
+
+
+def bench_runtime(args: argparse.Namespace) -> dict[str, Any]:
+    """The three CPU models alone, torch (as the graph loads it: ``model_dtype=auto``) against ONNX Runtime
+    (``inference_backend=auto``), on the same real SQuAD passages: embedder chunks/s, reranker latency for one
+    question and its ``retrieve_k`` candidates in one batch, NER chunks/s. Ratios = ONNX over torch."""
+    from haystack import Document
+
+    from rag import graph
+    from rag.config import Settings
+    from rag.models import resolve_reranker
+
+    data = json.loads((DATA / "squad" / "dev-v2.0.json").read_text())["data"]
+    paras = [p["context"] for a in data for p in a["paragraphs"]]
+    questions = [q["question"] for a in data for p in a["paragraphs"] for q in p["qas"]][:: 97][: args.queries]
+    texts = paras[: args.runtime_chunks]
+    out: dict[str, Any] = {"machine": _machine(), "chunks": len(texts), "questions": len(questions)}
+    per: dict[str, dict[str, Any]] = {}
+    for backend in ("torch", "auto"):
+        settings = Settings(home=Path(tempfile.gettempdir()) / "docrag-bench", inference_backend=backend)
+        row: dict[str, Any] = {}
+        embedder = graph.doc_embedder(settings)
+        embedder.warm_up()
+        embedder.run([Document(content=t) for t in texts[:8]])
+        t0 = time.perf_counter()
+        embedder.run([Document(content=t) for t in texts])
+        row["embed_chunks_per_s"] = round(len(texts) / (time.perf_counter() - t0), 1)
+        reranker = graph.reranker_component(settings, resolve_reranker())
+        reranker.warm_up()
+        cands = [Document(content=t) for t in paras[: settings.retrieve_k]]
+        qs = iter(questions * 10)
+        row["rerank_20"] = _latency(lambda: reranker.run(query=next(qs), documents=cands), len(questions))
+        ner = graph.entity_extractor(settings)
+        ner.warm_up()
+        t0 = time.perf_counter()
+        ner.extract(texts)
+        row["ner_chunks_per_s"] = round(len(texts) / (time.perf_counter() - t0), 1)
+        row["models"] = {"embedder": embedder.model, "reranker": reranker.model, "ner": ner.model}
+        per["torch" if backend == "torch" else "onnx"] = row
+    out.update(per)
+    t, o = per["torch"], per["onnx"]
+    out["ratio_onnx_over_torch"] = {
+        "embed_chunks_per_s": round(o["embed_chunks_per_s"] / t["embed_chunks_per_s"], 2),
+        "rerank_p95_ms": round(o["rerank_20"]["p95_ms"] / t["rerank_20"]["p95_ms"], 3),
+        "ner_chunks_per_s": round(o["ner_chunks_per_s"] / t["ner_chunks_per_s"], 2)}
     return out
 
 
@@ -352,7 +424,8 @@ def bench_store(args: argparse.Namespace) -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m evals.bench")
-    p.add_argument("what", choices=["ingest", "query", "store", "generators", "gpu", "all"])
+    p.add_argument("what", choices=["ingest", "query", "store", "generators", "runtime", "gpu", "all"])
+    p.add_argument("--runtime-chunks", type=int, default=128, help="passages embedded/tagged (runtime)")
     p.add_argument("--pages", type=int, default=1000, help="pages of the text corpus (ingest)")
     p.add_argument("--chunks", type=int, default=10000, help="collection size (query)")
     p.add_argument("--queries", type=int, default=50)
@@ -368,7 +441,8 @@ def main(argv: list[str] | None = None) -> int:
 
         return gpu_bench.main(["--out", str(REPO / "evals" / "reports" / "gpu_bench.json")])
     results = {}
-    for name, fn in (("ingest", bench_ingest), ("query", bench_query), ("store", bench_store)):
+    for name, fn in (("runtime", bench_runtime), ("ingest", bench_ingest), ("query", bench_query),
+                     ("store", bench_store)):
         if args.what in (name, "all"):
             results[name] = fn(args)
             path = REPO / "evals" / "reports" / f"bench-{name}.json"

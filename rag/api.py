@@ -47,6 +47,7 @@ from rag.errors import (
     StoreLockedError,
     UsageError,
 )
+from rag.timings import stage_timer
 from rag.types import Answer, AnswerStream, Citation, EntityCount, Evidence, Hit, IngestReport, Summary
 
 __all__ = ["Answer", "AnswerStream", "Citation", "DocRAG", "EntityCount", "Evidence", "Hit", "IngestReport",
@@ -410,52 +411,45 @@ class DocRAG:
             p = self._pipeline("query", rerank=rerank)
         data = graph.query_inputs(p, question, top_k, max(self.settings.retrieve_k, top_k),
                                   _filters(filters), reader_top_k=self.settings.reader_top_k)
-        first_token: list[float] = []
-        t0 = time.perf_counter()
-
-        def on_chunk(chunk: Any) -> None:
-            if not first_token:
-                first_token.append(time.perf_counter())
-            if callback:
-                callback(chunk)
-
-        def on_chunk_or_stop(chunk: Any) -> None:
-            if stop is None or not stop.is_set():  # a stopped answer sends nothing more
-                on_chunk(chunk)
-
         names = set(dict(p.graph.nodes(data=False)))
-        if "generator" in names:  # the extractive answer mode has no generator
-            data["generator"] = {"streaming_callback": on_chunk_or_stop}
-            gen_kwargs: dict[str, Any] = {}
-            if per_call.get("temperature") is not None:
-                gen_kwargs["temperature"] = float(per_call["temperature"])
-            if stop is not None:
-                gen_kwargs.update(_stop_kwargs(p, stop))
-            if gen_kwargs:
-                data["generator"]["generation_kwargs"] = gen_kwargs
-        lock = self._engine.pool.generate_lock
-        while not lock.acquire(timeout=0.1):  # one answer at a time; a stopped one stops waiting
-            if stop is not None and stop.is_set():
-                raise AnswerStopped("the answer was stopped while waiting for another answer")
-        waited = time.perf_counter() - t0
-        try:
-            out = p.run(data, include_outputs_from={"gate", "retriever", "reranker"})
-        except Exception as e:
-            if stop is not None and stop.is_set():
-                raise AnswerStopped("the answer was stopped") from e
-            raise
-        finally:
-            lock.release()
+        with stage_timer() as timer:
+            def on_chunk(chunk: Any) -> None:
+                if stop is None or not stop.is_set():  # a stopped answer sends nothing more
+                    timer.mark("first_token")
+                    if callback:
+                        callback(chunk)
+
+            if "generator" in names:  # the extractive answer mode has no generator
+                data["generator"] = {"streaming_callback": on_chunk}
+                gen_kwargs: dict[str, Any] = {}
+                if per_call.get("temperature") is not None:
+                    gen_kwargs["temperature"] = float(per_call["temperature"])
+                if stop is not None:
+                    gen_kwargs.update(_stop_kwargs(p, stop))
+                if gen_kwargs:
+                    data["generator"]["generation_kwargs"] = gen_kwargs
+            lock = self._engine.pool.generate_lock
+            while not lock.acquire(timeout=0.1):  # one answer at a time; a stopped one stops waiting
+                if stop is not None and stop.is_set():
+                    raise AnswerStopped("the answer was stopped while waiting for another answer")
+            timer.mark("wait")
+            try:
+                out = p.run(data, include_outputs_from={"gate", "retriever", "reranker"})
+            except Exception as e:
+                if stop is not None and stop.is_set():
+                    raise AnswerStopped("the answer was stopped") from e
+                raise
+            finally:
+                lock.release()
         if stop is not None and stop.is_set():
             raise AnswerStopped("the answer was stopped")
-        total = time.perf_counter() - t0
         a = out["answer_builder"]["answer"]
         shown = max(top_k, self.settings.reader_top_k) if "reader" in names else top_k
         docs = (out.get("gate") or {}).get("documents") or \
             (out.get("reranker") or out.get("retriever") or {}).get("documents", [])[:shown]
-        timings = {"total_s": round(total, 4), "wait_s": round(waited, 4)}
-        if first_token:
-            timings["first_token_s"] = round(first_token[0] - t0, 4)
+        # embed/retrieve/rerank/read/gate/prompt/generate_s, wait_s (time waiting for another answer),
+        # first_token_s, total_s
+        timings = timer.stages()
         answer = Answer(question=question, text=a["text"],
                         citations=[Citation(**{k: c[k] for k in Citation.__dataclass_fields__ if k in c})
                                    for c in a["citations"]],

@@ -91,6 +91,9 @@ class Settings(BaseModel):
     device: str = Field(default="auto", description="'auto', 'cpu', 'cuda', 'cuda:1', ...")
     model_dtype: Literal["auto", "fp32", "bf16", "fp16"] = Field(
         default="auto", description="Embedder/reranker precision; auto = fp16 on CUDA, bf16 on bf16 CPUs.")
+    inference_backend: Literal["auto", "torch", "onnx"] = Field(
+        default="auto", description="Embedder, reranker and NER runtime: auto = ONNX Runtime (int8 where its "
+        "quality gate passed) on the CPU, torch on CUDA (see rag.models.runtime_model).")
 
     # --- query ---------------------------------------------------------------------------------
     top_k: int = Field(default=5, ge=1, le=100, description="Chunks given to the generator.")

@@ -52,6 +52,7 @@ except ImportError:  # pragma: no cover
     pass
 
 ALLOWED_MODULES = ["rag", "ingest", "haystack", "haystack_integrations"]
+SHIPPED_RERANKER_MAX_TOKENS = 256
 
 SYSTEM_PROMPT = (
     "You answer questions using only the numbered sources the user gives you. "
@@ -119,6 +120,45 @@ def build_parser(settings: Settings, passwords: dict[str, str] | None = None) ->
         passwords=passwords, limits=settings.parse_limits(), workers=settings.parse_workers)
 
 
+def _runtime(settings: Settings, kind: str, resolved: models.ResolvedModel) -> models.RuntimeModel:
+    return models.runtime_model(kind, resolved, settings.inference_backend, settings.device)
+
+
+def _st_kwargs(settings: Settings, runtime: models.RuntimeModel) -> dict[str, Any]:
+    """Model folder and load options of a sentence-transformers component on its runtime.
+
+    On ONNX the folder's ``modules.json`` names ``rag.onnx_runtime.OrtTransformer`` (our own module, hence
+    ``trust_remote_code``; sentence-transformers' ``backend="onnx"`` needs Optimum, which cannot be installed
+    with transformers 5, see rag/onnx_runtime.py); precision is the exported variant's.
+    """
+    if runtime.backend == "onnx":
+        return {"model": runtime.path, "trust_remote_code": True, "model_kwargs": None}
+    return {"model": runtime.path, "model_kwargs": _model_kwargs(settings)}
+
+
+def _embedder_kwargs(settings: Settings) -> dict[str, Any]:
+    return _st_kwargs(settings, _runtime(settings, "embedder", models.resolve_embedder(settings.embedder)))
+
+
+def doc_embedder(settings: Settings) -> SentenceTransformersDocumentEmbedder:
+    """The indexing graph's dense embedder (on the runtime of ``settings.inference_backend``)."""
+    return SentenceTransformersDocumentEmbedder(
+        device=_device(settings), batch_size=_batch_size(settings), progress_bar=False,
+        normalize_embeddings=True, meta_fields_to_embed=[CONTEXT_FIELD], local_files_only=True,
+        **_embedder_kwargs(settings))
+
+
+def reranker_component(settings: Settings, reranker: models.ResolvedModel) -> SentenceTransformersSimilarityRanker:
+    """The cross-encoder stage: all ``retrieve_k`` candidates in one batch, on the configured runtime."""
+    # the shipped reranker was trained on 256-token pairs (models/reranker/metrics.json); its tokenizer allows 512,
+    # which doubles the cost of long chunks for text it never learned to use
+    tokenizer_kwargs = {"model_max_length": SHIPPED_RERANKER_MAX_TOKENS} if reranker.origin == "shipped" else None
+    return SentenceTransformersSimilarityRanker(
+        device=_device(settings), top_k=settings.retrieve_k, scale_score=False,
+        meta_fields_to_embed=[CONTEXT_FIELD], batch_size=max(settings.retrieve_k, _batch_size(settings)),
+        tokenizer_kwargs=tokenizer_kwargs, **_st_kwargs(settings, _runtime(settings, "reranker", reranker)))
+
+
 def build_indexing(settings: Settings, store: QdrantDocumentStore, passwords: dict[str, str] | None = None,
                    entities: bool | None = None, parse: bool = True) -> Pipeline:
     """parser -> chunker -> [entities] -> sparse -> dense -> writer (overwrite: ids are deterministic).
@@ -130,10 +170,7 @@ def build_indexing(settings: Settings, store: QdrantDocumentStore, passwords: di
         p.add_component("parser", build_parser(settings, passwords))
     p.add_component("chunker", ElementChunker(settings.chunk_size, settings.chunk_overlap))
     p.add_component("sparse_embedder", BM25DocumentSparseEmbedder(meta_fields_to_embed=[CONTEXT_FIELD]))
-    p.add_component("embedder", SentenceTransformersDocumentEmbedder(
-        model=embedder_path(settings), device=_device(settings), batch_size=_batch_size(settings),
-        progress_bar=False, normalize_embeddings=True, meta_fields_to_embed=[CONTEXT_FIELD],
-        local_files_only=True, model_kwargs=_model_kwargs(settings)))
+    p.add_component("embedder", doc_embedder(settings))
     p.add_component("writer", DocumentWriter(document_store=store, policy=DuplicatePolicy.OVERWRITE))
     if parse:
         p.connect("parser.documents", "chunker.documents")
@@ -155,15 +192,16 @@ def entity_extractor(settings: Settings) -> Any:
     ner = models.resolve_ner(settings.ner_model)
     if ner.path == "en_core_web_sm":
         return DocumentEntityExtractor(backend="spacy", model="en_core_web_sm")
-    return DocumentEntityExtractor(backend="transformers", model=ner.path,
+    runtime = _runtime(settings, "ner", ner)
+    return DocumentEntityExtractor(backend="transformers", model=runtime.path, runtime=runtime.backend,
                                    device=models.resolve_device(settings.device))
 
 
 def _add_retrieval(p: Pipeline, settings: Settings, store: QdrantDocumentStore, rerank: bool) -> str:
     """Adds the retrieval stages; returns the name of the component whose ``documents`` is the result."""
     p.add_component("query_embedder", SentenceTransformersTextEmbedder(
-        model=embedder_path(settings), device=_device(settings), progress_bar=False,
-        normalize_embeddings=True, local_files_only=True, model_kwargs=_model_kwargs(settings)))
+        device=_device(settings), progress_bar=False, normalize_embeddings=True, local_files_only=True,
+        **_embedder_kwargs(settings)))
     p.add_component("sparse_query_embedder", BM25QuerySparseEmbedder())
     p.add_component("retriever", QdrantHybridRetriever(document_store=store, top_k=settings.retrieve_k))
     p.connect("query_embedder.embedding", "retriever.query_embedding")
@@ -173,10 +211,7 @@ def _add_retrieval(p: Pipeline, settings: Settings, store: QdrantDocumentStore, 
         if rerank:
             logger.warning("No cross-encoder reranker available: results are hybrid-retrieval order only")
         return "retriever"
-    p.add_component("reranker", SentenceTransformersSimilarityRanker(
-        model=reranker.path, device=_device(settings), top_k=settings.retrieve_k, scale_score=False,
-        meta_fields_to_embed=[CONTEXT_FIELD], model_kwargs=_model_kwargs(settings),
-        batch_size=_batch_size(settings)))
+    p.add_component("reranker", reranker_component(settings, reranker))
     p.connect("retriever.documents", "reranker.documents")
     return "reranker"
 

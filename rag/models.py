@@ -265,3 +265,54 @@ def resolve_device(device: str = "auto") -> str:
     except ImportError:  # pragma: no cover - torch is a hard dependency
         pass
     return "cpu"
+
+
+# --- inference runtime (CPU: ONNX Runtime where its quality gate passed; GPU: torch) ---------------------
+# ONNX variant of each default model, chosen by the quality gates of ``python -m evals.runtime_gate``
+# (embedding cosine to fp32 torch, SciFact nDCG@10 and CoNLL F1 within 0.005 of torch; README "Benchmarks").
+ONNX_VARIANTS: dict[str, str] = {"embedder": "int8", "reranker": "int8", "ner": "int8"}
+ONNX_TASKS: dict[str, str] = {"embedder": "feature-extraction", "reranker": "sequence-classification",
+                              "ner": "token-classification"}
+
+
+@dataclass(frozen=True)
+class RuntimeModel:
+    """The folder a component loads and the runtime it runs on (``torch`` or ``onnx``)."""
+
+    path: str
+    backend: str
+    variant: str | None = None
+
+
+def resolve_default(kind: str) -> ResolvedModel | None:
+    """The packaged/shipped default of ``embedder``, ``reranker`` or ``ner``."""
+    return {"embedder": resolve_embedder, "reranker": resolve_reranker, "ner": resolve_ner}[kind]("")
+
+
+def inference_backend(setting: str, device: str) -> str:
+    """``auto`` = ONNX Runtime on the CPU, torch on a GPU; otherwise the setting itself."""
+    if setting == "auto":
+        return "torch" if resolve_device(device).startswith("cuda") else "onnx"
+    return setting
+
+
+def runtime_model(kind: str, resolved: ResolvedModel, backend: str, device: str = "cpu") -> RuntimeModel:
+    """The model folder to load for ``kind`` under the ``inference_backend`` setting ``backend``.
+
+    ONNX (``backend`` onnx, or auto on a CPU): the default models use their gated variant
+    (:data:`ONNX_VARIANTS`), any other model the fp32 (optimized, not quantized) export. The export runs once
+    (at install time, else on first use) and is cached; if it fails, the model runs on torch (logged).
+    """
+    if inference_backend(backend, device) != "onnx" or resolved.path == "en_core_web_sm":
+        return RuntimeModel(resolved.path, "torch")
+    from rag.onnx_runtime import export_onnx, is_ort_folder
+
+    if is_ort_folder(resolved.path):
+        return RuntimeModel(resolved.path, "onnx")
+    default = resolve_default(kind)
+    variant = ONNX_VARIANTS[kind] if default is not None and default.path == resolved.path else "fp32"
+    try:
+        return RuntimeModel(str(export_onnx(resolved.path, ONNX_TASKS[kind], variant)), "onnx", variant)
+    except ModelNotFoundError as e:
+        logger.warning("%s runs on torch: %s", kind, e)
+        return RuntimeModel(resolved.path, "torch")

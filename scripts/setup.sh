@@ -75,5 +75,7 @@ $PIP install -q --no-deps "unstructured-inference==1.6.14"
 
 install_models
 "$VENV/bin/python" -m rag.doctor
+# CPU runtime: export the default embedder, reranker and NER to ONNX (int8) once, into the model cache
+"$VENV/bin/python" -m rag.onnx_runtime || echo "[setup] WARNING: ONNX export failed; those models run on torch" >&2
 echo "$HASH" > "$STAMP"
 echo "[setup] done"

@@ -27,6 +27,7 @@ from rag.models import resolve_device
 logger = logging.getLogger(__name__)
 
 BACKENDS = ("spacy", "transformers")
+RUNTIMES = ("torch", "onnx")
 NUMERIC_LABELS = frozenset({"DATE", "TIME", "MONEY", "PERCENT", "QUANTITY"})
 # Pipes that make or change entity spans; everything else (tagger, parser, lemmatizer...) is dropped.
 _NER_FACTORIES = frozenset({"ner", "beam_ner", "entity_ruler", "span_ruler", "merge_entities"})
@@ -84,6 +85,7 @@ class DocumentEntityExtractor:
         numeric_from_spacy: bool = True,
         spacy_model: str = "en_core_web_sm",
         stride: int = 64,
+        runtime: str = "torch",
     ) -> None:
         """
         :param backend: ``"spacy"`` or ``"transformers"``.
@@ -97,7 +99,9 @@ class DocumentEntityExtractor:
         :param numeric_from_spacy: transformers backend only: also add spaCy's DATE/TIME/MONEY/PERCENT/QUANTITY.
         :param spacy_model: the spaCy pipeline used for those numeric entities.
         :param stride: tokens of overlap between the windows a long text is split into (transformers backend).
-        :raises ValueError: unknown backend, empty model, non-positive batch size or negative stride.
+        :param runtime: transformers backend: ``"torch"``, or ``"onnx"`` for a folder written by
+            ``rag.onnx_runtime.export_onnx`` (ONNX Runtime on the CPU; ``rag.models.runtime_model`` picks it).
+        :raises ValueError: unknown backend or runtime, empty model, non-positive batch size or negative stride.
         """
         if backend not in BACKENDS:
             raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
@@ -107,6 +111,8 @@ class DocumentEntityExtractor:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
         if stride < 0:
             raise ValueError(f"stride must be >= 0, got {stride}")
+        if runtime not in RUNTIMES:
+            raise ValueError(f"runtime must be one of {RUNTIMES}, got {runtime!r}")
         self.backend = backend
         self.model = model
         self.batch_size = batch_size
@@ -114,6 +120,7 @@ class DocumentEntityExtractor:
         self.numeric_from_spacy = numeric_from_spacy
         self.spacy_model = spacy_model
         self.stride = stride
+        self.runtime = runtime
         self._nlp: Any = None  # spaCy pipeline: the NER itself, or the numeric helper
         self._tokenizer: Any = None
         self._model: Any = None
@@ -150,7 +157,12 @@ class DocumentEntityExtractor:
 
                 path = materialize(path)
             tokenizer = AutoTokenizer.from_pretrained(path)
-            model = AutoModelForTokenClassification.from_pretrained(path)
+            if self.runtime == "onnx":
+                from rag.onnx_runtime import OrtModel
+
+                model = OrtModel.from_folder(path)
+            else:
+                model = AutoModelForTokenClassification.from_pretrained(path)
         except Exception as e:
             raise ComponentError(
                 f"Could not load token-classification model {self.model!r}: give a local folder with config.json, "
@@ -160,7 +172,7 @@ class DocumentEntityExtractor:
             raise ComponentError(
                 f"Model {self.model!r} has no fast tokenizer (tokenizer.json); character offsets need one"
             )
-        self._torch_device = resolve_device(self.device)
+        self._torch_device = "cpu" if self.runtime == "onnx" else resolve_device(self.device)
         model = model.to(self._torch_device).eval()
         if runtime.get("dynamic_int8") and self._torch_device == "cpu":
             model = _quantize_dynamic(model)
@@ -188,6 +200,7 @@ class DocumentEntityExtractor:
             numeric_from_spacy=self.numeric_from_spacy,
             spacy_model=self.spacy_model,
             stride=self.stride,
+            runtime=self.runtime,
         )
 
     @classmethod

@@ -208,8 +208,13 @@ class TestDocumentEntityExtractor:
                 "numeric_from_spacy": True,
                 "spacy_model": "en_core_web_sm",
                 "stride": 16,
+                "runtime": "torch",
             },
         }
+
+    def test_init_rejects_unknown_runtime(self):
+        with pytest.raises(ValueError, match="runtime must be one of"):
+            DocumentEntityExtractor(backend="transformers", model="m", runtime="tensorrt")
 
     def test_from_dict(self):
         extractor = DocumentEntityExtractor(backend="transformers", model="m", numeric_from_spacy=False)
