@@ -29,7 +29,7 @@ from uitest import APP, REPO, TEST_ENV
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 ARTIFACTS = REPO / "test-artifacts"
-QUESTION = "What does the memo say about bottles of water?"
+QUESTION = "How many bottles of water were delivered?"
 ERROR_SELECTOR = '[data-testid="stException"], [data-testid="stAlertContentError"]'
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                   "--disable-background-networking", "--disable-component-update", "--disable-sync",
@@ -187,7 +187,7 @@ def test_chat_page_answers_a_question_from_the_url(app_url: str, tmp_path: Path)
 
 
 # --- the app as people use it: /chat, a conversation, the citation panel in view, reload, two tabs -------------
-QUESTIONS = ["What does the memo say about bottles of water?", "How many trucks were used?",
+QUESTIONS = ["How many bottles of water were delivered?", "How many trucks were used?",
              "How many laptops were delivered?"]
 SHOTS = REPO / "docs"  # UPDATE_SCREENSHOTS=1 copies the screenshots here (the README shows them)
 
