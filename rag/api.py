@@ -79,18 +79,6 @@ def _store_cause(e: BaseException) -> StoreError | None:
     return None
 
 
-def _filters(filters: dict[str, Any] | None) -> dict[str, Any] | None:
-    """The short filter form with entity values keyed by the one entity normaliser (``rag.entities``), as
-    Haystack filters (the store layer validates them)."""
-    if filters and "operator" not in filters and "entity" in filters:
-        values = filters["entity"] if isinstance(filters["entity"], list) else [filters["entity"]]
-        try:
-            filters = {**filters, "entity": [entities_mod.parse_key(v) for v in values]}
-        except ValueError as e:
-            raise UsageError(str(e)) from e
-    return to_haystack_filters(filters)
-
-
 def _stop_kwargs(p: Pipeline, stop: threading.Event) -> dict[str, Any]:
     """Generation options that end a llama.cpp answer at its next token once ``stop`` is set: a logits
     processor that leaves only end-of-sequence (llama.cpp ignores a caller's stopping criteria in chat mode,
@@ -362,7 +350,7 @@ class DocRAG:
         rerank = self.settings.rerank if rerank is None else rerank
         p = self._pipeline("retrieval", rerank=rerank)
         retrieve_k = max(self.settings.retrieve_k, top_k)
-        out = p.run(graph.query_inputs(p, query, top_k, retrieve_k, _filters(filters)))
+        out = p.run(graph.query_inputs(p, query, top_k, retrieve_k, to_haystack_filters(filters)))
         docs = (out.get("reranker") or out.get("retriever"))["documents"]
         return [Hit.from_document(d) for d in docs[:top_k]]
 
@@ -410,7 +398,7 @@ class DocRAG:
         else:
             p = self._pipeline("query", rerank=rerank)
         data = graph.query_inputs(p, question, top_k, max(self.settings.retrieve_k, top_k),
-                                  _filters(filters), reader_top_k=self.settings.reader_top_k)
+                                  to_haystack_filters(filters), reader_top_k=self.settings.reader_top_k)
         names = set(dict(p.graph.nodes(data=False)))
         with stage_timer() as timer:
             def on_chunk(chunk: Any) -> None:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+
+import ingest.offline  # noqa: F401 - telemetry off before any test module imports Haystack or unstructured
 from pathlib import Path
 
 import pytest

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ingest.entity_keys import parse_key
 from ingest.errors import FilterError
 
 # short-form key -> payload field (every one has a payload index, see ingest.store.schema)
@@ -17,11 +18,11 @@ LOGICAL = frozenset({"AND", "OR", "NOT"})
 
 
 def entity_filter_key(value: str) -> str:
-    """``"org: Acme  Corp"`` -> ``"ORG:acme corp"``, the form stored in ``meta.entity_keys``."""
-    label, sep, text = str(value).partition(":")
-    if not sep:
-        raise FilterError("entity filters are LABEL:text, e.g. ORG:acme corp")
-    return label.strip().upper() + ":" + " ".join(text.lower().split())
+    """``"org: U. S.  C."`` -> ``"ORG:u.s.c."``, the form stored in ``meta.entity_keys`` (``ingest.entity_keys``)."""
+    try:
+        return parse_key(value)
+    except ValueError as e:
+        raise FilterError(str(e)) from e
 
 
 def validate(filters: dict[str, Any]) -> dict[str, Any]:
