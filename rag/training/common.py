@@ -44,6 +44,31 @@ def parse_overrides(defaults: dict[str, Any], argv: list[str]) -> dict[str, Any]
     return cfg
 
 
+def run_stages(module_globals: dict[str, Any], stages: dict[str, Any], argv: list[str] | None = None) -> int:
+    """The ``main()`` of a training module: ``--key=value`` overrides of its hyper-parameters, then the stages.
+
+    ``stages`` maps each stage name to a function of the config, in run order; ``--stage=all`` runs them all.
+    Returns 2 (with one line on stderr) for a bad argument or stage, else 0.
+    """
+    import logging
+    import sys
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    try:
+        cfg = parse_overrides(hyperparameters(module_globals), sys.argv[1:] if argv is None else argv)
+    except ValueError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    stage = cfg["stage"]
+    if stage not in (*stages, "all"):
+        print(f"error: --stage must be {', '.join(stages)} or all, not {stage!r}", file=sys.stderr)
+        return 2
+    for name, fn in stages.items():
+        if stage in (name, "all"):
+            fn(cfg)
+    return 0
+
+
 def set_seed(seed: int) -> None:
     import numpy as np
     import torch

@@ -392,14 +392,20 @@ def calibrate(preds: list[dict]) -> dict:
     margins = np.array([p["margin"] for p in preds])
     w = fit_platt(margins, np.array(correct_labels(preds)))
     cal = Calibrator(a=float(w[0]), c=float(w[1]))
-    probs = np.array([cal.probability(m) for m in margins])
+    cal.threshold = best_threshold(preds, np.array([cal.probability(m) for m in margins]))
+    return cal.to_dict()
+
+
+def best_threshold(preds: list[dict], probs, min_coverage: float = 0.0) -> float:
+    """The answer/decline cut on ``probs`` that maximises SQuAD 2.0 F1 while keeping answerable coverage."""
+    import numpy as np
+
     best_t, best_f1 = 0.5, -1.0
     for t in np.unique(np.round(probs, 3)):
-        f1 = squad2_metrics(preds, list(probs >= t))["f1"]
-        if f1 > best_f1:
-            best_t, best_f1 = float(t), f1
-    cal.threshold = best_t
-    return cal.to_dict()
+        m = squad2_metrics(preds, list(probs >= t))
+        if m["answerable_coverage"] >= min_coverage and m["f1"] > best_f1:
+            best_t, best_f1 = float(t), m["f1"]
+    return best_t
 
 
 def evaluate_stage(cfg: dict) -> dict:
@@ -467,12 +473,7 @@ def calibrate_open_book(cfg: dict) -> dict:
     w = fit_platt(x, y)
     cal = Calibrator(a=float(w[0]), b=float(w[1]), c=float(w[2]))
     probs = np.array([cal.probability(p["margin"], p["rerank"]) for p in preds])
-    best_t, best_f1 = 0.5, -1.0
-    for t in np.unique(np.round(probs, 3)):
-        m = squad2_metrics(preds, list(probs >= t))
-        if m["answerable_coverage"] >= cfg["min_coverage"] and m["f1"] > best_f1:
-            best_t, best_f1 = float(t), m["f1"]
-    cal.threshold = best_t
+    cal.threshold = best_t = best_threshold(preds, probs, cfg["min_coverage"])
     out_dir = Path(cfg["out_dir"])
     path = out_dir / "calibration.json"
     data = read_json(path) if path.is_file() else {}
@@ -536,32 +537,14 @@ def _card(cfg: dict, m: dict) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from rag.training.common import hyperparameters, parse_overrides
+    from rag.training.common import run_stages
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    try:
-        cfg = parse_overrides(hyperparameters(globals()), sys.argv[1:] if argv is None else argv)
-    except ValueError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    stage = cfg["stage"]
-    if stage not in ("prepare", "mine", "train", "evaluate", "calibrate", "all"):
-        print(f"error: --stage must be prepare, mine, train, evaluate, calibrate or all, not {stage!r}",
-              file=sys.stderr)
-        return 2
-    if stage in ("prepare", "all"):
-        prepare(cfg)
-    if stage in ("mine", "all"):
-        mine(cfg)
-    if stage in ("train", "all"):
-        train(cfg)
-    if stage in ("evaluate", "all"):
+    def evaluate(cfg: dict) -> None:
         m = evaluate_stage(cfg)
         print({v: {s: r[s]["f1"] for s in ("calibration", "test")} for v, r in m["results"].items()})
-    if stage in ("calibrate", "all"):
-        calibrate_open_book(cfg)
-    return 0
 
+    return run_stages(globals(), {"prepare": prepare, "mine": mine, "train": train, "evaluate": evaluate,
+                                  "calibrate": calibrate_open_book}, argv)
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -643,27 +643,13 @@ SQuAD CC BY-SA 4.0; SciFact CC BY-NC 2.0 (non-commercial), so these weights are 
 
 # ================================================================================================== main
 def main(argv: list[str] | None = None) -> int:
-    from rag.training.common import hyperparameters, parse_overrides
+    from rag.training.common import run_stages
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    try:
-        cfg = parse_overrides(hyperparameters(globals()), sys.argv[1:] if argv is None else argv)
-    except ValueError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    stage = cfg["stage"]
-    if stage not in ("prepare", "train", "evaluate", "all"):
-        print(f"error: --stage must be prepare, train, evaluate or all, not {stage!r}", file=sys.stderr)
-        return 2
-    if stage in ("prepare", "all"):
-        prepare(cfg)
-    if stage in ("train", "all"):
-        train(cfg)
-    if stage in ("evaluate", "all"):
+    def evaluate(cfg: dict) -> None:
         m = evaluate_stage(cfg)
         print({n: {k: v["ndcg@10"] for k, v in r.items()} for n, r in m["results"].items()})
-    return 0
 
+    return run_stages(globals(), {"prepare": prepare, "train": train, "evaluate": evaluate}, argv)
 
 if __name__ == "__main__":
     sys.exit(main())
