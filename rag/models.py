@@ -198,22 +198,16 @@ def reader_calibration(name: str = "") -> dict[str, float] | None:
     return data.get("open_book") or data.get("gold_paragraph")
 
 
-_QA_MODELS: dict[tuple[str, str], tuple[object, object]] = {}
+def load_qa_model(path: str, device: str = "cpu") -> tuple[object, object]:
+    """``(tokenizer, model)`` of a question-answering model (sharing across graphs is the engine's model pool)."""
+    from transformers import AutoModelForQuestionAnswering, AutoTokenizer
 
-
-def shared_qa_model(path: str, device: str = "cpu") -> tuple[object, object]:
-    """``(tokenizer, model)`` of a question-answering model, loaded once per process and device."""
-    key = (path, device)
-    if key not in _QA_MODELS:
-        from transformers import AutoModelForQuestionAnswering, AutoTokenizer
-
-        try:
-            tok = AutoTokenizer.from_pretrained(path)
-            model = AutoModelForQuestionAnswering.from_pretrained(path).to(device).eval()
-        except OSError as e:
-            raise ModelNotFoundError(f"reader model {path} could not be loaded: {e}") from e
-        _QA_MODELS[key] = (tok, model)
-    return _QA_MODELS[key]
+    try:
+        tok = AutoTokenizer.from_pretrained(path)
+        model = AutoModelForQuestionAnswering.from_pretrained(path).to(device).eval()
+    except OSError as e:
+        raise ModelNotFoundError(f"reader model {path} could not be loaded: {e}") from e
+    return tok, model
 
 
 def resolve_ner(name: str = "") -> ResolvedModel:

@@ -110,9 +110,9 @@ class ExtractiveReader:
     def warm_up(self) -> None:
         if self._model is not None:
             return
-        from rag.models import shared_qa_model
+        from rag.models import load_qa_model
 
-        self._tokenizer, self._model = shared_qa_model(self.model, self.device)
+        self._tokenizer, self._model = load_qa_model(self.model, self.device)
 
     def _windows(self, query: str, texts: list[str]) -> tuple[Any, list[list[float]], list[list[float]]]:
         import torch
