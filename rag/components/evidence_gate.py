@@ -54,14 +54,14 @@ class EvidenceGate:
             logger.info("Declined: best span probability %.3f < %.3f", spans[0].score if spans else 0.0, cut)
             return {"no_answer": query, "candidates": candidates}
         best = spans[0].score
-        chosen = [spans[0]]
-        for a in spans[1:]:
+        chosen = [0]
+        for i, a in enumerate(spans[1:], start=1):
             if len(chosen) >= self.max_evidence:
                 break
             if a.score >= self.min_share * best and a.score >= cut / 2:
-                chosen.append(a)
+                chosen.append(i)
         docs: list[Document] = []
-        for a in chosen:
-            if a.document is not None and all(d.id != a.document.id for d in docs):
-                docs.append(a.document)
-        return {"evidence": [evidence_dict(a) for a in chosen], "documents": docs, "candidates": candidates}
+        for i in chosen:
+            if all(d.id != spans[i].document.id for d in docs):
+                docs.append(spans[i].document)
+        return {"evidence": [candidates[i] for i in chosen], "documents": docs, "candidates": candidates}
