@@ -23,27 +23,10 @@ from typing import Any
 from haystack import Document, component, default_from_dict, default_to_dict
 from haystack.core.errors import ComponentError
 
+from rag.text import split_sentences
+
 logger = logging.getLogger(__name__)
-
-# sentence ends: . ! ? followed by space + capital/digit/quote, or a line break; keeps "U.S." and "1.5" whole
-_SENT_END = re.compile(r"(?<=[.!?])[\"')\]]?\s+(?=[\"'(\[]?[A-Z0-9])|\n{1,}")
-_ABBREV = re.compile(r"(?:\b[A-Z][a-z]{0,3}|\b[A-Z](?:\.[A-Z])*|\bNo|\bvs|\betc|\be\.g|\bi\.e)\.$")
 _WORD = re.compile(r"\w+")
-
-
-def split_sentences(text: str) -> list[tuple[int, str]]:
-    """``(offset, sentence)`` pairs of ``text``; does not split after short abbreviations ("Mr.", "U.S.")."""
-    out: list[tuple[int, str]] = []
-    start = 0
-    for m in _SENT_END.finditer(text):
-        piece = text[start:m.end()].strip()
-        if m.group(0).startswith("\n") or not _ABBREV.search(text[start:m.start()].rstrip()):
-            if piece:
-                out.append((start, piece))
-            start = m.end()
-    if text[start:].strip():
-        out.append((start, text[start:].strip()))
-    return out
 
 
 @component
