@@ -12,6 +12,8 @@
 - ``store``: the embedded store (Qdrant Edge) alone, on synthetic 384-d vectors + BM25-like sparse vectors
   (no models): hybrid retrieve p50/p95 (plain and filtered) at ``--sizes`` chunks, reopen time, ``list`` on
   1,000 document records, and recall@10 of HNSW against exact search at the largest size.
+- ``answers``: ``evals.answer_bench``: TTFT and whole-answer p50 of the default evidence-first graph on held-out
+  SQuAD 2.0 questions, against the generator-only graph in the same process.
 - ``gpu``: ``evals.gpu_bench`` (run on a CUDA machine).
 """
 
@@ -424,13 +426,14 @@ def bench_store(args: argparse.Namespace) -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m evals.bench")
-    p.add_argument("what", choices=["ingest", "query", "store", "generators", "runtime", "gpu", "all"])
+    p.add_argument("what", choices=["ingest", "query", "store", "generators", "runtime", "answers", "gpu", "all"])
     p.add_argument("--runtime-chunks", type=int, default=128, help="passages embedded/tagged (runtime)")
     p.add_argument("--pages", type=int, default=1000, help="pages of the text corpus (ingest)")
     p.add_argument("--chunks", type=int, default=10000, help="collection size (query)")
     p.add_argument("--queries", type=int, default=50)
     p.add_argument("--sizes", type=lambda v: [int(x) for x in v.split(",")], default=[1000, 10_000, 100_000],
                    help="collection sizes of the store bench, comma-separated")
+    p.add_argument("--answer-questions", type=int, default=30, help="held-out questions (answers)")
     p.add_argument("--prompts", type=int, default=20, help="evidence prompts per generator (generators)")
     args = p.parse_args(argv)
     if not DATA.is_dir():
@@ -448,6 +451,11 @@ def main(argv: list[str] | None = None) -> int:
             path = REPO / "evals" / "reports" / f"bench-{name}.json"
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(json.dumps(results[name], indent=2))
+    if args.what in ("answers", "all"):
+        from evals.answer_bench import bench_answers
+
+        results["answers"] = bench_answers(n_questions=args.answer_questions)
+        (REPO / "evals" / "reports" / "bench-answers.json").write_text(json.dumps(results["answers"], indent=2))
     if args.what in ("generators", "all"):
         from evals import generators
 

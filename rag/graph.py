@@ -284,7 +284,8 @@ def reader_component(settings: Settings) -> Any:
         return None
     from rag.components.extractive_reader import ExtractiveReader
 
-    return ExtractiveReader(model=resolved.path, device=models.resolve_device(settings.device), top_k=3,
+    runtime = _runtime(settings, "reader", resolved)
+    return ExtractiveReader(model=runtime.path, device=models.resolve_device(settings.device), top_k=3,
                             calibration=models.reader_calibration(settings.reader))
 
 

@@ -605,6 +605,9 @@ def _card(cfg: dict, m: dict) -> str:
         "## Data",
         f"- SQuAD 1.1 train (all questions) + {info['mined_pairs']} mined no-answer pairs (question + best "
         "non-answer paragraph of our BM25+dense RRF hybrid, answer-holding paragraphs skipped)",
+        f"- synthetic no-answer pairs from SQuAD 1.1 train: {info.get('synthetic', {}).get('removed', 0)} with the "
+        f"answer's sentence cut out of the paragraph, {info.get('synthetic', {}).get('swapped', 0)} with a name or "
+        "number of the question swapped for one the paragraph lacks",
         f"- SQuAD 2.0 course split (`dev-v2.0.json`): {info['course_train_questions']} questions of "
         f"{len(info['titles']['train'])} articles x{hp['course_repeats']} for training; the other "
         f"{len(info['titles']['calibration'])} articles ({', '.join(info['titles']['calibration'])}) "
