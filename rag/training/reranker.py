@@ -52,8 +52,8 @@ INIT_MODEL = ""  # where training starts: empty = BASE_MODEL's encoder + fresh h
 SEED = 42
 MAX_LENGTH = 256  # tokens of query + passage
 SQUAD_ARTICLES = 0  # SQuAD train articles in the corpus (seeded sample); 0 = all 442 (dense mining on the GPU)
-SQUAD_QUERIES = 16000  # SQuAD train questions of those articles (seeded sample); 0 = all
-SCIFACT_REPEATS = 10  # passes over the SciFact train (claim, abstract) pairs
+SQUAD_QUERIES = 30000  # SQuAD train questions of those articles (seeded sample); 0 = all
+SCIFACT_REPEATS = 12  # passes over the SciFact train (claim, abstract) pairs
 NEGATIVES = 15  # hard negatives per positive in one softmax group
 MINE_DEPTH = 30  # negatives come from the hybrid top-MINE_DEPTH
 FIRST_STAGE_DEPTH = 100  # depth of each first-stage list (BM25, dense) and of the fused list
