@@ -336,28 +336,39 @@ def _schedule(cfg: dict, groups: list, rng: random.Random) -> list[tuple[str, st
     return items
 
 
-def _score(model, tok, pairs: list[tuple[str, str]], cfg: dict, device: str) -> list[float]:
-    """Raw logits of ``model`` for (query, passage) pairs, batched by length."""
+def _tokenized(tok, pairs: list[tuple[str, str]], cfg: dict) -> tuple[list[int], list]:
+    """``pairs`` tokenized once in length-sorted batches of SCORE_BATCH: ``(order, [BatchEncoding, ...])``."""
+    order = sorted(range(len(pairs)), key=lambda i: len(pairs[i][0]) + len(pairs[i][1]))
+    batches = []
+    for s in range(0, len(order), cfg["score_batch"]):
+        ids = order[s: s + cfg["score_batch"]]
+        batches.append(tok([pairs[i][0] for i in ids], [pairs[i][1] for i in ids], truncation=True,
+                           max_length=cfg["max_length"], padding=True, return_tensors="pt"))
+    return order, batches
+
+
+def _score(model, tokenized: tuple[list[int], list], cfg: dict, device: str) -> list[float]:
+    """Raw logits of ``model`` for pre-tokenized pairs (``_tokenized``), in the pairs' order."""
     import torch
 
     model.eval()
-    order = sorted(range(len(pairs)), key=lambda i: len(pairs[i][0]) + len(pairs[i][1]))
-    out = [0.0] * len(pairs)
+    order, batches = tokenized
+    out = [0.0] * len(order)
     on_gpu = device.startswith("cuda")
+    k = 0
     with torch.inference_mode(), torch.autocast(device_type="cuda" if on_gpu else "cpu", dtype=torch.bfloat16,
                                                 enabled=on_gpu and cfg["bf16"]):
-        for s in range(0, len(order), cfg["score_batch"]):
-            ids = order[s: s + cfg["score_batch"]]
-            enc = tok([pairs[i][0] for i in ids], [pairs[i][1] for i in ids], truncation=True,
-                      max_length=cfg["max_length"], padding=True, return_tensors="pt").to(device)
-            logits = model(**enc).logits.float().view(-1).cpu().tolist()
-            for i, v in zip(ids, logits):
-                out[i] = v
+        for enc in batches:
+            logits = model(**enc.to(device)).logits.float().view(-1).cpu().tolist()
+            for v in logits:
+                out[order[k]] = v
+                k += 1
     return out
 
 
-def _eval_scores(model, tok, cfg: dict, dev: dict, device: str) -> dict[str, list[list[float]]]:
-    """Scores of the hybrid top-EVAL_DEPTH candidates of every evaluation set, per query."""
+def _eval_pairs(tok, cfg: dict, dev: dict) -> dict[str, tuple[list[int], tuple]]:
+    """Per evaluation set: candidates per query (hybrid top-EVAL_DEPTH) and the tokenized (query, passage)
+    pairs, built once and scored by every model of the run."""
     out = {}
     for name in EVAL_SETS:
         s = dev["sets"][name]
@@ -367,7 +378,15 @@ def _eval_scores(model, tok, cfg: dict, dev: dict, device: str) -> dict[str, lis
             row = s["hybrid"][qi][: cfg["eval_depth"]]
             pairs.extend((q, texts[d]) for d in row)
             shape.append(len(row))
-        flat = _score(model, tok, pairs, cfg, device)
+        out[name] = (shape, _tokenized(tok, pairs, cfg))
+    return out
+
+
+def _eval_scores(model, eval_pairs: dict, cfg: dict, device: str) -> dict[str, list[list[float]]]:
+    """Scores of the hybrid top-EVAL_DEPTH candidates of every evaluation set, per query."""
+    out = {}
+    for name, (shape, tokenized) in eval_pairs.items():
+        flat = _score(model, tokenized, cfg, device)
         res, i = [], 0
         for n in shape:
             res.append(flat[i: i + n])
@@ -435,12 +454,15 @@ def train(cfg: dict) -> None:
     set_seed(cfg["seed"])
     ce, model, tok, start = _init_model(cfg, work, device)
     t0 = time.time()
-    scores = {"start": _eval_scores(model, tok, cfg, dev, device)}  # the starting point, same candidates
+    eval_pairs = _eval_pairs(tok, cfg, dev)
+    t_tok, t0 = time.time() - t0, time.time()
+    scores = {"start": _eval_scores(model, eval_pairs, cfg, device)}  # the starting point, same candidates
     t_score = time.time() - t0
     # what is left of STAGE_SECONDS after two more scoring passes (full, compact) and the saves
     budget = min(cfg["max_train_seconds"],
                  cfg["stage_seconds"] - (time.time() - t_start) - 2 * t_score - cfg["save_seconds"])
-    logger.info("scored the start model in %.1fs; training budget %.0fs", t_score, budget)
+    logger.info("tokenized the evaluation pairs in %.1fs, scored the start model in %.1fs; training budget %.0fs",
+                t_tok, t_score, budget)
 
     no_decay = ("bias", "LayerNorm.weight", "layernorm", "norm.weight")
     params = [
@@ -501,9 +523,9 @@ def train(cfg: dict) -> None:
     ce.save_pretrained(str(full_dir))
     tok.save_pretrained(str(full_dir))
     save_compact(full_dir, out_dir, name=cfg["model_name"])
-    scores["full"] = _eval_scores(model, tok, cfg, dev, device)
+    scores["full"] = _eval_scores(model, eval_pairs, cfg, device)
     compact_model = CrossEncoder(materialize(out_dir, work / "cache"), device=device).model
-    scores["compact"] = _eval_scores(compact_model, tok, cfg, dev, device)
+    scores["compact"] = _eval_scores(compact_model, eval_pairs, cfg, device)
     write_json(work / "scores.json.gz", scores)
     info = {
         "hardware": hardware(device), "versions": versions(), "start": start,
