@@ -42,8 +42,7 @@ RERANK_DEPTH = 20
 DEPTH = 100
 RRF_K = 2
 SEED = 0
-CONFIGS = ("chunk-180/30", "chunk-180/30-noprefix", "chunk-120/20", "chunk-64/16", "chunk-256/40",
-           "sentwin-1", "sentwin-2")
+CONFIGS = ("chunk-180/30", "chunk-180/30-noprefix", "chunk-120/20", "chunk-256/40", "sentwin-1", "sentwin-2")
 OUT = "evals/reports/chunk_study.json"
 
 logger = logging.getLogger("evals.chunk_study")
@@ -138,11 +137,25 @@ def _handed_on(order: list[int], us: list[dict[str, Any]], k: int) -> list[str]:
     return texts
 
 
+_EMB: dict[str, Any] = {}  # text -> embedding, shared by the configurations (sentence windows share units)
+
+
+def _embed(encoder: str, texts: list[str]):
+    import numpy as np
+
+    from rag.training.mining import encode
+
+    new = list(dict.fromkeys(t for t in texts if t not in _EMB))
+    if new:
+        _EMB.update(zip(new, encode(encoder, new, batch_size=64, bf16=True)))
+    return np.stack([_EMB[t] for t in texts])
+
+
 def measure(name: str, s: dict[str, Any], config: str, encoder: str, ce: Any, cfg: dict) -> dict[str, Any]:
     import numpy as np
 
     from evals.metrics import contains_answer, doc_run, ranking_metrics
-    from rag.training.mining import BM25Index, dense_topk, encode, rrf
+    from rag.training.mining import BM25Index, dense_topk, rrf
 
     t0 = time.time()
     us = units(s["records"], config)
@@ -150,8 +163,7 @@ def measure(name: str, s: dict[str, Any], config: str, encoder: str, ce: Any, cf
     queries = [s["queries"][q] for q in qids]
     texts = [u["index"] for u in us]
     b_idx, _ = BM25Index(texts).search(queries, cfg["depth"])
-    d_idx, _ = dense_topk(encode(encoder, queries, bf16=True), encode(encoder, texts, batch_size=64, bf16=True),
-                          cfg["depth"])
+    d_idx, _ = dense_topk(_embed(encoder, queries), _embed(encoder, texts), cfg["depth"])
     hyb = rrf([b_idx, d_idx], cfg["depth"], cfg["rrf_k"])
     runs: dict[str, dict[str, dict[str, float]]] = {"hybrid": {}, "hybrid+rerank": {}}
     answer = {f"ctx@{k}": 0.0 for k in (1, 2, 3)} | {f"words@{k}": 0.0 for k in (1, 2, 3)}
