@@ -254,10 +254,14 @@ def device_subset(prep: dict, cfg: dict) -> dict:
         out["sets"][name] = {
             "corpus": s["corpus"], "queries": s["queries"], "answers": s["answers"],
             "positives": [[m[d] for d in p] for p in s["positives"]],
-            "hybrid": [[m[d] for d in row[: depth_of[name]] if d >= 0] for row in s["hybrid"]],
+            "hybrid": [] if s.get("dense_pending") else [[m[d] for d in row[: depth_of[name]] if d >= 0]
+                                                        for row in s["hybrid"]],
         }
-        if s.get("dense_pending"):  # the train stage fuses these with its dense lists
-            out["sets"][name]["bm25"] = [[m[d] if d >= 0 else -1 for d in row] for row in s["bm25"]]
+        if s.get("dense_pending"):  # the train stage fuses these with its dense lists (top 2 x MINE_DEPTH:
+            # a document below that BM25 rank scores under 1/(RRF_K + 2 x MINE_DEPTH) from BM25; it keeps the
+            # carried folder under the device's size limit)
+            out["sets"][name]["bm25"] = [[m[d] if d >= 0 else -1 for d in row[: 2 * cfg["mine_depth"]]]
+                                         for row in s["bm25"]]
     return out
 
 

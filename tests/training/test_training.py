@@ -90,7 +90,7 @@ class TestRerankerDeviceSubset:
         out = device_subset(self.PREP, {"mine_depth": 2, "eval_depth": 2})
         assert out["corpora"]["c"]["texts"] == self.PREP["corpora"]["c"]["texts"]
         train = out["sets"]["squad-train"]
-        assert train["bm25"] == [[2, 0, -1]] and train["positives"] == [[4]]
+        assert train["bm25"] == [[2, 0, -1]] and train["positives"] == [[4]] and train["hybrid"] == []
         ev = out["sets"]["scifact-test"]
         assert "bm25" not in ev
         texts = out["corpora"]["e"]["texts"]
