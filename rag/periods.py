@@ -88,11 +88,19 @@ def family(meta: dict[str, Any]) -> str:
     return " ".join(_FAMILY_NOISE.sub(" ", base).lower().split())
 
 
+def _dated(meta: dict[str, Any]) -> bool:
+    """A document whose date names its reporting period: a file (dataset records get their "date" from the
+    first year their text mentions) whose period is more than a bare year found in its text."""
+    period = str(meta.get("doc_period") or "")
+    return bool(meta.get("source") and meta.get("doc_date") and meta.get("file_type") != "record"
+                and not _LONE_YEAR.match(period))
+
+
 def choose_sources(ask: PeriodAsk, candidates: Sequence[Any]) -> list[str]:
     """Stored sources the question means, from its first-stage candidates (best first; Documents or meta
-    dicts with ``source`` and ``doc_date``). Empty when no candidate is dated (then nothing is restricted)."""
-    dated = [(m["source"], str(m["doc_date"]), family(m)) for m in map(_meta, candidates)
-             if m.get("source") and m.get("doc_date")]
+    dicts with ``source`` and ``doc_date``). Only files dated by a reporting period or a full date count (not
+    dataset records, nor a bare year taken from the text); empty when none is (then nothing is restricted)."""
+    dated = [(m["source"], str(m["doc_date"]), family(m)) for m in map(_meta, candidates) if _dated(m)]
     if not dated:
         return []
     if ask.kind in ("date", "year"):

@@ -64,6 +64,11 @@ class TestChooseSources:
 
     def test_undated_candidates_restrict_nothing(self) -> None:
         assert choose_sources(PeriodAsk("latest"), [_doc("a", ""), _doc("b", "")]) == []
+        # a dataset record, or a document dated only by a bare year its text mentions, is not a dated filing
+        record = {**_doc("squad#3", "2016-02-07", title="Super Bowl 50"), "file_type": "record"}
+        year_only = {**_doc("essay.txt", "2015-12-31", title="Essay"), "doc_period": "2015"}
+        assert choose_sources(PeriodAsk("earliest"), [record, year_only]) == []
+        assert choose_sources(PeriodAsk("date", "February 7, 2016", "2016-02-07"), [record]) == []
         assert restrict({"field": "meta.file_type", "operator": "==", "value": "pdf"}, []) == {
             "field": "meta.file_type", "operator": "==", "value": "pdf"}
 
