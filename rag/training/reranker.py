@@ -695,7 +695,7 @@ def _mined_where(cfg: dict, info: dict) -> str:
         return "all lists built on the CPU by the prepare stage"
     return (f"dense side of the training sets on the training GPU over their whole corpora "
             f"({dm['squad-train']['corpus']} SQuAD paragraphs), base encoder rebuilt from its compact int8 copy, "
-            f"in {dm['seconds']} s; BM25 on the CPU")
+            f"in {dm['seconds']} s, fused with the BM25 top-{2 * cfg['mine_depth']} from the CPU")
 
 
 def _card(cfg: dict, m: dict) -> str:
