@@ -350,9 +350,26 @@ class DocRAG:
         rerank = self.settings.rerank if rerank is None else rerank
         p = self._pipeline("retrieval", rerank=rerank)
         retrieve_k = max(self.settings.retrieve_k, top_k)
-        out = p.run(graph.query_inputs(p, query, top_k, retrieve_k, to_haystack_filters(filters)))
+        out = p.run(graph.query_inputs(p, query, top_k, retrieve_k,
+                                       self._period_filters(query, to_haystack_filters(filters))))
         docs = (out.get("reranker") or out.get("retriever"))["documents"]
         return [Hit.from_document(d) for d in docs[:top_k]]
+
+    def _period_filters(self, question: str, filters: dict[str, Any] | None) -> dict[str, Any] | None:
+        """``filters`` restricted to the filings a question's period names ("Q3 2022", "the latest quarterly
+        report"), chosen from one first-stage pass over the stored document dates (:mod:`rag.periods`)."""
+        from rag import periods
+
+        ask = periods.period_ask(question)
+        if ask is None:
+            return filters
+        p = self._pipeline("retrieval", rerank=False)
+        k = max(self.settings.retrieve_k, 50)
+        cands = p.run(graph.query_inputs(p, question, k, k, filters))["retriever"]["documents"]
+        sources = periods.choose_sources(ask, cands)
+        if sources:
+            logger.info("period %s %r -> %d document(s): %s", ask.kind, ask.label, len(sources), sources[:5])
+        return periods.restrict(filters, sources)
 
     def ask(self, question: str, top_k: int | None = None, filters: dict[str, Any] | None = None,
             stream: bool = False, rerank: bool | None = None, on_token: Callable[[str], None] | None = None,
@@ -398,7 +415,8 @@ class DocRAG:
         else:
             p = self._pipeline("query", rerank=rerank)
         data = graph.query_inputs(p, question, top_k, max(self.settings.retrieve_k, top_k),
-                                  to_haystack_filters(filters), reader_top_k=self.settings.reader_top_k)
+                                  self._period_filters(question, to_haystack_filters(filters)),
+                                  reader_top_k=self.settings.reader_top_k)
         names = set(dict(p.graph.nodes(data=False)))
         with stage_timer() as timer:
             def on_chunk(chunk: Any) -> None:

@@ -20,14 +20,20 @@ Model selection uses dev splits only: SciFact dev (a seeded fifth of the train c
 ``evals.datasets.scifact``) and the SQuAD 2.0 dev course split. SciFact test and the MS MARCO subset are
 scored for the report only.
 
-Stages (``--stage=``): ``prepare`` (CPU: data, BM25 and dense top lists, RRF; writes ``WORK_DIR/
-retrieval.json.gz`` and the small ``WORK_DIR/device.json.gz`` the train stage reads), ``train`` (GPU:
-mining, training under a time budget, compact save to ``OUT_DIR``, scoring of the evaluation candidates),
-``evaluate`` (CPU: ranx metrics, int8 dynamic quantization check, latency, metrics.json and MODEL_CARD.md),
-or ``all``. The train stage fits its LR schedule into ``MAX_TRAIN_SECONDS``: after ``PROBE_STEPS`` steps it
-measures the step time and, when the planned steps would not fit, trains on a seeded subset of the planned
-groups with the schedule shortened to what fits (so the learning rate still decays to zero). Every
-constant below is a hyper-parameter, overridable as ``--key=value``.
+Stages (``--stage=``): ``prepare`` (CPU: data; BM25 top lists of every set; the dense side and RRF of the
+evaluation sets; writes ``WORK_DIR/retrieval.json.gz`` for the evaluate stage and ``DEVICE_DIR`` for the train
+stage: ``device.json.gz``, the base encoder as ``base/`` (compact int8) and a copy of ``INIT_MODEL`` as
+``init/``), ``train`` (GPU: dense mining of the training sets over their whole corpora, RRF with their BM25
+lists (``DEVICE_MINING``), training under a time budget, compact save to ``OUT_DIR``, scoring of the
+evaluation candidates by the start, trained and compact models), ``evaluate`` (CPU: ranx metrics, dev
+selection, int8 dynamic quantization check, latency, metrics.json and MODEL_CARD.md), or ``all``.
+
+The train stage fits itself into ``STAGE_SECONDS`` (one device call): after mining and the first scoring pass it
+gives training what is left (at most ``MAX_TRAIN_SECONDS``) after two more scoring passes and the saves; after
+``PROBE_STEPS`` steps (and every ``REFIT_EVERY`` steps) it measures the step time and, when the planned steps
+would not fit, shortens the schedule to what fits, so the learning rate still decays to zero (the groups past
+the end are unused; ``train_info.json`` says how many). Every constant below is a hyper-parameter,
+overridable as ``--key=value``.
 """
 
 from __future__ import annotations
@@ -45,21 +51,26 @@ BASE_MODEL = ""  # encoder for the dense first stage; empty: the packaged all-Mi
 INIT_MODEL = ""  # where training starts: empty = BASE_MODEL's encoder + fresh head; or a (compact) model folder
 SEED = 42
 MAX_LENGTH = 256  # tokens of query + passage
-SQUAD_ARTICLES = 60  # SQuAD train articles sampled (seeded); 0 = all 442 (dense encoding on CPU is the cost)
-SQUAD_QUERIES = 0  # SQuAD train questions of those articles (seeded sample); 0 = all
-SCIFACT_REPEATS = 10  # passes over the SciFact train (claim, abstract) pairs
+SQUAD_ARTICLES = 0  # SQuAD train articles in the corpus (seeded sample); 0 = all 442 (dense mining on the GPU)
+SQUAD_QUERIES = 30000  # SQuAD train questions of those articles (seeded sample); 0 = all
+SCIFACT_REPEATS = 12  # passes over the SciFact train (claim, abstract) pairs
 NEGATIVES = 15  # hard negatives per positive in one softmax group
 MINE_DEPTH = 30  # negatives come from the hybrid top-MINE_DEPTH
 FIRST_STAGE_DEPTH = 100  # depth of each first-stage list (BM25, dense) and of the fused list
 FIRST_STAGE = "hybrid"  # hybrid (BM25 + dense, RRF) | bm25 (no dense encoding: when the CPU cannot afford it)
+DEVICE_MINING = True  # the dense side of the training sets runs in the train stage (GPU); False: in prepare (CPU)
 RRF_K = 60
 BATCH_GROUPS = 32  # groups (1 positive + NEGATIVES) per step
 LR = 3e-5
 WEIGHT_DECAY = 0.01
 WARMUP = 0.06  # fraction of steps
 BF16 = True
-MAX_TRAIN_SECONDS = 380.0  # the training loop's budget; the schedule is fitted into it
+MAX_TRAIN_SECONDS = 380.0  # cap of the training loop; the schedule is fitted into it
+STAGE_SECONDS = 430.0  # wall budget of the whole train stage (mining, scoring x3, training, saving)
+SAVE_SECONDS = 20.0  # reserved in STAGE_SECONDS for the saves and the compact rebuild
 PROBE_STEPS = 30  # steps timed before the schedule is fitted
+REFIT_EVERY = 200  # steps between later re-fits of the schedule (only ever shortened)
+LOADER_WORKERS = 6  # tokenizing processes feeding the training loop
 EMBED_BATCH = 64
 EMBED_BF16 = True  # dense first stage in bf16 on CPU (cosine >= 0.996 to fp32)
 EMBED_WORKERS = 0  # processes encoding corpora and query sets in parallel; 0 = one per CPU core
@@ -73,7 +84,8 @@ LATENCY_REPEATS = 10
 LIMIT_QUERIES = 0  # smoke runs only: queries per set (0 = all)
 LIMIT_DOCS = 0  # smoke runs only: documents per corpus besides the positives (0 = all)
 DEVICE = "auto"
-WORK_DIR = ".carry/reranker"
+WORK_DIR = ".carry/reranker"  # CPU side: retrieval.json.gz, embedding caches; train outputs (scores, info)
+DEVICE_DIR = ".carry/reranker-device"  # what the train stage reads (carried): device.json.gz, base/, init/
 OUT_DIR = "models/reranker"
 MODEL_NAME = "docrag-reranker-minilm-l6"
 # --------------------------------------------------------------------------------------------------------
@@ -149,21 +161,27 @@ def prepare(cfg: dict) -> None:
             corpora[cname] = {d: corpus[d] for d in ids}
     out = {"corpora": {k: {"ids": list(v), "texts": list(v.values())} for k, v in corpora.items()}, "sets": {}}
     model_dir = base_model_dir(cfg["base_model"])
-    # dense encodings, one process per corpus / query set (the CPU time is the cost; cached per corpus)
-    jobs: dict[str, list[str]] = {}
+    _device_copies(cfg, model_dir)
+    # dense encodings, one process per corpus / query set (the CPU time is the cost; cached per corpus);
+    # with DEVICE_MINING the training sets' dense side is left to the train stage (GPU)
     dense_on = cfg["first_stage"] == "hybrid"
-    for cname, c in (out["corpora"].items() if dense_on else ()):
+    on_cpu = [n for n in sets if dense_on and not (cfg["device_mining"] and n in TRAIN_SETS)]
+    cpu_corpora = {sets[n][1] for n in on_cpu}
+    jobs: dict[str, list[str]] = {}
+    for cname in cpu_corpora:
+        c = out["corpora"][cname]
         if not (work / f"emb-{cname}-{len(c['texts'])}.npy").is_file():
             jobs[f"corpus:{cname}"] = c["texts"]
-    for name, (rs, _, q_ids, _) in (sets.items() if dense_on else ()):
+    for name in on_cpu:
+        rs, _, q_ids, _ = sets[name]
         jobs[f"queries:{name}"] = [rs.queries[q] for q in q_ids]
     t0 = time.time()
     enc = _encode_parallel(model_dir, jobs, cfg)
     logger.info("dense encodings of %d jobs in %.0fs (first stage: %s)", len(jobs), time.time() - t0,
                 cfg["first_stage"])
     emb = {}
-    for cname, c in (out["corpora"].items() if dense_on else ()):
-        cache = work / f"emb-{cname}-{len(c['texts'])}.npy"
+    for cname in cpu_corpora:
+        cache = work / f"emb-{cname}-{len(out['corpora'][cname]['texts'])}.npy"
         if f"corpus:{cname}" in enc:
             np.save(cache, enc[f"corpus:{cname}"])
         emb[cname] = np.load(cache)
@@ -176,9 +194,10 @@ def prepare(cfg: dict) -> None:
         queries = [rs.queries[q] for q in q_ids]
         depth = max(depth, cfg["first_stage_depth"])
         b_idx, b_sc = indexes[corpus].search(queries, depth)
-        if dense_on:
+        dense_here = name in on_cpu
+        if dense_here:
             d_idx, d_sc = dense_topk(enc[f"queries:{name}"], emb[corpus], depth)
-        else:
+        else:  # FIRST_STAGE=bm25, or a training set mined on the device ("hybrid" below is then BM25 only)
             d_idx, d_sc = np.full_like(b_idx, -1), np.zeros_like(b_sc)
         pos = {d: i for i, d in enumerate(out["corpora"][corpus]["ids"])}
         out["sets"][name] = {
@@ -188,20 +207,41 @@ def prepare(cfg: dict) -> None:
             "answers": [rs.answers.get(q, []) for q in q_ids],
             "bm25": b_idx.tolist(), "bm25_scores": np.round(b_sc, 4).tolist(),
             "dense": d_idx.tolist(), "dense_scores": np.round(d_sc, 5).tolist(),
-            "hybrid": (rrf([b_idx, d_idx], depth, cfg["rrf_k"]) if dense_on else b_idx).tolist(),
+            "hybrid": (rrf([b_idx, d_idx], depth, cfg["rrf_k"]) if dense_here else b_idx).tolist(),
+            "dense_pending": dense_on and not dense_here,
         }
         logger.info("prepared %s: %d queries, BM25 + dense top-%d in %.1fs", name, len(q_ids), depth, time.time() - t0)
     write_json(work / "retrieval.json.gz", out)
-    write_json(work / "device.json.gz", device_subset(out, cfg))
+    write_json(Path(cfg["device_dir"]) / "device.json.gz", device_subset(out, cfg))
+
+
+def _device_copies(cfg: dict, base_dir: str) -> None:
+    """The models the train stage reads from DEVICE_DIR (the device has no packaged encoder and no shipped
+    weights): ``base/`` = the base encoder (compact int8: dense mining, or a fresh head), ``init/`` = a copy
+    of INIT_MODEL when one is given (pass ``--init_model=DEVICE_DIR/init`` to the train stage)."""
+    import shutil
+
+    from rag.training.compact import META, save_compact
+
+    ddir = Path(cfg["device_dir"])
+    if not (ddir / "base" / META).is_file():
+        save_compact(base_dir, ddir / "base", int8=True, name="minilm-l6-base-int8")
+    init = cfg["init_model"]
+    if init and Path(init).resolve() != (ddir / "init").resolve():
+        shutil.rmtree(ddir / "init", ignore_errors=True)
+        shutil.copytree(init, ddir / "init", ignore=shutil.ignore_patterns("*.md", "metrics.json"))
 
 
 def device_subset(prep: dict, cfg: dict) -> dict:
     """What the train stage needs: per set its queries, positives, answers and hybrid list (cut to the depth
-    used), and only the corpus texts those lists reference (re-indexed per corpus)."""
+    used), and only the corpus texts those lists reference (re-indexed per corpus). A training set whose dense
+    side is mined on the device (``dense_pending``) sends its BM25 list and its whole corpus instead."""
     depth_of = {n: cfg["mine_depth"] if n in TRAIN_SETS else cfg["eval_depth"] for n in prep["sets"]}
     used: dict[str, set[int]] = {}
     for name, s in prep["sets"].items():
         u = used.setdefault(s["corpus"], set())
+        if s.get("dense_pending"):
+            u.update(range(len(prep["corpora"][s["corpus"]]["texts"])))
         for row in s["hybrid"]:
             u.update(d for d in row[: depth_of[name]] if d >= 0)
         for p in s["positives"]:
@@ -214,9 +254,47 @@ def device_subset(prep: dict, cfg: dict) -> dict:
         out["sets"][name] = {
             "corpus": s["corpus"], "queries": s["queries"], "answers": s["answers"],
             "positives": [[m[d] for d in p] for p in s["positives"]],
-            "hybrid": [[m[d] for d in row[: depth_of[name]] if d >= 0] for row in s["hybrid"]],
+            "hybrid": [] if s.get("dense_pending") else [[m[d] for d in row[: depth_of[name]] if d >= 0]
+                                                        for row in s["hybrid"]],
         }
+        if s.get("dense_pending"):  # the train stage fuses these with its dense lists (top 2 x MINE_DEPTH:
+            # a document below that BM25 rank scores under 1/(RRF_K + 2 x MINE_DEPTH) from BM25; it keeps the
+            # carried folder under the device's size limit)
+            out["sets"][name]["bm25"] = [[m[d] if d >= 0 else -1 for d in row[: 2 * cfg["mine_depth"]]]
+                                         for row in s["bm25"]]
     return out
+
+
+def _mine(cfg: dict, dev: dict, device: str) -> dict:
+    """Train stage (GPU): the dense side of every ``bm25``-only training set (DEVICE_MINING): the base encoder
+    over the set's whole corpus and its queries, top-FIRST_STAGE_DEPTH, RRF with the BM25 list from prepare;
+    replaces the set's ``hybrid`` list. Returns timing and sizes."""
+    import numpy as np
+
+    from rag.training.compact import materialize
+    from rag.training.mining import dense_topk, encode, rrf
+
+    t0 = time.time()
+    base = materialize(Path(cfg["device_dir"]) / "base", Path(cfg["work_dir"]) / "cache")
+    emb: dict[str, np.ndarray] = {}
+    stats = {}
+    for name in TRAIN_SETS:
+        s = dev["sets"][name]
+        if "bm25" not in s:
+            continue
+        c = s["corpus"]
+        if c not in emb:
+            emb[c] = encode(base, dev["corpora"][c]["texts"], device, cfg["embed_batch"], bf16=cfg["embed_bf16"])
+        q = encode(base, s["queries"], device, cfg["embed_batch"], bf16=cfg["embed_bf16"])
+        depth = cfg["first_stage_depth"]
+        d_idx, _ = dense_topk(q, emb[c], depth, device)
+        bm = np.asarray(s.pop("bm25"), np.int32)
+        s["hybrid"] = [[d for d in row if d >= 0][: cfg["mine_depth"]]
+                       for row in rrf([bm, d_idx], depth, cfg["rrf_k"]).tolist()]
+        stats[name] = {"queries": len(s["queries"]), "corpus": len(emb[c])}
+    stats["seconds"] = round(time.time() - t0, 1)
+    logger.info("dense mining on %s: %s", device, stats)
+    return stats
 
 
 # ================================================================================================= train
@@ -262,28 +340,39 @@ def _schedule(cfg: dict, groups: list, rng: random.Random) -> list[tuple[str, st
     return items
 
 
-def _score(model, tok, pairs: list[tuple[str, str]], cfg: dict, device: str) -> list[float]:
-    """Raw logits of ``model`` for (query, passage) pairs, batched by length."""
+def _tokenized(tok, pairs: list[tuple[str, str]], cfg: dict) -> tuple[list[int], list]:
+    """``pairs`` tokenized once in length-sorted batches of SCORE_BATCH: ``(order, [BatchEncoding, ...])``."""
+    order = sorted(range(len(pairs)), key=lambda i: len(pairs[i][0]) + len(pairs[i][1]))
+    batches = []
+    for s in range(0, len(order), cfg["score_batch"]):
+        ids = order[s: s + cfg["score_batch"]]
+        batches.append(tok([pairs[i][0] for i in ids], [pairs[i][1] for i in ids], truncation=True,
+                           max_length=cfg["max_length"], padding=True, return_tensors="pt"))
+    return order, batches
+
+
+def _score(model, tokenized: tuple[list[int], list], cfg: dict, device: str) -> list[float]:
+    """Raw logits of ``model`` for pre-tokenized pairs (``_tokenized``), in the pairs' order."""
     import torch
 
     model.eval()
-    order = sorted(range(len(pairs)), key=lambda i: len(pairs[i][0]) + len(pairs[i][1]))
-    out = [0.0] * len(pairs)
+    order, batches = tokenized
+    out = [0.0] * len(order)
     on_gpu = device.startswith("cuda")
+    k = 0
     with torch.inference_mode(), torch.autocast(device_type="cuda" if on_gpu else "cpu", dtype=torch.bfloat16,
                                                 enabled=on_gpu and cfg["bf16"]):
-        for s in range(0, len(order), cfg["score_batch"]):
-            ids = order[s: s + cfg["score_batch"]]
-            enc = tok([pairs[i][0] for i in ids], [pairs[i][1] for i in ids], truncation=True,
-                      max_length=cfg["max_length"], padding=True, return_tensors="pt").to(device)
-            logits = model(**enc).logits.float().view(-1).cpu().tolist()
-            for i, v in zip(ids, logits):
-                out[i] = v
+        for enc in batches:
+            logits = model(**enc.to(device)).logits.float().view(-1).cpu().tolist()
+            for v in logits:
+                out[order[k]] = v
+                k += 1
     return out
 
 
-def _eval_scores(model, tok, cfg: dict, dev: dict, device: str) -> dict[str, list[list[float]]]:
-    """Scores of the hybrid top-EVAL_DEPTH candidates of every evaluation set, per query."""
+def _eval_pairs(tok, cfg: dict, dev: dict) -> dict[str, tuple[list[int], tuple]]:
+    """Per evaluation set: candidates per query (hybrid top-EVAL_DEPTH) and the tokenized (query, passage)
+    pairs, built once and scored by every model of the run."""
     out = {}
     for name in EVAL_SETS:
         s = dev["sets"][name]
@@ -293,7 +382,15 @@ def _eval_scores(model, tok, cfg: dict, dev: dict, device: str) -> dict[str, lis
             row = s["hybrid"][qi][: cfg["eval_depth"]]
             pairs.extend((q, texts[d]) for d in row)
             shape.append(len(row))
-        flat = _score(model, tok, pairs, cfg, device)
+        out[name] = (shape, _tokenized(tok, pairs, cfg))
+    return out
+
+
+def _eval_scores(model, eval_pairs: dict, cfg: dict, device: str) -> dict[str, list[list[float]]]:
+    """Scores of the hybrid top-EVAL_DEPTH candidates of every evaluation set, per query."""
+    out = {}
+    for name, (shape, tokenized) in eval_pairs.items():
+        flat = _score(model, tokenized, cfg, device)
         res, i = [], 0
         for n in shape:
             res.append(flat[i: i + n])
@@ -302,12 +399,25 @@ def _eval_scores(model, tok, cfg: dict, dev: dict, device: str) -> dict[str, lis
     return out
 
 
+class _Collate:
+    """DataLoader collate: a batch of ``(query, positive, negatives)`` -> (groups, tokenized pairs), the
+    positive first in each group of ``g`` (tokenized in the loader's worker processes)."""
+
+    def __init__(self, tok, cfg: dict, g: int) -> None:
+        self.tok, self.max_length, self.g = tok, cfg["max_length"], g
+
+    def __call__(self, batch):
+        qs = [q for q, _, _ in batch for _ in range(self.g)]
+        ps = [p for _, pos, negs in batch for p in [pos, *negs]]
+        return len(batch), self.tok(qs, ps, truncation=True, max_length=self.max_length, padding=True,
+                                    return_tensors="pt")
+
+
 def _init_model(cfg: dict, work: Path, device: str):
     """(CrossEncoder, its HF model, tokenizer, where it started) for INIT_MODEL (or the base encoder)."""
     from sentence_transformers import CrossEncoder
     from transformers import AutoTokenizer
 
-    from rag.training.common import base_model_dir
     from rag.training.compact import META, materialize
 
     init = cfg["init_model"]
@@ -315,10 +425,10 @@ def _init_model(cfg: dict, work: Path, device: str):
         path = materialize(Path(init), work / "cache") if (Path(init) / META).is_file() else init
         ce = CrossEncoder(path, max_length=cfg["max_length"], device=device)
         start = f"{init} (continued)"
-    else:
-        path = base_model_dir(cfg["base_model"])
+    else:  # the base encoder prepare stored in DEVICE_DIR (compact int8)
+        path = materialize(Path(cfg["device_dir"]) / "base", work / "cache")
         ce = CrossEncoder(path, num_labels=1, max_length=cfg["max_length"], device=device)
-        start = f"{path} (fresh head)"
+        start = f"{cfg['base_model'] or 'all-MiniLM-L6-v2'} encoder, int8 rebuilt (fresh head)"
     return ce, ce.model, AutoTokenizer.from_pretrained(path), start
 
 
@@ -337,8 +447,10 @@ def train(cfg: dict) -> None:
     torch.backends.cuda.matmul.allow_tf32 = True
     torch.backends.cudnn.allow_tf32 = True
     t_start = time.time()
-    dev = read_json(work / "device.json.gz")
+    dev = read_json(Path(cfg["device_dir"]) / "device.json.gz")
+    dense_mining = _mine(cfg, dev, device)
     groups, mining_stats = _groups(cfg, dev)
+    mining_stats["dense_mining"] = dense_mining
     rng = random.Random(cfg["seed"])
     items = _schedule(cfg, groups, rng)
     logger.info("%d training groups %s (%.1fs)", len(items), mining_stats, time.time() - t_start)
@@ -346,8 +458,15 @@ def train(cfg: dict) -> None:
     set_seed(cfg["seed"])
     ce, model, tok, start = _init_model(cfg, work, device)
     t0 = time.time()
-    scores = {"start": _eval_scores(model, tok, cfg, dev, device)}  # the starting point, same candidates
-    logger.info("scored the start model in %.1fs", time.time() - t0)
+    eval_pairs = _eval_pairs(tok, cfg, dev)
+    t_tok, t0 = time.time() - t0, time.time()
+    scores = {"start": _eval_scores(model, eval_pairs, cfg, device)}  # the starting point, same candidates
+    t_score = time.time() - t0
+    # what is left of STAGE_SECONDS after two more scoring passes (full, compact) and the saves
+    budget = min(cfg["max_train_seconds"],
+                 cfg["stage_seconds"] - (time.time() - t_start) - 2 * t_score - cfg["save_seconds"])
+    logger.info("tokenized the evaluation pairs in %.1fs, scored the start model in %.1fs; training budget %.0fs",
+                t_tok, t_score, budget)
 
     no_decay = ("bias", "LayerNorm.weight", "layernorm", "norm.weight")
     params = [
@@ -364,49 +483,53 @@ def train(cfg: dict) -> None:
         return min((s + 1) / plan["warm"], max(0.0, (plan["steps"] - s) / max(1, plan["steps"] - plan["warm"])))
 
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_at)
+    g = 1 + cfg["negatives"]
+    loader = torch.utils.data.DataLoader(items, batch_size=bs, shuffle=False, collate_fn=_Collate(tok, cfg, g),
+                                         num_workers=cfg["loader_workers"], prefetch_factor=4 if cfg[
+                                             "loader_workers"] else None)
     model.train()
     losses, t0, fitted = [], time.time(), None
-    g = 1 + cfg["negatives"]
     step = 0
-    while step < plan["steps"]:
-        batch = items[step * bs: (step + 1) * bs]
-        qs = [q for q, _, _ in batch for _ in range(g)]
-        ps = [p for _, pos, negs in batch for p in [pos, *negs]]
-        enc = tok(qs, ps, truncation=True, max_length=cfg["max_length"], padding=True, return_tensors="pt").to(device)
+    for n_batch, enc in loader:
+        enc = enc.to(device, non_blocking=True)
         with torch.autocast(device_type="cuda" if device.startswith("cuda") else "cpu", dtype=torch.bfloat16,
                             enabled=cfg["bf16"]):
-            logits = model(**enc).logits.view(len(batch), g).float()
-        loss = F.cross_entropy(logits, torch.zeros(len(batch), dtype=torch.long, device=logits.device))
+            logits = model(**enc).logits.view(n_batch, g).float()
+        loss = F.cross_entropy(logits, torch.zeros(n_batch, dtype=torch.long, device=logits.device))
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
         sched.step()
         opt.zero_grad(set_to_none=True)
-        losses.append(loss.item())
+        losses.append(loss.detach())
         step += 1
-        if step == cfg["probe_steps"]:  # fit the schedule into the budget
+        if step == cfg["probe_steps"] or (step > cfg["probe_steps"] and step % cfg["refit_every"] == 0):
+            # fit the schedule into the budget: only ever shortened, so the LR still decays to zero at the end
             per_step = (time.time() - t0) / step
-            fit = int(cfg["max_train_seconds"] / per_step)
+            fit = int(budget / per_step)
             if fit < plan["steps"]:
-                fitted = (f"schedule fitted to the {cfg['max_train_seconds']:.0f}s budget: {fit} of {planned} "
-                          f"planned steps ({per_step:.3f}s/step); groups after step {fit} unused")
                 plan["steps"] = max(fit, step + 1)
-                plan["warm"] = max(1, int(cfg["warmup"] * plan["steps"]))
+                plan["warm"] = min(plan["warm"], max(1, int(cfg["warmup"] * plan["steps"])))
+                fitted = (f"schedule fitted to the {budget:.0f}s budget: {plan['steps']} of {planned} "
+                          f"planned steps ({per_step:.3f}s/step at step {step}); later groups unused")
                 logger.warning(fitted)
-        if step % 100 == 0 or step == plan["steps"]:
+        if step % 100 == 0 or step >= plan["steps"]:
+            recent = torch.stack(losses[-100:]).float().mean().item()
             el = time.time() - t0
             logger.info("step %d/%d loss %.4f (mean100 %.4f) %.0f pairs/s lr %.2e", step, plan["steps"],
-                        losses[-1], float(np.mean(losses[-100:])), step * bs * g / max(el, 1e-6),
-                        sched.get_last_lr()[0])
+                        losses[-1].item(), recent, step * bs * g / max(el, 1e-6), sched.get_last_lr()[0])
+        if step >= plan["steps"]:
+            break
+    losses = [float(x) for x in torch.stack(losses).float().cpu()]
     t_train = time.time() - t0
     model.eval()
     full_dir = work / "full"
     ce.save_pretrained(str(full_dir))
     tok.save_pretrained(str(full_dir))
     save_compact(full_dir, out_dir, name=cfg["model_name"])
-    scores["full"] = _eval_scores(model, tok, cfg, dev, device)
+    scores["full"] = _eval_scores(model, eval_pairs, cfg, device)
     compact_model = CrossEncoder(materialize(out_dir, work / "cache"), device=device).model
-    scores["compact"] = _eval_scores(compact_model, tok, cfg, dev, device)
+    scores["compact"] = _eval_scores(compact_model, eval_pairs, cfg, device)
     write_json(work / "scores.json.gz", scores)
     info = {
         "hardware": hardware(device), "versions": versions(), "start": start,
@@ -566,6 +689,15 @@ def _table(res: dict, keys: list[str]) -> str:
     return "\n".join(rows)
 
 
+def _mined_where(cfg: dict, info: dict) -> str:
+    dm = info["mining"].get("dense_mining") or {}
+    if not cfg["device_mining"] or "squad-train" not in dm:
+        return "all lists built on the CPU by the prepare stage"
+    return (f"dense side of the training sets on the training GPU over their whole corpora "
+            f"({dm['squad-train']['corpus']} SQuAD paragraphs), base encoder rebuilt from its compact int8 copy, "
+            f"in {dm['seconds']} s, fused with the BM25 top-{2 * cfg['mine_depth']} from the CPU")
+
+
 def _card(cfg: dict, m: dict) -> str:
     info, d, e = m["train"], cfg["rerank_depth"], cfg["eval_depth"]
     keys = ["bm25", "dense", "hybrid", f"hybrid+start@{d}", f"hybrid+full@{d}", f"hybrid+compact@{d}",
@@ -588,13 +720,13 @@ scales for every 2-D weight including the embeddings, fp16 for the rest): {m['co
 ## Data
 Passages are `ingest.context.record_text(title, text)` (record title, newline, text): the text the graph
 embeds and reranks for a one-chunk record (`DocRAG.ingest_records`; the title is the chunk's context header).
-- SQuAD 1.1 train (rebuilt, `squad/train-v1.1.json.gz`): {info['mining']['squad-train']['queries']} questions
-  of {cfg['squad_articles']} seeded articles -> their paragraph, one pass.
+- SQuAD 1.1 train (rebuilt, `squad/train-v1.1.json.gz`): {info['mining']['squad-train']['queries']} seeded questions
+  of {cfg['squad_articles'] or 'all 442'} articles -> their paragraph, one pass.
 - BEIR SciFact train minus the dev claims: {info['mining']['scifact-train']['groups']} (claim, cited abstract)
   pairs, {cfg['scifact_repeats']} passes with fresh negatives.
 - Hard negatives: our own first stage (BM25 over `bm25_tokenize` top-{cfg['first_stage_depth']} and
   all-MiniLM-L6-v2 dense top-{cfg['first_stage_depth']}, RRF k={cfg['rrf_k']}), hybrid top-{cfg['mine_depth']}
-  minus the positives; SQuAD negatives that contain the answer text are dropped
+  minus the positives ({_mined_where(cfg, info)}); SQuAD negatives that contain the answer text are dropped
   ({info['mining']['squad-train']['dropped_answer_negatives']} dropped). Loss: softmax cross-entropy over
   1 positive + {cfg['negatives']} negatives.
 - Selection (dev only): SciFact dev (a seeded fifth of the train claims, `evals.datasets.scifact`) and the

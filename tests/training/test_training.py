@@ -68,6 +68,49 @@ class TestOverrides:
         assert ner.main(["--stage=bogus"]) == 2
 
 
+class TestRerankerDeviceSubset:
+    """What the reranker's prepare stage sends to the train stage (``device_subset``)."""
+
+    PREP = {
+        "corpora": {"c": {"ids": list("abcdef"), "texts": ["t0", "t1", "t2", "t3", "t4", "t5"]},
+                    "e": {"ids": list("xyz"), "texts": ["e0", "e1", "e2"]}},
+        "sets": {
+            # a training set whose dense side is mined on the device: BM25 list + the whole corpus
+            "squad-train": {"corpus": "c", "queries": ["q"], "answers": [["t"]], "positives": [[4]],
+                            "hybrid": [[2, 0, -1]], "bm25": [[2, 0, -1]], "dense_pending": True},
+            # an evaluation set: only the texts its hybrid list (cut to eval_depth) and positives name
+            "scifact-test": {"corpus": "e", "queries": ["p"], "answers": [[]], "positives": [[2]],
+                             "hybrid": [[1, 0, 2]], "bm25": [[1, 0, 2]]},
+        },
+    }
+
+    def test_device_mining_set_sends_bm25_and_whole_corpus(self):
+        from rag.training.reranker import device_subset
+
+        out = device_subset(self.PREP, {"mine_depth": 2, "eval_depth": 2})
+        assert out["corpora"]["c"]["texts"] == self.PREP["corpora"]["c"]["texts"]
+        train = out["sets"]["squad-train"]
+        assert train["bm25"] == [[2, 0, -1]] and train["positives"] == [[4]] and train["hybrid"] == []
+        ev = out["sets"]["scifact-test"]
+        assert "bm25" not in ev
+        texts = out["corpora"]["e"]["texts"]
+        assert [texts[d] for d in ev["hybrid"][0]] == ["e1", "e0"]
+        assert [texts[d] for d in ev["positives"][0]] == ["e2"]
+        assert sorted(texts) == ["e0", "e1", "e2"]
+
+    def test_collate_puts_the_positive_first_in_each_group(self):
+        from transformers import AutoTokenizer
+
+        from rag.training.common import base_model_dir
+        from rag.training.reranker import _Collate
+
+        tok = AutoTokenizer.from_pretrained(base_model_dir())
+        n, enc = _Collate(tok, {"max_length": 32}, 3)([("q one", "pos one", ["n1", "n2"]),
+                                                        ("q two", "pos two", ["n3", "n4"])])
+        assert n == 2 and enc["input_ids"].shape[0] == 6
+        assert "pos two" in tok.decode(enc["input_ids"][3])
+
+
 class TestConll:
     def test_iob1_to_bio(self):
         assert data.iob1_to_bio(["I-ORG", "O", "I-MISC", "I-MISC", "B-MISC", "I-PER"]) == [
