@@ -15,7 +15,7 @@ install:
 	@bash scripts/setup.sh
 
 run: install
-	$(VENV)/bin/streamlit run ui/app.py --server.headless true --server.port $(PORT) --browser.gatherUsageStats false --client.toolbarMode minimal
+	$(PY) -m ui.run --server.headless true --server.port $(PORT) --browser.gatherUsageStats false --client.toolbarMode minimal
 
 # Fast suite, then the CI-sized quality gates. pytest exit 5 (no tests collected) is not a failure.
 test:
