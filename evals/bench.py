@@ -29,8 +29,8 @@ import statistics
 import sys
 import tempfile
 import time
-from pathlib import Path
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
@@ -307,7 +307,7 @@ def bench_runtime(args: argparse.Namespace) -> dict[str, Any]:
         reranker = graph.reranker_component(settings, resolve_reranker())
         reranker.warm_up()
         cands = [Document(content=t) for t in paras[: settings.retrieve_k]]
-        row["rerank_20"] = _latency(lambda q: reranker.run(query=q, documents=cands), questions)
+        row["rerank_20"] = _latency(lambda q, r=reranker, c=cands: r.run(query=q, documents=c), questions)
         ner = graph.entity_extractor(settings)
         ner.warm_up()
         t0 = time.perf_counter()
@@ -356,12 +356,15 @@ def _synthetic_batches(n: int, dim: int, seed: int = 0, batch: int = 2048) -> tu
     return centres, batches()
 
 
+ONE_DOC = {"field": "meta.source", "operator": "==", "value": "/docs/doc7.txt"}  # 50 of the store bench's chunks
+
+
 def _hnsw_row(chunks: Any, queries: list[Any], efs: list[int]) -> dict[str, Any]:
     """Exact search, then HNSW (built once, blocking) at each ``hnsw_ef``: recall@10 of the dense top 10 against
     exact search, dense and hybrid p50/p95. ``pays`` = the first ef whose recall@10 >= 0.98 and whose hybrid p95
     is below the exact hybrid p95 (None: exact search is as fast, stay exact)."""
-    dense = lambda q: chunks._query_by_embedding(q[0], top_k=10)  # noqa: E731
-    hybrid = lambda q: chunks._query_hybrid(*q, top_k=20)  # noqa: E731
+    dense = lambda q: chunks._query_by_embedding(q[0], top_k=10)
+    hybrid = lambda q: chunks._query_hybrid(*q, top_k=20)
     exact_ids = [[d.id for d in dense(q)] for q in queries]
     row: dict[str, Any] = {"exact": {"dense": _latency(dense, queries), "hybrid": _latency(hybrid, queries)}}
     t = time.perf_counter()
@@ -405,7 +408,8 @@ def _bench_list(dim: int, runs: int = 20) -> dict[str, Any]:
                     out["warm"] = _latency(lambda _: d.list_documents(), list(range(runs)))
         out["cold_open_and_list_p50_ms"] = round(_pct(cold, 0.5), 1)
         t = time.perf_counter()
-        run = subprocess.run([sys.executable, "-m", "rag.cli", "--home", tmp, "list", "--json"], capture_output=True,
+        run = subprocess.run([sys.executable, "-m", "rag.cli", "--home", tmp, "list", "--json"], check=False,
+                             capture_output=True,
                              text=True, cwd=REPO, timeout=300)
         out["cli_process_s"] = round(time.perf_counter() - t, 2)
         assert run.returncode == 0 and len(json.loads(run.stdout)) == 1000, run.stderr
@@ -450,17 +454,18 @@ def bench_store(args: argparse.Namespace) -> dict[str, Any]:
                 queries.append(((q / np.linalg.norm(q)).tolist(),
                                 SparseEmbedding(indices=rng.integers(0, 20_000, 6).tolist(), values=[1.0] * 6)))
             row: dict[str, Any] = {"write_s": round(write_s, 2), "write_chunks_per_s": round(n / write_s)}
-            one_doc = {"field": "meta.source", "operator": "==", "value": "/docs/doc7.txt"}
-            row["hybrid"] = _latency(lambda q: lib.chunks._query_hybrid(*q, top_k=20), queries)
-            row["hybrid_filtered"] = _latency(lambda q: lib.chunks._query_hybrid(*q, filters=one_doc, top_k=20),
+            chunks = lib.chunks
+            row["hybrid"] = _latency(lambda q, c=chunks: c._query_hybrid(*q, top_k=20), queries)
+            row["hybrid_filtered"] = _latency(lambda q, c=chunks: c._query_hybrid(*q, filters=ONE_DOC, top_k=20),
                                                queries)
             lib.close()
             t = time.perf_counter()
             lib = open_library(cfg)
             lib.chunks.count_documents()
             row["reopen_s"] = round(time.perf_counter() - t, 3)
-            row["first_query_after_reopen_ms"] = round(1000 * _elapsed(lambda: lib.chunks._query_hybrid(
-                *queries[0], top_k=20)), 1)
+            t = time.perf_counter()
+            lib.chunks._query_hybrid(*queries[0], top_k=20)
+            row["first_query_after_reopen_ms"] = round(1000 * (time.perf_counter() - t), 1)
             if n in args.hnsw_sizes:
                 row["hnsw"] = _hnsw_row(lib.chunks, queries, args.hnsw_ef)
             lib.close()
@@ -469,12 +474,6 @@ def bench_store(args: argparse.Namespace) -> dict[str, Any]:
     out["list_1000_documents"] = _bench_list(dim)
     out["total_s"] = round(time.perf_counter() - t_all, 1)
     return out
-
-
-def _elapsed(fn: Any) -> float:
-    t = time.perf_counter()
-    fn()
-    return time.perf_counter() - t
 
 
 MEMORY_QUESTION = "How many bottles of water were delivered?"
@@ -540,7 +539,8 @@ def bench_memory(args: argparse.Namespace) -> dict[str, Any]:
         for _ in range(args.memory_runs):
             for mode in ("per-graph", "pool"):
                 run = subprocess.run([sys.executable, "-m", "evals.bench", "memory", "--memory-child", mode,
-                                      "--memory-home", home], capture_output=True, text=True, cwd=REPO, timeout=1200)
+                                      "--memory-home", home], check=False, capture_output=True, text=True, cwd=REPO,
+                                     timeout=1200)
                 if run.returncode != 0:
                     raise RuntimeError(f"memory bench ({mode}) failed: {run.stderr[-2000:]}")
                 out["runs"][mode].append(json.loads(run.stdout.strip().splitlines()[-1]))
@@ -558,7 +558,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--pages", type=int, default=1000, help="pages of the text corpus (ingest)")
     p.add_argument("--chunks", type=int, default=10000, help="collection size (query)")
     p.add_argument("--queries", type=int, default=50)
-    ints = lambda v: [int(x) for x in v.split(",") if x]  # noqa: E731
+    ints = lambda v: [int(x) for x in v.split(",") if x]
     p.add_argument("--sizes", type=ints, default=[1000, 10_000, 13_000, 100_000],
                    help="collection sizes of the store bench, comma-separated")
     p.add_argument("--hnsw-sizes", type=ints, default=[10_000, 100_000],

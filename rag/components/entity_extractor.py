@@ -153,7 +153,7 @@ class DocumentEntityExtractor:
             if (Path(path) / "runtime.json").is_file():  # run-time hints written by rag.training.ner
                 runtime = json.loads((Path(path) / "runtime.json").read_text(encoding="utf-8"))
             if (Path(path) / "compact.json").is_file():  # shipped int8 folder (models/ner): rebuild fp32 once
-                from rag.training.compact import materialize
+                from rag.compact import materialize
 
                 path = materialize(path)
             tokenizer = AutoTokenizer.from_pretrained(path)

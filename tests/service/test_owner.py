@@ -54,12 +54,12 @@ def _cli_ingest_and_list(tmp_path: Path, home: Path, env: dict, owner: dict) -> 
     note = tmp_path / "lighthouse.txt"
     note.write_text("The Quillon Lighthouse stands on Gannet Point. It was first lit in 1903.\n")
     run = subprocess.run([sys.executable, "-m", "rag.cli", "--home", str(home), "ingest", str(note), "--json",
-                          "-q"], cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
+                          "-q"], check=False, cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
     assert run.returncode == 0, run.stderr
     assert f"held by `{owner['by']}`" in run.stderr and "going through" in run.stderr
     assert json.loads(run.stdout)["summary"]["ingested"] == 1
-    listed = subprocess.run([sys.executable, "-m", "rag.cli", "--home", str(home), "list", "--json"], cwd=REPO,
-                            env=env, capture_output=True, text=True, timeout=600)
+    listed = subprocess.run([sys.executable, "-m", "rag.cli", "--home", str(home), "list", "--json"], check=False,
+                            cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
     assert listed.returncode == 0, listed.stderr
     assert [Path(d["source"]).name for d in json.loads(listed.stdout)] == ["lighthouse.txt"]
     return DocRAGClient(owner["url"], key=owner["key"]).list_documents()
