@@ -33,8 +33,10 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from evals.datasets import data_dir
+
 REPO = Path(__file__).resolve().parent.parent
-DATA = Path(os.environ.get("DOCRAG_DATA") or os.environ.get("DOCRAG_EVAL_DATA") or REPO.parent / "shared" / "data")
+DATA = data_dir()
 TEXT_PDFS = ["GSA2022.pdf", "multi-column.pdf", "reliance.pdf", "ntsb-20071229X02007.pdf",
              "layout-parser-paper-fast.pdf", "layout-parser-paper-with-table.pdf", "fake-memo.pdf"]
 
@@ -48,11 +50,6 @@ def _machine() -> dict[str, Any]:
 
     return {"cpu": platform.processor() or platform.machine(), "cores": os.cpu_count(),
             "ram_gb": round(psutil.virtual_memory().total / 2**30, 1), "python": platform.python_version()}
-
-
-def _pct(xs: list[float], q: float) -> float:
-    xs = sorted(xs)
-    return xs[min(len(xs) - 1, round(q * (len(xs) - 1)))]
 
 
 def _squad_pages(n_pages: int, words_per_page: int = 450) -> list[str]:
@@ -180,7 +177,7 @@ def bench_query(args: argparse.Namespace) -> dict[str, Any]:
     from rag import DocRAG
     from rag.graph import SYSTEM_PROMPT, llama_model_kwargs
     from rag.models import resolve_generator
-    from rag.timings import stage_timer
+    from rag.timings import percentile, stage_timer
 
     out: dict[str, Any] = {"machine": _machine()}
     with tempfile.TemporaryDirectory() as tmp:
@@ -202,10 +199,10 @@ def bench_query(args: argparse.Namespace) -> dict[str, Any]:
                 for k, v in timer.stages().items():
                     stages.setdefault(k, []).append(v)
             out["retrieve" + ("_rerank" if rerank else "")] = {
-                "p50_ms": round(1000 * statistics.median(lat), 1), "p95_ms": round(1000 * _pct(lat, 0.95), 1),
+                "p50_ms": round(1000 * statistics.median(lat), 1), "p95_ms": round(1000 * percentile(lat, 0.95), 1),
                 "queries": len(lat), "inference_backend": d.settings.inference_backend,
                 "stages_p50_ms": {k: round(1000 * statistics.median(v), 1) for k, v in stages.items()},
-                "stages_p95_ms": {k: round(1000 * _pct(v, 0.95), 1) for k, v in stages.items()}}
+                "stages_p95_ms": {k: round(1000 * percentile(v, 0.95), 1) for k, v in stages.items()}}
         lc_store, lc = _langchain_or_error(lambda: _langchain_store(pages, Path(tmp)))
         if lc_store is not None:
             lc_store.similarity_search(questions[0], k=5)
@@ -214,7 +211,7 @@ def bench_query(args: argparse.Namespace) -> dict[str, Any]:
                 t = time.perf_counter()
                 lc_store.similarity_search(q, k=5)
                 lat.append(time.perf_counter() - t)
-            lc.update(p50_ms=round(1000 * statistics.median(lat), 1), p95_ms=round(1000 * _pct(lat, 0.95), 1),
+            lc.update(p50_ms=round(1000 * statistics.median(lat), 1), p95_ms=round(1000 * percentile(lat, 0.95), 1),
                       queries=len(lat), note="dense-only similarity_search, no sparse, no reranker")
             lc_store.client.close()
             lc["ratio_ours_hybrid_over_langchain_p95"] = round(out["retrieve"]["p95_ms"] / lc["p95_ms"], 3)
@@ -270,13 +267,15 @@ def bench_query(args: argparse.Namespace) -> dict[str, Any]:
 
 def _latency(fn: Any, items: list[Any]) -> dict[str, float]:
     """p50/p95 in ms of ``fn(item)`` over ``items`` (after one untimed warm-up call)."""
+    from rag.timings import percentile
+
     fn(items[0])
     times = []
     for item in items:
         t = time.perf_counter()
         fn(item)
         times.append((time.perf_counter() - t) * 1000)
-    return {"p50_ms": round(_pct(times, 0.5), 2), "p95_ms": round(_pct(times, 0.95), 2), "runs": len(items)}
+    return {"p50_ms": round(percentile(times, 0.5), 2), "p95_ms": round(percentile(times, 0.95), 2), "runs": len(items)}
 
 
 def bench_runtime(args: argparse.Namespace) -> dict[str, Any]:
@@ -390,6 +389,7 @@ def _bench_list(dim: int, runs: int = 20) -> dict[str, Any]:
 
     from ingest.store.library import DocumentRecord
     from rag.api import DocRAG
+    from rag.timings import percentile
 
     out: dict[str, Any] = {}
     with tempfile.TemporaryDirectory() as tmp:
@@ -406,7 +406,7 @@ def _bench_list(dim: int, runs: int = 20) -> dict[str, Any]:
                 cold.append((time.perf_counter() - t) * 1000)
                 if i == 0:
                     out["warm"] = _latency(lambda _: d.list_documents(), list(range(runs)))
-        out["cold_open_and_list_p50_ms"] = round(_pct(cold, 0.5), 1)
+        out["cold_open_and_list_p50_ms"] = round(percentile(cold, 0.5), 1)
         t = time.perf_counter()
         run = subprocess.run([sys.executable, "-m", "rag.cli", "--home", tmp, "list", "--json"], check=False,
                              capture_output=True,

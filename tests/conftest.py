@@ -9,8 +9,10 @@ from pathlib import Path
 
 import pytest
 
+from evals.datasets import data_dir as find_data_dir
+
 REPO = Path(__file__).resolve().parent.parent
-DATA = Path(os.environ.get("DOCRAG_DATA") or os.environ.get("DOCRAG_EVAL_DATA") or REPO.parent / "shared" / "data")
+DATA = find_data_dir()
 DOCS = DATA / "docs"
 BAD = DOCS / "bad"
 
@@ -31,5 +33,5 @@ def docs_dir(data_dir: Path) -> Path:
 def _isolated_env(monkeypatch: pytest.MonkeyPatch) -> None:
     """Tests never read the developer's DOCRAG_* settings or a docrag.toml in the working directory."""
     for key in list(os.environ):
-        if key.startswith("DOCRAG_") and key not in ("DOCRAG_DATA", "DOCRAG_EVAL_DATA", "DOCRAG_MODELS_DIR"):
+        if key.startswith("DOCRAG_") and key not in ("DOCRAG_DATA", "DOCRAG_MODELS_DIR"):
             monkeypatch.delenv(key, raising=False)

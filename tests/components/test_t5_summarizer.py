@@ -3,17 +3,16 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import pytest
 from haystack import Document
 from haystack.core.errors import ComponentError
 
+from evals.datasets import data_dir
 from rag.components.t5_summarizer import T5DocumentSummarizer, pack_windows
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-DATA = Path(os.environ.get("DOCRAG_DATA", REPO_ROOT.parent / "shared" / "data"))
+DATA = data_dir()
 SQUAD_DEV = DATA / "squad" / "dev-v2.0.json"
 
 
