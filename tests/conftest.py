@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import os
-
-import ingest.offline  # noqa: F401 - telemetry off before any test module imports Haystack or unstructured
 from pathlib import Path
 
 import pytest
 
+import ingest.offline  # noqa: F401 - telemetry off before any test module imports Haystack or unstructured
 from evals.datasets import data_dir as find_data_dir
 
 REPO = Path(__file__).resolve().parent.parent
@@ -22,6 +21,18 @@ def data_dir() -> Path:
     if not DATA.is_dir():
         pytest.skip(f"test data folder {DATA} is absent (set DOCRAG_DATA)")
     return DATA
+
+
+@pytest.fixture
+def one_torch_thread():
+    """The tiny models do tiny matrix products: extra torch threads only add sync cost (and crawl on busy cores).
+    A test module takes it with ``pytestmark = pytest.mark.usefixtures("one_torch_thread")``."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="session")

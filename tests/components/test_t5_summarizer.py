@@ -14,23 +14,13 @@ from rag.components.t5_summarizer import T5DocumentSummarizer, pack_windows
 
 DATA = data_dir()
 SQUAD_DEV = DATA / "squad" / "dev-v2.0.json"
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def squad_paragraphs() -> list[list[str]]:
     """Paragraph texts of each SQuAD dev article."""
     data = json.loads(SQUAD_DEV.read_text(encoding="utf-8"))["data"]
     return [[p["context"] for p in article["paragraphs"]] for article in data]
-
-
-@pytest.fixture(autouse=True)
-def one_torch_thread():
-    """The tiny models do tiny matrix products: extra torch threads only add sync cost (and crawl on busy cores)."""
-    import torch
-
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="session")
