@@ -470,7 +470,7 @@ def bench_store(args: argparse.Namespace) -> dict[str, Any]:
                 row["hnsw"] = _hnsw_row(lib.chunks, queries, args.hnsw_ef)
             lib.close()
             out["sizes"][str(n)] = row
-            print(f"bench store: {n} chunks done ({time.perf_counter() - t_all:.0f} s)", file=sys.stderr)
+            print(f"bench store: {n} chunks ({time.perf_counter() - t_all:.0f} s): {json.dumps(row)}", file=sys.stderr)
     out["list_1000_documents"] = _bench_list(dim)
     out["total_s"] = round(time.perf_counter() - t_all, 1)
     return out
