@@ -36,9 +36,13 @@ def owner_path(settings: Settings) -> Path:
     return settings.store_path / OWNER_FILE
 
 
-def publish(settings: Settings, url: str, by: str = "docrag serve") -> str:
-    """Write the owner file for this process; returns the local key it holds."""
-    key = "local-" + secrets.token_hex(24)
+def new_local_key() -> str:
+    return "local-" + secrets.token_hex(24)
+
+
+def publish(settings: Settings, url: str, by: str = "docrag serve", key: str | None = None) -> str:
+    """Write the owner file for this process (with ``key``, else a new local key); returns the key."""
+    key = key or new_local_key()
     p = owner_path(settings)
     p.parent.mkdir(parents=True, exist_ok=True)
     tmp = p.with_suffix(".tmp")
@@ -146,7 +150,9 @@ class BackgroundService:
         sock = socket.socket()
         sock.bind(("127.0.0.1", 0))
         self.url = f"http://127.0.0.1:{sock.getsockname()[1]}"
+        key = new_local_key()
         keys = KeyRing([], self.settings.collection)  # only the local key of the owner file
+        keys.add_local(key, self.settings.collection)
         app = create_app(self.settings, registry=self.registry, keys=keys)
         self._server = uvicorn.Server(uvicorn.Config(app, log_level="warning", timeout_graceful_shutdown=5))
         self._thread = threading.Thread(target=self._server.run, kwargs={"sockets": [sock]}, daemon=True,
@@ -157,7 +163,7 @@ class BackgroundService:
             time.sleep(0.05)
         if not self._server.started:
             raise RuntimeError(f"the docrag HTTP service did not start on {self.url}")
-        hold(self.settings, keys, self.url, self.by)
+        publish(self.settings, self.url, self.by, key)  # only once it answers
         atexit.register(self.stop)
         logger.info("%s holds %s and serves the CLI on %s", self.by, self.settings.store_path, self.url)
         return self.url
