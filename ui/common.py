@@ -58,10 +58,14 @@ def collection() -> str:
 
 
 def collections() -> list[str]:
-    """The default collection plus every workspace created in the app (folders under ``<home>/collections``)."""
+    """The default collection plus every workspace created in the app (folders under ``<home>/collections``)
+    and every collection of the home's embedded store (made by the CLI's ``--collection`` or ``docrag serve``)."""
+    from ingest.store import embedded_collections
+
     folder = Path(home()) / "collections"
-    found = sorted(p.name for p in folder.iterdir() if p.is_dir()) if folder.is_dir() else []
-    return [DEFAULT_COLLECTION, *(c for c in found if c != DEFAULT_COLLECTION)]
+    found = {p.name for p in folder.iterdir() if p.is_dir()} if folder.is_dir() else set()
+    found |= {c for c in embedded_collections(Settings.load().store_path) if COLLECTION_NAME.match(c)}
+    return [DEFAULT_COLLECTION, *sorted(c for c in found if c != DEFAULT_COLLECTION)]
 
 
 def rag() -> DocRAG:
