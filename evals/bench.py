@@ -510,7 +510,7 @@ def _memory_child(mode: str, home: str) -> dict[str, Any]:
     from rag.api import DocRAG
     from rag.engine import Engine
 
-    d = DocRAG(home=home)
+    d = DocRAG(home=home, max_tokens=48)  # memory is what is loaded; a short answer keeps the run short
     if mode == "per-graph":
         d._engine = Engine(d.settings, lambda: d.store, _OneLoadPerGraph())
     source = d.list_documents()[0]["source"]
