@@ -164,9 +164,13 @@ class BackgroundService:
         if not self._server.started:
             raise RuntimeError(f"the docrag HTTP service did not start on {self.url}")
         publish(self.settings, self.url, self.by, key)  # only once it answers
-        atexit.register(self.stop)
+        atexit.register(self._at_exit)
         logger.info("%s holds %s and serves the CLI on %s", self.by, self.settings.store_path, self.url)
         return self.url
+
+    def _at_exit(self) -> None:
+        logging.getLogger("uvicorn.error").disabled = True  # its "Finished server process" line may meet closed streams
+        self.stop()
 
     def stop(self) -> None:
         """Remove the owner file and stop serving (the registry stays open: its owner closes it)."""
