@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import re
 import tempfile
 from pathlib import Path
@@ -64,9 +63,10 @@ def score(predicted: list[tuple[str, str]], gold: list[list[str]]) -> dict[str, 
 
 
 def run(home: str | None = None, data: str | None = None) -> dict[str, Any]:
+    from evals.datasets import data_dir
     from rag import DocRAG
 
-    docs_dir = Path(data or os.environ.get("DOCRAG_DATA", "/work/shared/data")) / "docs"
+    docs_dir = data_dir(data) / "docs"
     gold = json.loads(GOLD.read_text(encoding="utf-8"))["documents"]
     d = DocRAG(home=home or tempfile.mkdtemp(prefix="docrag-ents-"))
     paths = [docs_dir / name for name in gold]

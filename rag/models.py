@@ -144,7 +144,7 @@ def resolve_generator(name: str = "") -> ResolvedModel:
 def _shipped(kind: str, folder: Path) -> ResolvedModel | None:
     """A model shipped in ``models/``: an int8 compact folder is rebuilt to fp32 in the model cache once."""
     if (folder / "compact.json").is_file():
-        from rag.training.compact import materialize
+        from rag.compact import materialize
 
         try:
             return ResolvedModel(kind, materialize(folder), "shipped")

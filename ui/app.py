@@ -1,4 +1,4 @@
-"""docrag's Streamlit app: ``make run`` (``streamlit run ui/app.py``).
+"""docrag's Streamlit app: ``make run`` (``python -m ui.run``: holds the store, then ``streamlit run ui/app.py``).
 
 Pages (``ui/views/``): Chat (the default, also served at ``/chat``), Add documents, Library, Analysis. Every
 page talks to the cached ``DocRAG`` of the session's collection (``ui.common.rag()``), the same Python API the
