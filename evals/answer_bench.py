@@ -23,14 +23,9 @@ from pathlib import Path
 from typing import Any
 
 
-def _pct(xs: list[float], q: float) -> float | None:
-    if not xs:
-        return None
-    ys = sorted(xs)
-    return ys[min(len(ys) - 1, int(round(q * (len(ys) - 1))))]
-
-
 def _config(d: Any, questions: list[str]) -> dict[str, Any]:
+    from rag.timings import percentile
+
     d.ask(questions[0], with_entities=False)  # warm: models loaded, caches filled
     ttft, total, modes = [], [], Counter()
     stages: dict[str, list[float]] = {}
@@ -46,8 +41,8 @@ def _config(d: Any, questions: list[str]) -> dict[str, Any]:
                 stages.setdefault(k, []).append(float(v))
     r = lambda x: None if x is None else round(x, 3)  # noqa: E731
     return {"questions": len(questions), "answers_with_generation": len(ttft),
-            "ttft_p50_s": r(statistics.median(ttft)) if ttft else None, "ttft_p95_s": r(_pct(ttft, 0.95)),
-            "answer_p50_s": r(statistics.median(total)), "answer_p95_s": r(_pct(total, 0.95)),
+            "ttft_p50_s": r(statistics.median(ttft)) if ttft else None, "ttft_p95_s": r(percentile(ttft, 0.95)) if ttft else None,
+            "answer_p50_s": r(statistics.median(total)), "answer_p95_s": r(percentile(total, 0.95)),
             "modes": dict(modes), "stages_p50_s": {k: r(statistics.median(v)) for k, v in sorted(stages.items())}}
 
 
