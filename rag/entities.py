@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections import Counter
 from functools import lru_cache
 from typing import Any
 
@@ -193,7 +194,10 @@ def extend_name(text: str, e: dict[str, Any], taken: list[tuple[int, int]] | Non
     Procedure"; a DATE "January" in "January–June" takes the range."""
     if e["label"] == "DATE":
         m = re.match(r"\s?[–-]\s?(?:" + "|".join(_MONTHS) + r")[a-z]*", text[e["end"]:], flags=re.I)
-        return {**e, "end": e["end"] + m.end(), "text": text[e["start"]:e["end"] + m.end()]} if m else e
+        s, t = e["start"], e["end"] + (m.end() if m else 0)
+        b = re.search(r"\b(?:" + "|".join(_MONTHS) + r")[a-z]*\s?[–-]\s?$", text[max(0, s - 16):s], flags=re.I)
+        s -= len(b.group(0)) if b else 0  # "January–[June 2022]" -> the whole range
+        return e if (s, t) == (e["start"], e["end"]) else {**e, "start": s, "end": t, "text": text[s:t]}
     if e["label"] not in {"ORG", "MISC"}:
         return e
     s, t = e["start"], e["end"]
@@ -232,12 +236,70 @@ def _in_context_noise(text: str, e: dict[str, Any]) -> bool:
         re.search(rf"\b{re.escape(t.lower())}\b", text) is not None
 
 
+def trim_date(text: str, e: dict[str, Any]) -> dict[str, Any]:
+    """A DATE ends at its line and before a ``: value`` (table cells: "January–June 2022: 7683", "June 2023\nZone")."""
+    if e["label"] != "DATE":
+        return e
+    cut = re.search(r"\n|:\s", e["text"])
+    if not cut:
+        return e
+    t = e["start"] + len(e["text"][:cut.start()].rstrip())
+    return {**e, "end": t, "text": text[e["start"]:t]}
+
+
+# "49 U.S.C. Section 1154(b)", "28 C.F.R. § 58.6(a)(3)", "11 U.S.C. §§ 101-1532": a statute cited by its code
+_CITATION = re.compile(r"\b\d{1,3}\s+(?:[A-Z]\.){2,}(?:[A-Z]\.?)?\s*(?:§§?|[Ss]ections?|[Ss]ec\.)\s*"
+                       r"\d[\d.]*[a-z]?(?:\([a-z0-9]{1,4}\))*(?:\s?[–-]\s?\d[\d.]*)?")
+
+
+def legal_citations(text: str, entities: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Statute citations as one LAW entity each, replacing the pieces a NER model makes of them ("U.S.C." as a
+    place, "C. Section" as MISC)."""
+    found = [{"text": m.group(0), "label": "LAW", "start": m.start(), "end": m.end()}
+             for m in _CITATION.finditer(text)]
+    if not found:
+        return entities
+    kept = [e for e in entities if not any(e["start"] < c["end"] and c["start"] < e["end"] for c in found)]
+    return sorted(kept + found, key=lambda e: (e["start"], e["end"]))
+
+
+def join_heads(text: str, entities: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One or two capitalised words tagged ORG/MISC right after another name are that name's head: "United States"
+    + "Code" is "United States Code", "Independent Safety Board" + "Act" one act (the head's label wins)."""
+    out: list[dict[str, Any]] = []
+    for e in entities:
+        prev = out[-1] if out else None
+        word = e["text"]
+        if prev is not None and e["label"] in {"ORG", "MISC"} and prev["label"] in NAME_LABELS and \
+                text[prev["end"]:e["start"]] == " " and re.fullmatch(r"[A-Z][a-z]+(?: [A-Z][a-z]+)?", word) and \
+                not prev["text"].isupper():
+            out[-1] = {**e, "start": prev["start"], "text": text[prev["start"]:e["end"]]}
+            continue
+        out.append(e)
+    return out
+
+
+def vote_labels(documents: list[list[dict[str, Any]]]) -> list[list[dict[str, Any]]]:
+    """One label per name across the chunks of one document: each name takes the label most of its mentions have
+    (ties: the first seen), so "Nestlé Health Science" is not an ORG in one table row and MISC in the next.
+    Dates and numbers keep theirs."""
+    votes: dict[str, Counter[str]] = {}
+    for ents in documents:
+        for e in ents:
+            if e["label"] in NAME_LABELS:
+                votes.setdefault(normalize_text(e["text"]), Counter())[e["label"]] += 1
+    best = {k: c.most_common(1)[0][0] for k, c in votes.items()}
+    return [[{**e, "label": best[normalize_text(e["text"])]} if e["label"] in NAME_LABELS else e for e in ents]
+            for ents in documents]
+
+
 def clean_entities(text: str, entities: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The extractor's last step: one label scheme, whole words, split pieces merged, nonsense dropped."""
+    """The extractor's last step: one label scheme, whole words, split pieces merged, statute citations whole,
+    dates cut at their cell, nonsense dropped."""
     spans = [extend_to_word(text, {**e, "label": canonical_label(e["label"])}) for e in entities]
     taken = [(e["start"], e["end"]) for e in spans]
     merged = [extend_to_word(text, e) for e in merge_pieces(text, [extend_name(text, e, taken) for e in spans])]
-    merged = merge_pieces(text, merged)
+    merged = join_heads(text, legal_citations(text, [trim_date(text, e) for e in merge_pieces(text, merged)]))
     out = []
     for e in merged:
         if is_nonsense(e["label"], display_text(e["text"])) or _in_context_noise(text, e):
