@@ -25,6 +25,19 @@ def _numbers(text: str) -> set[str]:
     return {m.group(0).replace(",", "").rstrip(".").lstrip("0") or "0" for m in _NUMBER.finditer(text)}
 
 
+def facts(summary: str) -> list[str]:
+    """The numbers and capitalised names a summary states (first seen first): what :func:`unsupported_facts`
+    checks, and the denominator of the unsupported share (``evals.summary_support``)."""
+    out: list[str] = []
+    for m in _NUMBER.finditer(summary):
+        if m.group(0).rstrip(".") not in out:
+            out.append(m.group(0).rstrip("."))
+    for m in _NAME.finditer(summary):
+        if [w for w in _WORD.findall(m.group(0)) if w.lower() not in _STOP] and m.group(0) not in out:
+            out.append(m.group(0))
+    return out
+
+
 def unsupported_facts(summary: str, document: str) -> list[str]:
     """Numbers and capitalised names of ``summary`` that ``document`` does not contain (first seen first).
 
@@ -33,13 +46,10 @@ def unsupported_facts(summary: str, document: str) -> list[str]:
     """
     doc_numbers = _numbers(document)
     doc_words = {w.lower() for w in _WORD.findall(document)}
-    out: list[str] = []
-    for m in _NUMBER.finditer(summary):
-        n = m.group(0).replace(",", "").rstrip(".").lstrip("0") or "0"
-        if n not in doc_numbers and m.group(0) not in out:
-            out.append(m.group(0).rstrip("."))
-    for m in _NAME.finditer(summary):
-        words = [w for w in _WORD.findall(m.group(0)) if w.lower() not in _STOP]
-        if words and any(w.lower() not in doc_words for w in words) and m.group(0) not in out:
-            out.append(m.group(0))
-    return out
+
+    def backed(fact: str) -> bool:
+        if _NUMBER.fullmatch(fact):
+            return (fact.replace(",", "").lstrip("0") or "0") in doc_numbers
+        return all(w.lower() in doc_words for w in _WORD.findall(fact) if w.lower() not in _STOP)
+
+    return [f for f in facts(summary) if not backed(f)]

@@ -13,3 +13,9 @@ def test_invented_number_and_name_are_flagged() -> None:
 def test_faithful_summary_passes() -> None:
     doc = "The runway is 1,500 ft long. The airplane landed in Denver at night."
     assert unsupported_facts("The airplane landed in Denver; the runway is 1500 ft.", doc) == []
+
+
+def test_facts_are_every_number_and_name_once() -> None:
+    from rag.summary_check import facts
+
+    assert facts("In 2007 the FAA said 1,500 ft; the FAA repeated 1,500.") == ["2007", "1,500", "FAA"]
