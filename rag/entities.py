@@ -236,11 +236,11 @@ def _in_context_noise(text: str, e: dict[str, Any]) -> bool:
         re.search(rf"\b{re.escape(t.lower())}\b", text) is not None
 
 
-def trim_date(text: str, e: dict[str, Any]) -> dict[str, Any]:
-    """A DATE ends at its line and before a ``: value`` (table cells: "January–June 2022: 7683", "June 2023\nZone")."""
-    if e["label"] != "DATE":
-        return e
-    cut = re.search(r"\n|:\s", e["text"])
+def trim_to_cell(text: str, e: dict[str, Any]) -> dict[str, Any]:
+    """An entity ends at its table cell (``|``); a date or number also at its line and before a ``: value``
+    ("January–June 2022: 7683", "June 2023\nZone", "757 | Net")."""
+    stops = r"\s\|" if e["label"] in NAME_LABELS else r"\s?\||\n|:\s"
+    cut = re.search(stops, e["text"])
     if not cut:
         return e
     t = e["start"] + len(e["text"][:cut.start()].rstrip())
@@ -299,7 +299,7 @@ def clean_entities(text: str, entities: list[dict[str, Any]]) -> list[dict[str, 
     spans = [extend_to_word(text, {**e, "label": canonical_label(e["label"])}) for e in entities]
     taken = [(e["start"], e["end"]) for e in spans]
     merged = [extend_to_word(text, e) for e in merge_pieces(text, [extend_name(text, e, taken) for e in spans])]
-    merged = join_heads(text, legal_citations(text, [trim_date(text, e) for e in merge_pieces(text, merged)]))
+    merged = join_heads(text, legal_citations(text, [trim_to_cell(text, e) for e in merge_pieces(text, merged)]))
     out = []
     for e in merged:
         if is_nonsense(e["label"], display_text(e["text"])) or _in_context_noise(text, e):

@@ -96,3 +96,9 @@ def test_one_label_per_name_within_a_document() -> None:
     voted = vote_labels(chunks)
     assert [e["label"] for ents in voted for e in ents] == ["ORG", "ORG", "DATE", "ORG"]
     assert chunks[1][0]["label"] == "MISC"  # inputs are not changed
+
+
+def test_numbers_end_at_their_cell() -> None:
+    text = "Sales: 757 | Net other income"
+    raw = _ents(text, ("QUANTITY", "757 | Net"))
+    assert [e["text"] for e in clean_entities(text, raw)] == ["757"]
