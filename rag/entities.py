@@ -185,6 +185,8 @@ _LEAD_STOP = frozenset({"The", "A", "An", "In", "On", "At", "Of", "For", "By", "
 
 
 _CONNECT = ("of", "and", "for", "&")
+# what follows the last word of a form field's label ("Aircraft Category: Airplane", "Certificate(s) Held:")
+_FIELD_LABEL = re.compile(r"(?:\(s\))?(?:\s[A-Z][\w/()\-]*){0,2}\s?:(?:\s|$)")
 
 
 def extend_name(text: str, e: dict[str, Any], taken: list[tuple[int, int]] | None = None,
@@ -212,9 +214,9 @@ def extend_name(text: str, e: dict[str, Any], taken: list[tuple[int, int]] | Non
         if not m or not free(m.group(1), s - len(m.group(0)), s):
             break
         s -= len(m.group(0))
-    for _ in range(max_words):  # to the right: " Word" or " of Word"
+    for _ in range(max_words):  # to the right: " Word" or " of Word", not the next form field's label
         m = re.match(r" (?:of )?([A-Z][\w&'’\-]*)", text[t:])
-        if not m or not free(m.group(1), t, t + m.end()):
+        if not m or not free(m.group(1), t, t + m.end()) or _FIELD_LABEL.match(text, t + m.end()):
             break
         t += m.end()
     if text[s:t].split()[-1] in _CONNECT:  # a dangling "Federal Rules of"
@@ -249,7 +251,7 @@ def trim_to_cell(text: str, e: dict[str, Any]) -> dict[str, Any]:
 
 # "49 U.S.C. Section 1154(b)", "28 C.F.R. § 58.6(a)(3)", "11 U.S.C. §§ 101-1532": a statute cited by its code
 _CITATION = re.compile(r"\b\d{1,3}\s+(?:[A-Z]\.){2,}(?:[A-Z]\.?)?\s*(?:§§?|[Ss]ections?|[Ss]ec\.)\s*"
-                       r"\d[\d.]*[a-z]?(?:\([a-z0-9]{1,4}\))*(?:\s?[–-]\s?\d[\d.]*)?")
+                       r"\d+(?:\.\d+)*[a-z]?(?:\([a-z0-9]{1,4}\))*(?:\s?[–-]\s?\d+(?:\.\d+)*)?")
 
 
 def legal_citations(text: str, entities: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -272,7 +274,7 @@ def join_heads(text: str, entities: list[dict[str, Any]]) -> list[dict[str, Any]
         word = e["text"]
         if prev is not None and e["label"] in {"ORG", "MISC"} and prev["label"] in NAME_LABELS and \
                 text[prev["end"]:e["start"]] == " " and re.fullmatch(r"[A-Z][a-z]+(?: [A-Z][a-z]+)?", word) and \
-                not prev["text"].isupper():
+                not prev["text"].isupper() and not _FIELD_LABEL.match(text, e["end"]):
             out[-1] = {**e, "start": prev["start"], "text": text[prev["start"]:e["end"]]}
             continue
         out.append(e)

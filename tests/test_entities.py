@@ -102,3 +102,9 @@ def test_numbers_end_at_their_cell() -> None:
     text = "Sales: 757 | Net other income"
     raw = _ents(text, ("QUANTITY", "757 | Net"))
     assert [e["text"] for e in clean_entities(text, raw)] == ["757"]
+
+
+def test_a_name_does_not_grow_into_the_next_form_field() -> None:
+    text = "Model/Series: PA-22-150 Aircraft Category: Airplane. 11 U.S.C. § 704. These"
+    raw = _ents(text, ("MISC", "PA-22-150"), ("MISC", "Aircraft Category"))
+    assert [e["text"] for e in clean_entities(text, raw)] == ["PA-22-150", "Aircraft Category", "11 U.S.C. § 704"]
