@@ -186,7 +186,24 @@ _LEAD_STOP = frozenset({"The", "A", "An", "In", "On", "At", "Of", "For", "By", "
 
 _CONNECT = ("of", "and", "for", "&")
 # what follows the last word of a form field's label ("Aircraft Category: Airplane", "Certificate(s) Held:")
-_FIELD_LABEL = re.compile(r"(?:\(s\))?(?:\s[A-Z][\w/()\-]*){0,2}\s?:(?:\s|$)")
+_FIELD_LABEL = re.compile(r"(?:\(s\))?(?:[ \t][A-Z][\w/()\-]*){0,2}[ \t]?:(?:\s|$)")
+# the head nouns that make a name an organisation ("United States Trustee Program", "Record Management Division")
+ORG_HEADS = frozenset({"Administration", "Agency", "Association", "Authority", "Bank", "Board", "Bureau",
+                       "Commission", "Committee", "Company", "Corporation", "Council", "Court", "Department",
+                       "Division", "Foundation", "Inc", "Institute", "Ltd", "Ministry", "Office", "Program",
+                       "Programme", "Service", "Society", "University"})
+_PERSON_SHAPE = re.compile(r"[A-Z][a-z]+ [A-Z]\.? [A-Z][a-z]+")  # "Willis O Forman", "Robert J. Gretz"
+
+
+def relabel(e: dict[str, Any]) -> dict[str, Any]:
+    """Labels the words settle: a first name, an initial and a surname is a PERSON; a MISC whose last word is an
+    organisation's head noun is an ORG."""
+    t = e["text"]
+    if e["label"] in {"ORG", "MISC", "LOC", "GPE"} and _PERSON_SHAPE.fullmatch(t):
+        return {**e, "label": "PERSON"}
+    if e["label"] == "MISC" and t.split() and t.split()[-1] in ORG_HEADS and len(t.split()) > 1:
+        return {**e, "label": "ORG"}
+    return e
 
 
 def extend_name(text: str, e: dict[str, Any], taken: list[tuple[int, int]] | None = None,
@@ -225,8 +242,9 @@ def extend_name(text: str, e: dict[str, Any], taken: list[tuple[int, int]] | Non
 
 
 def _in_context_noise(text: str, e: dict[str, Any]) -> bool:
-    """Noise that only the surrounding text shows: a bare number tagged DATE in a table row (a figure), and a
-    one-word MISC/LOC that the same text also writes in lower case (a common word: "Information", "General")."""
+    """Noise that only the surrounding text shows: a bare number tagged DATE in a table row (a figure), a
+    capitalised word that begins a form field's label (not after a ``:``, where a value stands), and a one-word
+    MISC/LOC that the same text also writes in lower case (a common word: "Information", "General")."""
     t = display_text(e["text"])
     line_start = text.rfind("\n", 0, e["start"]) + 1
     line_end = text.find("\n", e["end"])
@@ -234,6 +252,10 @@ def _in_context_noise(text: str, e: dict[str, Any]) -> bool:
     if e["label"] == "DATE" and re.fullmatch(r"\d{4}", t) and ("|" in line or re.match(
             r"\s?(?:lbs?|kg|ft|feet|hours?|hrs?|miles?|km|m|inch(?:es)?|units?|tons?|%)\b", text[e["end"]:], re.I)):
         return True
+    if e["label"] in NAME_LABELS and re.fullmatch(r"[A-Z][a-z]+", t) and \
+            re.match(r"[ \t][A-Z][\w/()\-]*(?:[ \t][A-Z][\w/()\-]*)?[ \t]?:(?:\s|$)", text[e["end"]:]) and \
+            not re.search(r":[ \t]*$", text[max(0, e["start"] - 3):e["start"]]):
+        return True  # the first word of a form field's label ("... / Altimeter Setting: 30.27"), not a value
     return e["label"] in {"MISC", "LOC"} and " " not in t and t[:1].isupper() and t[1:].islower() and \
         re.search(rf"\b{re.escape(t.lower())}\b", text) is not None
 
@@ -302,6 +324,7 @@ def clean_entities(text: str, entities: list[dict[str, Any]]) -> list[dict[str, 
     taken = [(e["start"], e["end"]) for e in spans]
     merged = [extend_to_word(text, e) for e in merge_pieces(text, [extend_name(text, e, taken) for e in spans])]
     merged = join_heads(text, legal_citations(text, [trim_to_cell(text, e) for e in merge_pieces(text, merged)]))
+    merged = [relabel(e) for e in merged]
     out = []
     for e in merged:
         if is_nonsense(e["label"], display_text(e["text"])) or _in_context_noise(text, e):

@@ -6,7 +6,7 @@ import pytest
 
 from rag.api import to_haystack_filters
 from rag.entities import (canonical_label, clean_entities, entity_key, entity_years, is_nonsense, is_real_date,
-                          parse_key, vote_labels)
+                          parse_key, relabel, vote_labels)
 
 
 def test_one_key_for_spellings_of_one_entity() -> None:
@@ -85,7 +85,7 @@ def test_a_head_word_joins_the_name_before_it() -> None:
     text = "chapter 13 of title 11 of the United States Code and the United States Trustee Program (Program)."
     raw = _ents(text, ("LOC", "United States"), ("MISC", "Code"), ("LOC", "United States"), ("MISC", "Trustee Program"))
     assert [(e["label"], e["text"]) for e in clean_entities(text, raw)] == [
-        ("MISC", "United States Code"), ("MISC", "United States Trustee Program")]
+        ("MISC", "United States Code"), ("ORG", "United States Trustee Program")]
 
 
 def test_one_label_per_name_within_a_document() -> None:
@@ -108,3 +108,16 @@ def test_a_name_does_not_grow_into_the_next_form_field() -> None:
     text = "Model/Series: PA-22-150 Aircraft Category: Airplane. 11 U.S.C. § 704. These"
     raw = _ents(text, ("MISC", "PA-22-150"), ("MISC", "Aircraft Category"))
     assert [e["text"] for e in clean_entities(text, raw)] == ["PA-22-150", "Aircraft Category", "11 U.S.C. § 704"]
+
+
+@pytest.mark.parametrize(("label", "text", "expected"), [
+    ("ORG", "Willis O Forman", "PERSON"), ("MISC", "Robert J. Gretz", "PERSON"),
+    ("MISC", "United States Trustee Program", "ORG"), ("MISC", "Bankruptcy Code", "MISC"), ("MISC", "Board", "MISC")])
+def test_labels_the_words_settle(label: str, text: str, expected: str) -> None:
+    assert relabel({"label": label, "text": text})["label"] == expected
+
+
+def test_the_first_word_of_a_form_label_is_no_name_but_a_value_is() -> None:
+    text = "Forecast/Actual: / Altimeter Setting: 30.27 inches Hg\nAircraft Make: Piper Registration: N5921D"
+    raw = _ents(text, ("LOC", "Altimeter"), ("MISC", "Piper"))
+    assert [e["text"] for e in clean_entities(text, raw)] == ["Piper"]
