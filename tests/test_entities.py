@@ -5,8 +5,17 @@ from __future__ import annotations
 import pytest
 
 from rag.api import to_haystack_filters
-from rag.entities import (canonical_label, clean_entities, entity_key, entity_years, is_nonsense, is_real_date,
-                          parse_key, relabel, vote_labels)
+from rag.entities import (
+    canonical_label,
+    clean_entities,
+    entity_key,
+    entity_years,
+    is_nonsense,
+    is_real_date,
+    parse_key,
+    relabel,
+    vote_labels,
+)
 
 
 def test_one_key_for_spellings_of_one_entity() -> None:

@@ -1,9 +1,8 @@
 """docrag's Streamlit app: ``make run`` (``streamlit run ui/app.py``).
 
-Pages (``ui/views/``): Chat (the default, also served at ``/chat``), Add documents, Library, Analysis,
-Models. Every
-page talks to the cached ``DocRAG`` of the session's collection (``ui.common.rag()``), the same Python API the
-CLI uses. The sidebar picks the collection (workspace) for every page.
+Pages (``ui/views/``): Chat (the default, also served at ``/chat``), Add documents, Library, Analysis, Models.
+Every page talks to the cached ``DocRAG`` of the session's collection (``ui.common.rag()``), the same Python API
+the CLI uses. The sidebar picks the collection (workspace) for every page.
 
 ``?q=<question>`` opens the chat page and asks that question once on load (used by the browser test and
 handy for bookmarks); ``?c=<id>`` opens a stored conversation (the chat page keeps it in the URL, so a

@@ -25,7 +25,17 @@ from rag import model_registry as reg
 from rag.api import Hit
 from ui import conversations as convs
 from ui.answer import render_answer
-from ui.common import GENERATOR_CHOICE, ROOT_MODELS, collection, documents, guard, home, page_label, rag, show_chunk
+from ui.common import (
+    GENERATOR_CHOICE,
+    ROOT_MODELS,
+    collection,
+    documents,
+    guard,
+    home,
+    page_label,
+    rag,
+    show_chunk,
+)
 from ui.page_view import marked_phrases, render_page
 
 DEFAULT_MODEL_LABEL = "SmolLM2-135M-Instruct (packaged default)"
