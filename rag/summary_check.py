@@ -21,6 +21,13 @@ _STOP = frozenset({"the", "a", "an", "this", "that", "these", "those", "it", "it
                    "before", "during", "while", "when", "there", "here", "his", "her", "their", "our", "no"})
 
 
+def _name_words(name: str) -> list[str]:
+    """The words of a name that must occur in the document: possessives cut ("NTSB's" -> "NTSB"), stop words
+    dropped (a sentence-initial "It's" or "The" is no name)."""
+    words = (re.sub(r"['’]s$", "", w) for w in _WORD.findall(name))
+    return [w for w in words if w and w.lower() not in _STOP]
+
+
 def _numbers(text: str) -> set[str]:
     return {m.group(0).replace(",", "").rstrip(".").lstrip("0") or "0" for m in _NUMBER.finditer(text)}
 
@@ -33,7 +40,7 @@ def facts(summary: str) -> list[str]:
         if m.group(0).rstrip(".") not in out:
             out.append(m.group(0).rstrip("."))
     for m in _NAME.finditer(summary):
-        if [w for w in _WORD.findall(m.group(0)) if w.lower() not in _STOP] and m.group(0) not in out:
+        if _name_words(m.group(0)) and m.group(0) not in out:
             out.append(m.group(0))
     return out
 
@@ -50,6 +57,6 @@ def unsupported_facts(summary: str, document: str) -> list[str]:
     def backed(fact: str) -> bool:
         if _NUMBER.fullmatch(fact):
             return (fact.replace(",", "").lstrip("0") or "0") in doc_numbers
-        return all(w.lower() in doc_words for w in _WORD.findall(fact) if w.lower() not in _STOP)
+        return all(w.lower() in doc_words or f"{w.lower()}'s" in doc_words for w in _name_words(fact))
 
     return [f for f in facts(summary) if not backed(f)]

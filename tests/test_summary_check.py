@@ -19,3 +19,8 @@ def test_facts_are_every_number_and_name_once() -> None:
     from rag.summary_check import facts
 
     assert facts("In 2007 the FAA said 1,500 ft; the FAA repeated 1,500.") == ["2007", "1,500", "FAA"]
+
+
+def test_contractions_and_possessives_are_no_invented_names() -> None:
+    doc = "The NTSB's report names the pilot. It is short."
+    assert unsupported_facts("It's the NTSB report; the NTSB's pilot. Boeing's plane.", doc) == ["Boeing's"]
