@@ -18,7 +18,10 @@ _NAME = re.compile(r"\b[A-Z][\w'’\-]*(?:\s+(?:of|the|and|de|&)?\s*[A-Z][\w'’
 _WORD = re.compile(r"[\w'’\-]+")
 _STOP = frozenset({"the", "a", "an", "this", "that", "these", "those", "it", "its", "he", "she", "they", "we",
                    "i", "in", "on", "at", "of", "and", "or", "but", "for", "to", "by", "with", "as", "after",
-                   "before", "during", "while", "when", "there", "here", "his", "her", "their", "our", "no"})
+                   "before", "during", "while", "when", "there", "here", "his", "her", "their", "our", "no",
+                   # sentence openers a summary writes with a capital: no names
+                   "additionally", "also", "however", "overall", "furthermore", "moreover", "finally", "meanwhile",
+                   "thus", "therefore", "instead", "today", "yesterday", "according"})
 
 
 def _name_words(name: str) -> list[str]:
@@ -37,8 +40,9 @@ def facts(summary: str) -> list[str]:
     checks, and the denominator of the unsupported share (``evals.summary_support``)."""
     out: list[str] = []
     for m in _NUMBER.finditer(summary):
-        if m.group(0).rstrip(".") not in out:
-            out.append(m.group(0).rstrip("."))
+        number = m.group(0).rstrip(".,")  # "Title 24, which" -> "24"
+        if number not in out:
+            out.append(number)
     for m in _NAME.finditer(summary):
         if _name_words(m.group(0)) and m.group(0) not in out:
             out.append(m.group(0))

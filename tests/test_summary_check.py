@@ -24,3 +24,9 @@ def test_facts_are_every_number_and_name_once() -> None:
 def test_contractions_and_possessives_are_no_invented_names() -> None:
     doc = "The NTSB's report names the pilot. It is short."
     assert unsupported_facts("It's the NTSB report; the NTSB's pilot. Boeing's plane.", doc) == ["Boeing's"]
+
+
+def test_sentence_openers_and_trailing_commas_are_no_facts() -> None:
+    from rag.summary_check import facts
+
+    assert facts("Additionally, Title 24, which the NTSB cites. However, 24 is new.") == ["24", "Title", "NTSB"]
