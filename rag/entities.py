@@ -214,7 +214,7 @@ def extend_name(text: str, e: dict[str, Any], taken: list[tuple[int, int]] | Non
     if e["label"] == "DATE":
         m = re.match(r"\s?[–-]\s?(?:" + "|".join(_MONTHS) + r")[a-z]*", text[e["end"]:], flags=re.I)
         s, t = e["start"], e["end"] + (m.end() if m else 0)
-        b = re.search(r"\b(?:" + "|".join(_MONTHS) + r")[a-z]*\s?[–-]\s?$", text[max(0, s - 16):s], flags=re.I)
+        b = re.search(r"\b(?:" + "|".join(_MONTHS) + r")[a-z]*\s?[–-]\s?$", text[max(0, s - 16):s], flags=re.IGNORECASE)
         s -= len(b.group(0)) if b else 0  # "January–[June 2022]" -> the whole range
         return e if (s, t) == (e["start"], e["end"]) else {**e, "start": s, "end": t, "text": text[s:t]}
     if e["label"] not in {"ORG", "MISC"}:

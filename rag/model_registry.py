@@ -28,9 +28,9 @@ import subprocess
 import sys
 import tempfile
 import zipfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from collections.abc import Callable
 from typing import Any, BinaryIO
 
 from rag.errors import ModelInstallError, ModelNotFoundError

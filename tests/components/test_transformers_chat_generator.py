@@ -47,7 +47,7 @@ def test_stop_event_ends_the_reply_at_the_next_token(gen: TransformersChatGenera
     stop = threading.Event()
     chunks: list[str] = []
 
-    def on_chunk(c) -> None:  # noqa: ANN001 - a StreamingChunk
+    def on_chunk(c) -> None:
         chunks.append(c.content)
         if len(chunks) == 3:
             stop.set()
