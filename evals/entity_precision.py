@@ -21,7 +21,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from rag.entities import NUMERIC_LABELS, canonical_label, normalize_text
+from rag.entities import NUMERIC_LABELS, canonical_label, normalize_text, vote_labels
 
 GOLD = Path(__file__).parent / "datasets" / "docs_entities.json"
 GROUPS = {"PERSON": "PERSON", "ORG": "ORG", "LOC": "PLACE", "GPE": "PLACE", "FAC": "PLACE", "DATE": "DATE"}
@@ -80,7 +80,7 @@ def run(home: str | None = None, data: str | None = None) -> dict[str, Any]:
         text = "\n".join(h.text for h in hits)
         counts: dict[tuple[str, str], int] = {}
         shown: dict[tuple[str, str], str] = {}
-        for ents in extractor.extract([h.text for h in hits]):
+        for ents in vote_labels(extractor.extract([h.text for h in hits])):  # as ingest does, per document
             for e in ents:
                 if canonical_label(e["label"]) in NUMERIC_LABELS:
                     continue

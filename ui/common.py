@@ -29,6 +29,7 @@ DEFAULT_HOME = ".docrag"
 ROOT_MODELS = Path(__file__).resolve().parents[1] / "models"
 DEFAULT_COLLECTION = "docrag"
 COLLECTION_NAME = re.compile(r"^[A-Za-z0-9_\-]{1,64}$")
+GENERATOR_CHOICE = "generator_choice"  # session key: this tab's generator ("" = packaged default; Chat, Models)
 
 
 def home() -> str:

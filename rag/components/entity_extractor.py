@@ -21,7 +21,7 @@ from typing import Any
 from haystack import Document, component, default_from_dict, default_to_dict
 from haystack.core.errors import ComponentError
 
-from rag.entities import canonical_label, clean_entities, entity_key
+from rag.entities import canonical_label, clean_entities, entity_key, vote_labels
 from rag.models import resolve_device
 
 logger = logging.getLogger(__name__)
@@ -221,6 +221,12 @@ class DocumentEntityExtractor:
         """
         texts = [doc.content or "" for doc in documents]
         all_entities = self.extract(texts)
+        by_source: dict[Any, list[int]] = {}  # one label per name within each document (its chunks here)
+        for i, doc in enumerate(documents):
+            by_source.setdefault(doc.meta.get("source", id(doc)), []).append(i)
+        for idx in by_source.values():
+            for i, ents in zip(idx, vote_labels([all_entities[i] for i in idx]), strict=True):
+                all_entities[i] = ents
         out = []
         for doc, entities in zip(documents, all_entities, strict=True):
             meta = {
