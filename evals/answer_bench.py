@@ -41,7 +41,8 @@ def _config(d: Any, questions: list[str]) -> dict[str, Any]:
                 stages.setdefault(k, []).append(float(v))
     r = lambda x: None if x is None else round(x, 3)  # noqa: E731
     return {"questions": len(questions), "answers_with_generation": len(ttft),
-            "ttft_p50_s": r(statistics.median(ttft)) if ttft else None, "ttft_p95_s": r(percentile(ttft, 0.95)) if ttft else None,
+            "ttft_p50_s": r(statistics.median(ttft)) if ttft else None,
+            "ttft_p95_s": r(percentile(ttft, 0.95)) if ttft else None,
             "answer_p50_s": r(statistics.median(total)), "answer_p95_s": r(percentile(total, 0.95)),
             "modes": dict(modes), "stages_p50_s": {k: r(statistics.median(v)) for k, v in sorted(stages.items())}}
 
