@@ -268,7 +268,7 @@ def resolve_device(device: str = "auto") -> str:
 # --- inference runtime (CPU: ONNX Runtime where its quality gate passed; GPU: torch) ---------------------
 # ONNX variant of each default model, chosen by the quality gates of ``python -m evals.runtime_gate``
 # (embedding cosine to fp32 torch, SciFact nDCG@10 and CoNLL F1 within 0.005 of torch; README "Benchmarks").
-ONNX_VARIANTS: dict[str, str] = {"embedder": "int8", "reranker": "int8", "ner": "int8", "reader": "fp32"}
+ONNX_VARIANTS: dict[str, str] = {"embedder": "int8", "reranker": "fp32", "ner": "int8", "reader": "fp32"}
 ONNX_TASKS: dict[str, str] = {"embedder": "feature-extraction", "reranker": "sequence-classification",
                               "ner": "token-classification", "reader": "question-answering"}
 
