@@ -9,13 +9,13 @@ export HF_HUB_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 PORT ?= 8501
 
-.PHONY: install run test test-fast eval-ci eval bench bench-deps bench-ingest bench-query bench-store bench-generators bench-runtime runtime-gate bench-gpu models train-reranker train-ner train-reader serve lint clean
+.PHONY: install run test test-fast eval-ci eval bench bench-deps bench-ingest bench-query bench-store bench-memory bench-generators bench-runtime runtime-gate bench-gpu models train-reranker train-ner train-reader serve lint clean
 
 install:
 	@bash scripts/setup.sh
 
 run: install
-	$(VENV)/bin/streamlit run ui/app.py --server.headless true --server.port $(PORT) --browser.gatherUsageStats false --client.toolbarMode minimal
+	$(PY) -m ui.run --server.headless true --server.port $(PORT) --browser.gatherUsageStats false --client.toolbarMode minimal
 
 # Fast suite, then the CI-sized quality gates. pytest exit 5 (no tests collected) is not a failure.
 test:
@@ -55,6 +55,10 @@ runtime-gate: install
 
 bench-store: install
 	$(PY) -m evals.bench store
+
+# peak RSS after one question: each graph loading its own models vs the shared model pool
+bench-memory: install
+	$(PY) -m evals.bench memory
 
 bench-generators: install
 	$(PY) -m evals.bench generators

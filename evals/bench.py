@@ -11,7 +11,12 @@
   (``inference_backend=torch`` vs ``auto``), with the ratios.
 - ``store``: the embedded store (Qdrant Edge) alone, on synthetic 384-d vectors + BM25-like sparse vectors
   (no models): hybrid retrieve p50/p95 (plain and filtered) at ``--sizes`` chunks, reopen time, ``list`` on
-  1,000 document records, and recall@10 of HNSW against exact search at the largest size.
+  1,000 document records, and HNSW against exact search (recall@10, latency per ``hnsw_ef``) at ``--hnsw-sizes``.
+- ``memory``: peak RSS of the app's work after one question (retrieval graph, query graph, summarizer,
+  answer-side NER), each graph loading its own models (the old way) against the shared model pool, each in a
+  fresh process; the ratio.
+- ``answers``: ``evals.answer_bench``: TTFT and whole-answer p50 of the default evidence-first graph on held-out
+  SQuAD 2.0 questions, against the generator-only graph in the same process.
 - ``gpu``: ``evals.gpu_bench`` (run on a CUDA machine).
 """
 
@@ -26,11 +31,14 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from evals.datasets import data_dir
+
 REPO = Path(__file__).resolve().parent.parent
-DATA = Path(os.environ.get("DOCRAG_DATA") or os.environ.get("DOCRAG_EVAL_DATA") or REPO.parent / "shared" / "data")
+DATA = data_dir()
 TEXT_PDFS = ["GSA2022.pdf", "multi-column.pdf", "reliance.pdf", "ntsb-20071229X02007.pdf",
              "layout-parser-paper-fast.pdf", "layout-parser-paper-with-table.pdf", "fake-memo.pdf"]
 
@@ -44,11 +52,6 @@ def _machine() -> dict[str, Any]:
 
     return {"cpu": platform.processor() or platform.machine(), "cores": os.cpu_count(),
             "ram_gb": round(psutil.virtual_memory().total / 2**30, 1), "python": platform.python_version()}
-
-
-def _pct(xs: list[float], q: float) -> float:
-    xs = sorted(xs)
-    return xs[min(len(xs) - 1, round(q * (len(xs) - 1)))]
 
 
 def _squad_pages(n_pages: int, words_per_page: int = 450) -> list[str]:
@@ -176,7 +179,7 @@ def bench_query(args: argparse.Namespace) -> dict[str, Any]:
     from rag import DocRAG
     from rag.graph import SYSTEM_PROMPT, llama_model_kwargs
     from rag.models import resolve_generator
-    from rag.timings import stage_timer
+    from rag.timings import percentile, stage_timer
 
     out: dict[str, Any] = {"machine": _machine()}
     with tempfile.TemporaryDirectory() as tmp:
@@ -198,10 +201,10 @@ def bench_query(args: argparse.Namespace) -> dict[str, Any]:
                 for k, v in timer.stages().items():
                     stages.setdefault(k, []).append(v)
             out["retrieve" + ("_rerank" if rerank else "")] = {
-                "p50_ms": round(1000 * statistics.median(lat), 1), "p95_ms": round(1000 * _pct(lat, 0.95), 1),
+                "p50_ms": round(1000 * statistics.median(lat), 1), "p95_ms": round(1000 * percentile(lat, 0.95), 1),
                 "queries": len(lat), "inference_backend": d.settings.inference_backend,
                 "stages_p50_ms": {k: round(1000 * statistics.median(v), 1) for k, v in stages.items()},
-                "stages_p95_ms": {k: round(1000 * _pct(v, 0.95), 1) for k, v in stages.items()}}
+                "stages_p95_ms": {k: round(1000 * percentile(v, 0.95), 1) for k, v in stages.items()}}
         lc_store, lc = _langchain_or_error(lambda: _langchain_store(pages, Path(tmp)))
         if lc_store is not None:
             lc_store.similarity_search(questions[0], k=5)
@@ -210,7 +213,7 @@ def bench_query(args: argparse.Namespace) -> dict[str, Any]:
                 t = time.perf_counter()
                 lc_store.similarity_search(q, k=5)
                 lat.append(time.perf_counter() - t)
-            lc.update(p50_ms=round(1000 * statistics.median(lat), 1), p95_ms=round(1000 * _pct(lat, 0.95), 1),
+            lc.update(p50_ms=round(1000 * statistics.median(lat), 1), p95_ms=round(1000 * percentile(lat, 0.95), 1),
                       queries=len(lat), note="dense-only similarity_search, no sparse, no reranker")
             lc_store.client.close()
             lc["ratio_ours_hybrid_over_langchain_p95"] = round(out["retrieve"]["p95_ms"] / lc["p95_ms"], 3)
@@ -264,14 +267,17 @@ def bench_query(args: argparse.Namespace) -> dict[str, Any]:
     return out
 
 
-def _latency(fn: Any, n: int) -> dict[str, float]:
-    fn()  # warm
-    lat = []
-    for _ in range(n):
+def _latency(fn: Any, items: list[Any]) -> dict[str, float]:
+    """p50/p95 in ms of ``fn(item)`` over ``items`` (after one untimed warm-up call)."""
+    from rag.timings import percentile
+
+    fn(items[0])
+    times = []
+    for item in items:
         t = time.perf_counter()
-        fn()
-        lat.append(time.perf_counter() - t)
-    return {"p50_ms": round(1000 * statistics.median(lat), 1), "p95_ms": round(1000 * _pct(lat, 0.95), 1), "runs": n}
+        fn(item)
+        times.append((time.perf_counter() - t) * 1000)
+    return {"p50_ms": round(percentile(times, 0.5), 2), "p95_ms": round(percentile(times, 0.95), 2), "runs": len(items)}
 
 
 def bench_runtime(args: argparse.Namespace) -> dict[str, Any]:
@@ -302,8 +308,7 @@ def bench_runtime(args: argparse.Namespace) -> dict[str, Any]:
         reranker = graph.reranker_component(settings, resolve_reranker())
         reranker.warm_up()
         cands = [Document(content=t) for t in paras[: settings.retrieve_k]]
-        qs = iter(questions * 10)
-        row["rerank_20"] = _latency(lambda: reranker.run(query=next(qs), documents=cands), len(questions))
+        row["rerank_20"] = _latency(lambda q, r=reranker, c=cands: r.run(query=q, documents=c), questions)
         ner = graph.entity_extractor(settings)
         ner.warm_up()
         t0 = time.perf_counter()
@@ -320,30 +325,103 @@ def bench_runtime(args: argparse.Namespace) -> dict[str, Any]:
     return out
 
 
-def _synthetic_chunks(n: int, dim: int, seed: int = 0) -> tuple[Any, list[Any]]:
-    """``n`` chunks in 200 topics: unit dense vectors near their topic centre, sparse terms from a Zipf vocabulary
-    biased to the topic; 50 chunks per document source."""
+def _synthetic_batches(n: int, dim: int, seed: int = 0, batch: int = 2048) -> tuple[Any, Iterator[list[Any]]]:
+    """``n`` chunks in 200 topics, made one write batch at a time (100k chunks as lists would take ~1 GB):
+    unit dense vectors near their topic centre, sparse terms from a Zipf vocabulary biased to the topic; 50
+    chunks per document source. Returns the topic centres (for queries) and the batches."""
     import numpy as np
     from haystack import Document
     from haystack.dataclasses import SparseEmbedding
 
     rng = np.random.default_rng(seed)
     centres = rng.normal(size=(200, dim))
-    topic = rng.integers(0, 200, size=n)
-    dense = centres[topic] + rng.normal(scale=1.5, size=(n, dim))
-    dense /= np.linalg.norm(dense, axis=1, keepdims=True)
-    docs = []
-    for i in range(n):
-        terms = np.unique(np.concatenate([rng.zipf(1.3, 30) % 30_000, topic[i] * 100 + rng.integers(0, 100, 8)]))
-        docs.append(Document(id=f"c{i}", content=f"chunk {i} of topic {topic[i]}", embedding=dense[i].tolist(),
-                             sparse_embedding=SparseEmbedding(indices=terms.tolist(),
-                                                              values=[1.0] * len(terms)),
-                             meta={"source": f"/docs/doc{i // 50}.txt", "chunk_index": i % 50,
-                                   "page_numbers": [1 + (i % 50) // 5], "state": "live"}))
-    return centres, docs
+
+    def batches() -> Iterator[list[Any]]:
+        for lo in range(0, n, batch):
+            hi = min(n, lo + batch)
+            topic = rng.integers(0, 200, size=hi - lo)
+            dense = centres[topic] + rng.normal(scale=1.5, size=(hi - lo, dim))
+            dense /= np.linalg.norm(dense, axis=1, keepdims=True)
+            docs = []
+            for j, i in enumerate(range(lo, hi)):
+                terms = np.unique(np.concatenate([rng.zipf(1.3, 30) % 30_000,
+                                                  topic[j] * 100 + rng.integers(0, 100, 8)]))
+                docs.append(Document(id=f"c{i}", content=f"chunk {i} of topic {topic[j]}",
+                                     embedding=dense[j].tolist(),
+                                     sparse_embedding=SparseEmbedding(indices=terms.tolist(),
+                                                                      values=[1.0] * len(terms)),
+                                     meta={"source": f"/docs/doc{i // 50}.txt", "chunk_index": i % 50,
+                                           "page_numbers": [1 + (i % 50) // 5], "state": "live"}))
+            yield docs
+
+    return centres, batches()
+
+
+ONE_DOC = {"field": "meta.source", "operator": "==", "value": "/docs/doc7.txt"}  # 50 of the store bench's chunks
+
+
+def _hnsw_row(chunks: Any, queries: list[Any], efs: list[int]) -> dict[str, Any]:
+    """Exact search, then HNSW (built once, blocking) at each ``hnsw_ef``: recall@10 of the dense top 10 against
+    exact search, dense and hybrid p50/p95. ``pays`` = the first ef whose recall@10 >= 0.98 and whose hybrid p95
+    is below the exact hybrid p95 (None: exact search is as fast, stay exact)."""
+    dense = lambda q: chunks._query_by_embedding(q[0], top_k=10)
+    hybrid = lambda q: chunks._query_hybrid(*q, top_k=20)
+    exact_ids = [[d.id for d in dense(q)] for q in queries]
+    row: dict[str, Any] = {"exact": {"dense": _latency(dense, queries), "hybrid": _latency(hybrid, queries)}}
+    t = time.perf_counter()
+    chunks.optimize()
+    row["build_s"] = round(time.perf_counter() - t, 1)
+    row["by_ef"], row["pays_at_ef"] = {}, None
+    for ef in efs:
+        chunks.hnsw_ef = ef
+        hits = sum(len({d.id for d in dense(q)} & set(ex)) for q, ex in zip(queries, exact_ids, strict=True))
+        r = {"recall_at_10": round(hits / (10 * len(queries)), 4), "dense": _latency(dense, queries),
+             "hybrid": _latency(hybrid, queries)}
+        row["by_ef"][str(ef)] = r
+        if (row["pays_at_ef"] is None and r["recall_at_10"] >= 0.98
+                and r["hybrid"]["p95_ms"] < row["exact"]["hybrid"]["p95_ms"]):
+            row["pays_at_ef"] = ef
+    return row
+
+
+def _bench_list(dim: int, runs: int = 20) -> dict[str, Any]:
+    """``docrag list`` on 1,000 document records: ``DocRAG.list_documents()`` (what the command runs) on a
+    fresh DocRAG (opening the store included) and warm, and the whole ``docrag list --json`` process once."""
+    import subprocess
+
+    from ingest.store.library import DocumentRecord
+    from rag.api import DocRAG
+    from rag.timings import percentile
+
+    out: dict[str, Any] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        with DocRAG(home=tmp) as d:
+            recs = [DocumentRecord(source=f"/docs/doc{i}.pdf", file_name=f"doc{i}.pdf", file_type="pdf", chunks=40,
+                                   pages=12, entities={"ORG\tacme": 3, "PERSON\tada": 1}) for i in range(1000)]
+            for lo in range(0, 1000, 256):
+                d.library.put(*recs[lo:lo + 256])
+        cold = []
+        for i in range(5):
+            t = time.perf_counter()
+            with DocRAG(home=tmp) as d:
+                assert len(d.list_documents()) == 1000
+                cold.append((time.perf_counter() - t) * 1000)
+                if i == 0:
+                    out["warm"] = _latency(lambda _: d.list_documents(), list(range(runs)))
+        out["cold_open_and_list_p50_ms"] = round(percentile(cold, 0.5), 1)
+        t = time.perf_counter()
+        run = subprocess.run([sys.executable, "-m", "rag.cli", "--home", tmp, "list", "--json"], check=False,
+                             capture_output=True,
+                             text=True, cwd=REPO, timeout=300)
+        out["cli_process_s"] = round(time.perf_counter() - t, 2)
+        assert run.returncode == 0 and len(json.loads(run.stdout)) == 1000, run.stderr
+    return out
 
 
 def bench_store(args: argparse.Namespace) -> dict[str, Any]:
+    """The embedded store alone (no models) at ``--sizes`` chunks: write rate, hybrid retrieve p50/p95 plain and
+    filtered to one document, reopen time; HNSW against exact search at ``--hnsw-sizes``; ``list`` on 1,000
+    documents."""
     import numpy as np
     from haystack.dataclasses import SparseEmbedding
     from haystack.document_stores.types import DuplicatePolicy
@@ -351,18 +429,26 @@ def bench_store(args: argparse.Namespace) -> dict[str, Any]:
     from ingest.store import StoreConfig, open_library
     from ingest.store.library import DocumentRecord
 
-    dim, out = 384, {"machine": _machine(), "vectors": "synthetic 384-d + sparse (no models)", "sizes": {}}
+    dim = 384
+    out: dict[str, Any] = {"machine": _machine(), "queries": args.queries, "sizes": {},
+                           "vectors": "synthetic: 384-d unit vectors near 200 topic centres (clustered, not real "
+                                      "MiniLM embeddings) + Zipf sparse term vectors, 50 chunks per document; no "
+                                      "models, so only the store is timed"}
     rng = np.random.default_rng(1)
+    t_all = time.perf_counter()
     for n in args.sizes:
         with tempfile.TemporaryDirectory() as tmp:
             cfg = StoreConfig(collection="bench", embedding_dim=dim, path=Path(tmp), hnsw_threshold=0)
             lib = open_library(cfg)
-            centres, docs = _synthetic_chunks(n, dim)
+            centres, batches = _synthetic_batches(n, dim)
+            write_s = 0.0
+            for docs in batches:
+                t0 = time.perf_counter()
+                lib.chunks.write_documents(docs, policy=DuplicatePolicy.OVERWRITE)
+                write_s += time.perf_counter() - t0
             t0 = time.perf_counter()
-            for start in range(0, n, 2048):
-                lib.chunks.write_documents(docs[start:start + 2048], policy=DuplicatePolicy.OVERWRITE)
             lib.chunks.flush()
-            write_s = time.perf_counter() - t0
+            write_s += time.perf_counter() - t0
             lib.put(*[DocumentRecord(source=f"/docs/doc{i}.txt", chunks=50) for i in range((n + 49) // 50)])
             queries = []
             for _ in range(args.queries):
@@ -370,69 +456,127 @@ def bench_store(args: argparse.Namespace) -> dict[str, Any]:
                 queries.append(((q / np.linalg.norm(q)).tolist(),
                                 SparseEmbedding(indices=rng.integers(0, 20_000, 6).tolist(), values=[1.0] * 6)))
             row: dict[str, Any] = {"write_s": round(write_s, 2), "write_chunks_per_s": round(n / write_s)}
-            for name, flt in (("hybrid", None), ("hybrid_filtered", {"field": "meta.source", "operator": "==",
-                                                                      "value": "/docs/doc7.txt"})):
-                lib.chunks._query_hybrid(*queries[0], filters=flt, top_k=20)  # warm
-                times = []
-                for q in queries:
-                    t = time.perf_counter()
-                    lib.chunks._query_hybrid(*q, filters=flt, top_k=20)
-                    times.append((time.perf_counter() - t) * 1000)
-                row[f"{name}_p50_ms"] = round(_pct(times, 0.5), 2)
-                row[f"{name}_p95_ms"] = round(_pct(times, 0.95), 2)
+            chunks = lib.chunks
+            row["hybrid"] = _latency(lambda q, c=chunks: c._query_hybrid(*q, top_k=20), queries)
+            row["hybrid_filtered"] = _latency(lambda q, c=chunks: c._query_hybrid(*q, filters=ONE_DOC, top_k=20),
+                                               queries)
             lib.close()
             t = time.perf_counter()
             lib = open_library(cfg)
             lib.chunks.count_documents()
             row["reopen_s"] = round(time.perf_counter() - t, 3)
-            if n == max(args.sizes):
-                exact = [[d.id for d in lib.chunks._query_by_embedding(q[0], top_k=10)] for q in queries]
-                t = time.perf_counter()
-                lib.chunks.optimize()
-                row["hnsw_build_s"] = round(time.perf_counter() - t, 1)
-                hits, times = 0, []
-                for q, ex in zip(queries, exact, strict=True):
-                    t = time.perf_counter()
-                    got = [d.id for d in lib.chunks._query_by_embedding(q[0], top_k=10)]
-                    times.append((time.perf_counter() - t) * 1000)
-                    hits += len(set(got) & set(ex))
-                row["hnsw_recall_at_10"] = round(hits / (10 * len(queries)), 4)
-                row["hnsw_dense_p95_ms"] = round(_pct(times, 0.95), 2)
-                times = []
-                for q in queries:
-                    t = time.perf_counter()
-                    lib.chunks._query_hybrid(*q, top_k=20)
-                    times.append((time.perf_counter() - t) * 1000)
-                row["hnsw_hybrid_p95_ms"] = round(_pct(times, 0.95), 2)
+            t = time.perf_counter()
+            lib.chunks._query_hybrid(*queries[0], top_k=20)
+            row["first_query_after_reopen_ms"] = round(1000 * (time.perf_counter() - t), 1)
+            if n in args.hnsw_sizes:
+                row["hnsw"] = _hnsw_row(lib.chunks, queries, args.hnsw_ef)
             lib.close()
             out["sizes"][str(n)] = row
-    with tempfile.TemporaryDirectory() as tmp:
-        lib = open_library(StoreConfig(collection="bench", embedding_dim=dim, path=Path(tmp)))
-        recs = [DocumentRecord(source=f"/docs/doc{i}.pdf", file_name=f"doc{i}.pdf", file_type="pdf", chunks=40,
-                               pages=12, entities={"ORG\tacme": 3, "PERSON\tada": 1}) for i in range(1000)]
-        for start in range(0, 1000, 256):
-            lib.put(*recs[start:start + 256])
-        times = []
-        for _ in range(10):
-            t = time.perf_counter()
-            assert len(lib.records()) == 1000
-            times.append((time.perf_counter() - t) * 1000)
-        out["list_1000_documents_p50_ms"] = round(_pct(times, 0.5), 1)
-        lib.close()
+            print(f"bench store: {n} chunks ({time.perf_counter() - t_all:.0f} s): {json.dumps(row)}", file=sys.stderr)
+    out["list_1000_documents"] = _bench_list(dim)
+    out["total_s"] = round(time.perf_counter() - t_all, 1)
+    return out
+
+
+MEMORY_QUESTION = "How many bottles of water were delivered?"
+
+
+class _OneLoadPerGraph:
+    """The old way, for the memory bench: every component loads its own models (a fresh pool each time), as each
+    cached graph, the summarizer and the answer-side NER did before :class:`rag.engine.ModelPool`."""
+
+    def __init__(self) -> None:
+        import threading
+
+        self.generate_lock = threading.RLock()
+        self.loads = 0
+
+    def warm(self, component: Any) -> Any:
+        from rag.engine import ModelPool
+
+        fresh = ModelPool()
+        fresh.warm(component)
+        self.loads += fresh.loads
+        return component
+
+    def warm_pipeline(self, pipeline: Any) -> Any:
+        for _, comp in pipeline.walk():
+            self.warm(comp)
+        return pipeline
+
+
+def _memory_child(mode: str, home: str) -> dict[str, Any]:
+    """One ``make run`` session after one question, in this (fresh) process: the retrieval graph (search), the
+    query graph (ask), the summarizer and the answer-side NER; peak RSS. ``mode`` ``pool`` = the shared model
+    pool (today), ``per-graph`` = every graph loading its own models."""
+    from rag.api import DocRAG
+    from rag.engine import Engine
+
+    d = DocRAG(home=home, max_tokens=48)  # memory is what is loaded; a short answer keeps the run short
+    if mode == "per-graph":
+        d._engine = Engine(d.settings, lambda: d.store, _OneLoadPerGraph())
+    source = d.list_documents()[0]["source"]
+    t = time.perf_counter()
+    d.search(MEMORY_QUESTION)
+    d.summarize(source)
+    answer = d.ask(MEMORY_QUESTION)
+    d.engine.entity_extractor().extract([answer.text])  # the answer-side NER even when the answer is declined
+    d.close()
+    return {"mode": mode, "peak_rss_mb": round(_rss_mb(), 1), "loads": d.engine.pool.loads,
+            "seconds": round(time.perf_counter() - t, 1), "answer": answer.text[:120], "mode_of_answer": answer.mode}
+
+
+def bench_memory(args: argparse.Namespace) -> dict[str, Any]:
+    """Peak RSS of the app's work after one question, the old way (each graph its own models) against the model
+    pool: one store ingested here, then each way in its own fresh process, run alternately ``--memory-runs``
+    times; the ratio compares the medians."""
+    import subprocess
+
+    from rag.api import DocRAG
+
+    out: dict[str, Any] = {"machine": _machine(), "question": MEMORY_QUESTION, "runs": {"per-graph": [], "pool": []}}
+    with tempfile.TemporaryDirectory() as home:
+        with DocRAG(home=home, extract_entities=False) as d:  # what is ingested does not matter here
+            report = d.ingest([DATA / "docs" / "fake-memo.pdf"])
+            assert not report.failed, report.failed
+        for _ in range(args.memory_runs):
+            for mode in ("per-graph", "pool"):
+                run = subprocess.run([sys.executable, "-m", "evals.bench", "memory", "--memory-child", mode,
+                                      "--memory-home", home], check=False, capture_output=True, text=True, cwd=REPO,
+                                     timeout=1200)
+                if run.returncode != 0:
+                    raise RuntimeError(f"memory bench ({mode}) failed: {run.stderr[-2000:]}")
+                out["runs"][mode].append(json.loads(run.stdout.strip().splitlines()[-1]))
+    med = {m: statistics.median(r["peak_rss_mb"] for r in rows) for m, rows in out["runs"].items()}
+    out["peak_rss_mb"] = med
+    out["ratio_pool_over_per_graph"] = round(med["pool"] / med["per-graph"], 3)
+    out["target_ratio"] = 0.6
     return out
 
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m evals.bench")
-    p.add_argument("what", choices=["ingest", "query", "store", "generators", "runtime", "gpu", "all"])
+    p.add_argument("what", choices=["ingest", "query", "store", "memory", "generators", "runtime", "answers", "gpu",
+                                    "all"])
     p.add_argument("--runtime-chunks", type=int, default=128, help="passages embedded/tagged (runtime)")
     p.add_argument("--pages", type=int, default=1000, help="pages of the text corpus (ingest)")
     p.add_argument("--chunks", type=int, default=10000, help="collection size (query)")
     p.add_argument("--queries", type=int, default=50)
-    p.add_argument("--sizes", type=lambda v: [int(x) for x in v.split(",")], default=[1000, 10_000, 100_000],
+    ints = lambda v: [int(x) for x in v.split(",") if x]
+    p.add_argument("--sizes", type=ints, default=[1000, 10_000, 13_000, 100_000],
                    help="collection sizes of the store bench, comma-separated")
+    p.add_argument("--answer-questions", type=int, default=30, help="held-out questions (answers)")
+    p.add_argument("--hnsw-sizes", type=ints, default=[10_000, 100_000],
+                   help="sizes at which the store bench also builds HNSW and compares it with exact search")
+    p.add_argument("--hnsw-ef", type=ints, default=[32, 64, 128, 256], help="HNSW search beams tried (store)")
+    p.add_argument("--memory-runs", type=int, default=1, help="fresh processes per way (memory)")
+    p.add_argument("--memory-child", choices=["per-graph", "pool"], help=argparse.SUPPRESS)
+    p.add_argument("--memory-home", help=argparse.SUPPRESS)
     p.add_argument("--prompts", type=int, default=20, help="evidence prompts per generator (generators)")
     args = p.parse_args(argv)
+    if args.memory_child:
+        print(json.dumps(_memory_child(args.memory_child, args.memory_home)))
+        return 0
     if not DATA.is_dir():
         print(f"bench: data folder {DATA} not found (set DOCRAG_DATA)", file=sys.stderr)
         return 2
@@ -442,12 +586,17 @@ def main(argv: list[str] | None = None) -> int:
         return gpu_bench.main(["--out", str(REPO / "evals" / "reports" / "gpu_bench.json")])
     results = {}
     for name, fn in (("runtime", bench_runtime), ("ingest", bench_ingest), ("query", bench_query),
-                     ("store", bench_store)):
+                     ("store", bench_store), ("memory", bench_memory)):
         if args.what in (name, "all"):
             results[name] = fn(args)
             path = REPO / "evals" / "reports" / f"bench-{name}.json"
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(json.dumps(results[name], indent=2))
+    if args.what in ("answers", "all"):
+        from evals.answer_bench import bench_answers
+
+        results["answers"] = bench_answers(n_questions=args.answer_questions)
+        (REPO / "evals" / "reports" / "bench-answers.json").write_text(json.dumps(results["answers"], indent=2))
     if args.what in ("generators", "all"):
         from evals import generators
 

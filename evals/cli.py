@@ -25,7 +25,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--limit", type=int, default=None, help="cases per dataset (overrides CI/full sizes)")
     p.add_argument("--full", action="store_true", help="every case of each set (slow: hours for SQuAD answers)")
     p.add_argument("--json", action="store_true", help="print the report as JSON instead of tables")
-    p.add_argument("--data-dir", default=None, help="data folder (DOCRAG_EVAL_DATA / DOCRAG_DATA, "
+    p.add_argument("--data-dir", default=None, help="data folder (DOCRAG_DATA, "
                    "default <repo>/../shared/data)")
     p.add_argument("--gate", action="store_true", help="fail (exit 1) when a metric is below evals/thresholds.toml")
     p.add_argument("--thresholds", default=None, help="thresholds file (default evals/thresholds.toml)")

@@ -16,13 +16,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import re
 import tempfile
 from pathlib import Path
 from typing import Any
 
-from rag.entities import NUMERIC_LABELS, canonical_label, normalize_text
+from rag.entities import NUMERIC_LABELS, canonical_label, normalize_text, vote_labels
 
 GOLD = Path(__file__).parent / "datasets" / "docs_entities.json"
 GROUPS = {"PERSON": "PERSON", "ORG": "ORG", "LOC": "PLACE", "GPE": "PLACE", "FAC": "PLACE", "DATE": "DATE"}
@@ -64,9 +63,10 @@ def score(predicted: list[tuple[str, str]], gold: list[list[str]]) -> dict[str, 
 
 
 def run(home: str | None = None, data: str | None = None) -> dict[str, Any]:
+    from evals.datasets import data_dir
     from rag import DocRAG
 
-    docs_dir = Path(data or os.environ.get("DOCRAG_DATA", "/work/shared/data")) / "docs"
+    docs_dir = data_dir(data) / "docs"
     gold = json.loads(GOLD.read_text(encoding="utf-8"))["documents"]
     d = DocRAG(home=home or tempfile.mkdtemp(prefix="docrag-ents-"))
     paths = [docs_dir / name for name in gold]
@@ -80,7 +80,7 @@ def run(home: str | None = None, data: str | None = None) -> dict[str, Any]:
         text = "\n".join(h.text for h in hits)
         counts: dict[tuple[str, str], int] = {}
         shown: dict[tuple[str, str], str] = {}
-        for ents in extractor.extract([h.text for h in hits]):
+        for ents in vote_labels(extractor.extract([h.text for h in hits])):  # as ingest does, per document
             for e in ents:
                 if canonical_label(e["label"]) in NUMERIC_LABELS:
                     continue

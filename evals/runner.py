@@ -31,6 +31,7 @@ from typing import Any
 from evals import datasets as dsets
 from evals import metrics
 from evals.report import Section, dataset_entry, machine
+from rag.timings import percentile
 
 logger = logging.getLogger(__name__)
 
@@ -67,13 +68,6 @@ def _say(opts: Options, msg: str) -> None:
     logger.info(msg)
     if opts.progress:
         opts.progress(msg)
-
-
-def _pct(values: list[float], q: float) -> float:
-    if not values:
-        return 0.0
-    s = sorted(values)
-    return s[min(len(s) - 1, int(round(q * (len(s) - 1))))]
 
 
 class Workspace:
@@ -165,8 +159,8 @@ def run_retrieval(ws: Workspace, dataset: str, opts: Options) -> tuple[Section, 
                           "records": len(ds.corpus)})
     for name in searchers:
         sec.configs[name] = metrics.ranking_metrics(qrels, runs[name])
-        sec.timings[f"{name}_ms_p50"] = round(_pct(lat[name], 0.5), 1)
-        sec.timings[f"{name}_ms_p95"] = round(_pct(lat[name], 0.95), 1)
+        sec.timings[f"{name}_ms_p50"] = round(percentile(lat[name], 0.5), 1)
+        sec.timings[f"{name}_ms_p95"] = round(percentile(lat[name], 0.95), 1)
     if "hybrid_rerank" in searchers:
         sec.notes.append("hybrid_rerank latency includes its own hybrid retrieval of rerank_depth chunks")
     sec.timings["ingest_s"] = ingest.get("seconds", 0.0)
@@ -213,8 +207,8 @@ def _config_metrics(rows: list[dict], extra: dict[str, Any]) -> dict[str, float]
     m["answerable_coverage"] = 1.0 - m["false_abstention"]
     m["verbatim_quote_rate"] = sum(quotes) / len(quotes) if quotes else 1.0
     m["context_recall"] = extra["context_recall"]
-    m["ttft_s_p50"] = round(_pct(extra["firsts"], 0.5), 3)
-    m["ask_s_p50"] = round(_pct(extra["totals"], 0.5), 3)
+    m["ttft_s_p50"] = round(percentile(extra["firsts"], 0.5), 3)
+    m["ask_s_p50"] = round(percentile(extra["totals"], 0.5), 3)
     return m
 
 

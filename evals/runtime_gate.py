@@ -7,7 +7,9 @@
   the first ``--distractors`` others, so both runtimes rank the same corpus);
 - **reranker**: nDCG@10 of the cross-encoder re-ordering the same top-10 dense candidates (from torch) of the
   first ``--rerank-queries`` SciFact test queries;
-- **ner**: entity F1 (seqeval) on the first ``--sentences`` CoNLL-2003 testb sentences.
+- **ner**: entity F1 (seqeval) on the first ``--sentences`` CoNLL-2003 testb sentences;
+- **reader**: SQuAD 2.0 F1 of the extractive reader on the gold paragraph of ``--reader-questions`` questions of the
+  calibration articles (``squad-calib``; never the test articles), the shipped gold-paragraph threshold applied.
 
 A model passes when cosine min >= 0.99 (embedder) and its metric is at most 0.005 below torch. JSON to stdout and
 ``evals/reports/runtime-gate-<variant>.json``. The chosen variants live in ``rag.models.ONNX_VARIANTS``.
@@ -140,10 +142,43 @@ def gate_ner(args: argparse.Namespace) -> dict[str, Any]:
     return {"ner": out}
 
 
+def gate_reader(args: argparse.Namespace) -> dict[str, Any]:
+    from haystack import Document
+
+    from rag import models
+    from rag.components.extractive_reader import ExtractiveReader
+    from rag.onnx_runtime import export_onnx
+    from rag.training.reader import squad2_metrics
+
+    ev = dsets.load("squad-calib", args.data_dir, limit=args.reader_questions, seed=0)
+    text = {r["source"]: r["text"] for r in ev.corpus}
+    path = models.resolve_reader().path
+    import json as _json
+
+    cal = _json.loads((models.SHIPPED_MODELS / "reader" / "calibration.json").read_text())["gold_paragraph"]
+    out: dict[str, Any] = {"questions": len(ev.cases), "set": "squad-calib (gold paragraph)"}
+    f1 = {}
+    for backend in ("torch", "onnx"):
+        model = path if backend == "torch" else str(export_onnx(path, "question-answering", args.variant))
+        reader = ExtractiveReader(model=model, top_k=1, calibration=cal)
+        reader.warm_up()
+        preds, t0 = [], time.perf_counter()
+        for c in ev.cases:
+            best = reader.run(query=c.question, documents=[Document(content=text[c.source])])["answers"][0]
+            preds.append({"impossible": c.is_impossible, "golds": list(c.answers), "text": best.data or "",
+                          "score": best.score})
+        out[f"{backend}_questions_per_s"] = round(len(preds) / (time.perf_counter() - t0), 1)
+        f1[backend] = squad2_metrics(preds, [p["score"] >= cal["threshold"] and bool(p["text"]) for p in preds])["f1"]
+    out["f1"] = _gate(f1["onnx"], f1["torch"])
+    out["pass"] = out["f1"]["pass"]
+    return {"reader": out}
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m evals.runtime_gate", description=__doc__.split("\n")[0])
     p.add_argument("--variant", choices=["int8", "fp32"], default="int8")
-    p.add_argument("--only", choices=["retrieval", "ner"], default=None)
+    p.add_argument("--only", choices=["retrieval", "ner", "reader"], default=None)
+    p.add_argument("--reader-questions", type=int, default=400)
     p.add_argument("--queries", type=int, default=300)
     p.add_argument("--distractors", type=int, default=700)
     p.add_argument("--rerank-queries", type=int, default=100)
@@ -156,6 +191,8 @@ def main(argv: list[str] | None = None) -> int:
         report.update(gate_retrieval(args))
     if args.only in (None, "ner"):
         report.update(gate_ner(args))
+    if args.only in (None, "reader"):
+        report.update(gate_reader(args))
     report["seconds"] = round(time.perf_counter() - t0, 1)
     from evals.bench import _machine
 

@@ -80,10 +80,12 @@ def _store_cause(e: BaseException) -> StoreError | None:
 
 
 def _stop_kwargs(p: Pipeline, stop: threading.Event) -> dict[str, Any]:
-    """Generation options that end a llama.cpp answer at its next token once ``stop`` is set: a logits
-    processor that leaves only end-of-sequence (llama.cpp ignores a caller's stopping criteria in chat mode,
+    """Generation options that end an answer at its next token once ``stop`` is set: for the transformers
+    generator its ``stop_event``; for llama.cpp a logits processor that leaves only end-of-sequence (llama.cpp ignores a caller's stopping criteria in chat mode,
     and Haystack's generator swallows exceptions raised by the streaming callback)."""
     gen = p.get_component("generator") if "generator" in dict(p.graph.nodes(data=False)) else None
+    if type(gen).__name__ == "TransformersChatGenerator":  # a stopping criterion checks the event per token
+        return {"stop_event": stop}
     if type(gen).__name__ != "LlamaCppChatGenerator":
         return {}
     from llama_cpp import LogitsProcessorList

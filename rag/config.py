@@ -48,7 +48,7 @@ class Settings(BaseModel):
                                            "(RRF k=2 beat k=60 and DBSF on SQuAD dev: evals/reports/fusion-dev.json).")
     rrf_k: int = Field(default=2, ge=1, description="RRF constant (Qdrant's default is 2).")
     hnsw_threshold: int = Field(
-        default=200_000, ge=0, description="Embedded store: HNSW-index the dense vectors from this many chunks "
+        default=100_000, ge=0, description="Embedded store: HNSW-index the dense vectors from this many chunks "
         "on (exact search below; 0 = never). See the README's benchmarks.")
     hnsw_ef: int = Field(default=128, ge=1, description="HNSW search beam once indexed.")
 

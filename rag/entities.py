@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections import Counter
 from functools import lru_cache
 from typing import Any
 
@@ -184,6 +185,25 @@ _LEAD_STOP = frozenset({"The", "A", "An", "In", "On", "At", "Of", "For", "By", "
 
 
 _CONNECT = ("of", "and", "for", "&")
+# what follows the last word of a form field's label ("Aircraft Category: Airplane", "Certificate(s) Held:")
+_FIELD_LABEL = re.compile(r"(?:\(s\))?(?:[ \t][A-Z][\w/()\-]*){0,2}[ \t]?:(?:\s|$)")
+# the head nouns that make a name an organisation ("United States Trustee Program", "Record Management Division")
+ORG_HEADS = frozenset({"Administration", "Agency", "Association", "Authority", "Bank", "Board", "Bureau",
+                       "Commission", "Committee", "Company", "Corporation", "Council", "Court", "Department",
+                       "Division", "Foundation", "Inc", "Institute", "Ltd", "Ministry", "Office", "Program",
+                       "Programme", "Service", "Society", "University"})
+_PERSON_SHAPE = re.compile(r"[A-Z][a-z]+ [A-Z]\.? [A-Z][a-z]+")  # "Willis O Forman", "Robert J. Gretz"
+
+
+def relabel(e: dict[str, Any]) -> dict[str, Any]:
+    """Labels the words settle: a first name, an initial and a surname is a PERSON; a MISC whose last word is an
+    organisation's head noun is an ORG."""
+    t = e["text"]
+    if e["label"] in {"ORG", "MISC", "LOC", "GPE"} and _PERSON_SHAPE.fullmatch(t):
+        return {**e, "label": "PERSON"}
+    if e["label"] == "MISC" and t.split() and t.split()[-1] in ORG_HEADS and len(t.split()) > 1:
+        return {**e, "label": "ORG"}
+    return e
 
 
 def extend_name(text: str, e: dict[str, Any], taken: list[tuple[int, int]] | None = None,
@@ -193,7 +213,10 @@ def extend_name(text: str, e: dict[str, Any], taken: list[tuple[int, int]] | Non
     Procedure"; a DATE "January" in "January–June" takes the range."""
     if e["label"] == "DATE":
         m = re.match(r"\s?[–-]\s?(?:" + "|".join(_MONTHS) + r")[a-z]*", text[e["end"]:], flags=re.I)
-        return {**e, "end": e["end"] + m.end(), "text": text[e["start"]:e["end"] + m.end()]} if m else e
+        s, t = e["start"], e["end"] + (m.end() if m else 0)
+        b = re.search(r"\b(?:" + "|".join(_MONTHS) + r")[a-z]*\s?[–-]\s?$", text[max(0, s - 16):s], flags=re.IGNORECASE)
+        s -= len(b.group(0)) if b else 0  # "January–[June 2022]" -> the whole range
+        return e if (s, t) == (e["start"], e["end"]) else {**e, "start": s, "end": t, "text": text[s:t]}
     if e["label"] not in {"ORG", "MISC"}:
         return e
     s, t = e["start"], e["end"]
@@ -208,9 +231,9 @@ def extend_name(text: str, e: dict[str, Any], taken: list[tuple[int, int]] | Non
         if not m or not free(m.group(1), s - len(m.group(0)), s):
             break
         s -= len(m.group(0))
-    for _ in range(max_words):  # to the right: " Word" or " of Word"
+    for _ in range(max_words):  # to the right: " Word" or " of Word", not the next form field's label
         m = re.match(r" (?:of )?([A-Z][\w&'’\-]*)", text[t:])
-        if not m or not free(m.group(1), t, t + m.end()):
+        if not m or not free(m.group(1), t, t + m.end()) or _FIELD_LABEL.match(text, t + m.end()):
             break
         t += m.end()
     if text[s:t].split()[-1] in _CONNECT:  # a dangling "Federal Rules of"
@@ -219,8 +242,9 @@ def extend_name(text: str, e: dict[str, Any], taken: list[tuple[int, int]] | Non
 
 
 def _in_context_noise(text: str, e: dict[str, Any]) -> bool:
-    """Noise that only the surrounding text shows: a bare number tagged DATE in a table row (a figure), and a
-    one-word MISC/LOC that the same text also writes in lower case (a common word: "Information", "General")."""
+    """Noise that only the surrounding text shows: a bare number tagged DATE in a table row (a figure), a
+    capitalised word that begins a form field's label (not after a ``:``, where a value stands), and a one-word
+    MISC/LOC that the same text also writes in lower case (a common word: "Information", "General")."""
     t = display_text(e["text"])
     line_start = text.rfind("\n", 0, e["start"]) + 1
     line_end = text.find("\n", e["end"])
@@ -228,16 +252,79 @@ def _in_context_noise(text: str, e: dict[str, Any]) -> bool:
     if e["label"] == "DATE" and re.fullmatch(r"\d{4}", t) and ("|" in line or re.match(
             r"\s?(?:lbs?|kg|ft|feet|hours?|hrs?|miles?|km|m|inch(?:es)?|units?|tons?|%)\b", text[e["end"]:], re.I)):
         return True
+    if e["label"] in NAME_LABELS and re.fullmatch(r"[A-Z][a-z]+", t) and \
+            re.match(r"[ \t][A-Z][\w/()\-]*(?:[ \t][A-Z][\w/()\-]*)?[ \t]?:(?:\s|$)", text[e["end"]:]) and \
+            not re.search(r":[ \t]*$", text[max(0, e["start"] - 3):e["start"]]):
+        return True  # the first word of a form field's label ("... / Altimeter Setting: 30.27"), not a value
     return e["label"] in {"MISC", "LOC"} and " " not in t and t[:1].isupper() and t[1:].islower() and \
         re.search(rf"\b{re.escape(t.lower())}\b", text) is not None
 
 
+def trim_to_cell(text: str, e: dict[str, Any]) -> dict[str, Any]:
+    """An entity ends at its table cell (``|``); a date or number also at its line and before a ``: value``
+    ("January–June 2022: 7683", "June 2023\nZone", "757 | Net")."""
+    stops = r"\s\|" if e["label"] in NAME_LABELS else r"\s?\||\n|:\s"
+    cut = re.search(stops, e["text"])
+    if not cut:
+        return e
+    t = e["start"] + len(e["text"][:cut.start()].rstrip())
+    return {**e, "end": t, "text": text[e["start"]:t]}
+
+
+# "49 U.S.C. Section 1154(b)", "28 C.F.R. § 58.6(a)(3)", "11 U.S.C. §§ 101-1532": a statute cited by its code
+_CITATION = re.compile(r"\b\d{1,3}\s+(?:[A-Z]\.){2,}(?:[A-Z]\.?)?\s*(?:§§?|[Ss]ections?|[Ss]ec\.)\s*"
+                       r"\d+(?:\.\d+)*[a-z]?(?:\([a-z0-9]{1,4}\))*(?:\s?[–-]\s?\d+(?:\.\d+)*)?")
+
+
+def legal_citations(text: str, entities: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Statute citations as one LAW entity each, replacing the pieces a NER model makes of them ("U.S.C." as a
+    place, "C. Section" as MISC)."""
+    found = [{"text": m.group(0), "label": "LAW", "start": m.start(), "end": m.end()}
+             for m in _CITATION.finditer(text)]
+    if not found:
+        return entities
+    kept = [e for e in entities if not any(e["start"] < c["end"] and c["start"] < e["end"] for c in found)]
+    return sorted(kept + found, key=lambda e: (e["start"], e["end"]))
+
+
+def join_heads(text: str, entities: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One or two capitalised words tagged ORG/MISC right after another name are that name's head: "United States"
+    + "Code" is "United States Code", "Independent Safety Board" + "Act" one act (the head's label wins)."""
+    out: list[dict[str, Any]] = []
+    for e in entities:
+        prev = out[-1] if out else None
+        word = e["text"]
+        if prev is not None and e["label"] in {"ORG", "MISC"} and prev["label"] in NAME_LABELS and \
+                text[prev["end"]:e["start"]] == " " and re.fullmatch(r"[A-Z][a-z]+(?: [A-Z][a-z]+)?", word) and \
+                not prev["text"].isupper() and not _FIELD_LABEL.match(text, e["end"]):
+            out[-1] = {**e, "start": prev["start"], "text": text[prev["start"]:e["end"]]}
+            continue
+        out.append(e)
+    return out
+
+
+def vote_labels(documents: list[list[dict[str, Any]]]) -> list[list[dict[str, Any]]]:
+    """One label per name across the chunks of one document: each name takes the label most of its mentions have
+    (ties: the first seen), so "Nestlé Health Science" is not an ORG in one table row and MISC in the next.
+    Dates and numbers keep theirs."""
+    votes: dict[str, Counter[str]] = {}
+    for ents in documents:
+        for e in ents:
+            if e["label"] in NAME_LABELS:
+                votes.setdefault(normalize_text(e["text"]), Counter())[e["label"]] += 1
+    best = {k: c.most_common(1)[0][0] for k, c in votes.items()}
+    return [[{**e, "label": best[normalize_text(e["text"])]} if e["label"] in NAME_LABELS else e for e in ents]
+            for ents in documents]
+
+
 def clean_entities(text: str, entities: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The extractor's last step: one label scheme, whole words, split pieces merged, nonsense dropped."""
+    """The extractor's last step: one label scheme, whole words, split pieces merged, statute citations whole,
+    dates cut at their cell, nonsense dropped."""
     spans = [extend_to_word(text, {**e, "label": canonical_label(e["label"])}) for e in entities]
     taken = [(e["start"], e["end"]) for e in spans]
     merged = [extend_to_word(text, e) for e in merge_pieces(text, [extend_name(text, e, taken) for e in spans])]
-    merged = merge_pieces(text, merged)
+    merged = join_heads(text, legal_citations(text, [trim_to_cell(text, e) for e in merge_pieces(text, merged)]))
+    merged = [relabel(e) for e in merged]
     out = []
     for e in merged:
         if is_nonsense(e["label"], display_text(e["text"])) or _in_context_noise(text, e):

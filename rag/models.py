@@ -144,7 +144,7 @@ def resolve_generator(name: str = "") -> ResolvedModel:
 def _shipped(kind: str, folder: Path) -> ResolvedModel | None:
     """A model shipped in ``models/``: an int8 compact folder is rebuilt to fp32 in the model cache once."""
     if (folder / "compact.json").is_file():
-        from rag.training.compact import materialize
+        from rag.compact import materialize
 
         try:
             return ResolvedModel(kind, materialize(folder), "shipped")
@@ -202,8 +202,12 @@ def load_qa_model(path: str, device: str = "cpu") -> tuple[object, object]:
     """``(tokenizer, model)`` of a question-answering model (sharing across graphs is the engine's model pool)."""
     from transformers import AutoModelForQuestionAnswering, AutoTokenizer
 
+    from rag.onnx_runtime import OrtModel, is_ort_folder
+
     try:
         tok = AutoTokenizer.from_pretrained(path)
+        if is_ort_folder(path):  # exported by runtime_model("reader", ...): ONNX Runtime on the CPU
+            return tok, OrtModel.from_folder(path)
         model = AutoModelForQuestionAnswering.from_pretrained(path).to(device).eval()
     except OSError as e:
         raise ModelNotFoundError(f"reader model {path} could not be loaded: {e}") from e
@@ -264,9 +268,9 @@ def resolve_device(device: str = "auto") -> str:
 # --- inference runtime (CPU: ONNX Runtime where its quality gate passed; GPU: torch) ---------------------
 # ONNX variant of each default model, chosen by the quality gates of ``python -m evals.runtime_gate``
 # (embedding cosine to fp32 torch, SciFact nDCG@10 and CoNLL F1 within 0.005 of torch; README "Benchmarks").
-ONNX_VARIANTS: dict[str, str] = {"embedder": "int8", "reranker": "int8", "ner": "int8"}
+ONNX_VARIANTS: dict[str, str] = {"embedder": "int8", "reranker": "int8", "ner": "int8", "reader": "fp32"}
 ONNX_TASKS: dict[str, str] = {"embedder": "feature-extraction", "reranker": "sequence-classification",
-                              "ner": "token-classification"}
+                              "ner": "token-classification", "reader": "question-answering"}
 
 
 @dataclass(frozen=True)
@@ -279,8 +283,9 @@ class RuntimeModel:
 
 
 def resolve_default(kind: str) -> ResolvedModel | None:
-    """The packaged/shipped default of ``embedder``, ``reranker`` or ``ner``."""
-    return {"embedder": resolve_embedder, "reranker": resolve_reranker, "ner": resolve_ner}[kind]("")
+    """The packaged/shipped default of ``embedder``, ``reranker``, ``ner`` or ``reader``."""
+    return {"embedder": resolve_embedder, "reranker": resolve_reranker, "ner": resolve_ner,
+            "reader": resolve_reader}[kind]("")
 
 
 def inference_backend(setting: str, device: str) -> str:

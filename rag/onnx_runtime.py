@@ -85,7 +85,7 @@ def _source_hash(model_dir: Path, task: str, variant: str) -> str:
 
 
 def onnx_cache_root() -> Path:
-    from rag.training.compact import cache_root
+    from rag.models import cache_root
 
     return cache_root() / "onnx"
 

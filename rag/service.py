@@ -67,7 +67,7 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     if settings.embedded:
         local = "127.0.0.1" if args.host in ("0.0.0.0", "::") else args.host
-        keys.add_local(owner.publish(settings, f"http://{local}:{args.port}"), settings.collection)
+        owner.hold(settings, keys, f"http://{local}:{args.port}")
     app = create_app(settings, registry=registry, keys=keys)
     logger.info("serving %d key(s) on http://%s:%d (docs at /docs); store: %s", len(keys), args.host, args.port,
                 settings.qdrant_url or f"embedded at {settings.store_path}")

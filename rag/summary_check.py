@@ -18,11 +18,35 @@ _NAME = re.compile(r"\b[A-Z][\w'’\-]*(?:\s+(?:of|the|and|de|&)?\s*[A-Z][\w'’
 _WORD = re.compile(r"[\w'’\-]+")
 _STOP = frozenset({"the", "a", "an", "this", "that", "these", "those", "it", "its", "he", "she", "they", "we",
                    "i", "in", "on", "at", "of", "and", "or", "but", "for", "to", "by", "with", "as", "after",
-                   "before", "during", "while", "when", "there", "here", "his", "her", "their", "our", "no"})
+                   "before", "during", "while", "when", "there", "here", "his", "her", "their", "our", "no",
+                   # sentence openers a summary writes with a capital: no names
+                   "additionally", "also", "however", "overall", "furthermore", "moreover", "finally", "meanwhile",
+                   "thus", "therefore", "instead", "today", "yesterday", "according"})
+
+
+def _name_words(name: str) -> list[str]:
+    """The words of a name that must occur in the document: possessives cut ("NTSB's" -> "NTSB"), stop words
+    dropped (a sentence-initial "It's" or "The" is no name)."""
+    words = (re.sub(r"['’]s$", "", w) for w in _WORD.findall(name))
+    return [w for w in words if w and w.lower() not in _STOP]
 
 
 def _numbers(text: str) -> set[str]:
     return {m.group(0).replace(",", "").rstrip(".").lstrip("0") or "0" for m in _NUMBER.finditer(text)}
+
+
+def facts(summary: str) -> list[str]:
+    """The numbers and capitalised names a summary states (first seen first): what :func:`unsupported_facts`
+    checks, and the denominator of the unsupported share (``evals.summary_support``)."""
+    out: list[str] = []
+    for m in _NUMBER.finditer(summary):
+        number = m.group(0).rstrip(".,")  # "Title 24, which" -> "24"
+        if number not in out:
+            out.append(number)
+    for m in _NAME.finditer(summary):
+        if _name_words(m.group(0)) and m.group(0) not in out:
+            out.append(m.group(0))
+    return out
 
 
 def unsupported_facts(summary: str, document: str) -> list[str]:
@@ -33,13 +57,10 @@ def unsupported_facts(summary: str, document: str) -> list[str]:
     """
     doc_numbers = _numbers(document)
     doc_words = {w.lower() for w in _WORD.findall(document)}
-    out: list[str] = []
-    for m in _NUMBER.finditer(summary):
-        n = m.group(0).replace(",", "").rstrip(".").lstrip("0") or "0"
-        if n not in doc_numbers and m.group(0) not in out:
-            out.append(m.group(0).rstrip("."))
-    for m in _NAME.finditer(summary):
-        words = [w for w in _WORD.findall(m.group(0)) if w.lower() not in _STOP]
-        if words and any(w.lower() not in doc_words for w in words) and m.group(0) not in out:
-            out.append(m.group(0))
-    return out
+
+    def backed(fact: str) -> bool:
+        if _NUMBER.fullmatch(fact):
+            return (fact.replace(",", "").lstrip("0") or "0") in doc_numbers
+        return all(w.lower() in doc_words or f"{w.lower()}'s" in doc_words for w in _name_words(fact))
+
+    return [f for f in facts(summary) if not backed(f)]

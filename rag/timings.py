@@ -9,6 +9,7 @@ with stage_timer() as t:
 t.stages()   # {"embed_s": .., "retrieve_s": .., "rerank_s": .., "read_s": .., "prompt_s": .., "generate_s": ..,
              #  "first_token_s": .., "total_s": ..}
 t.components   # seconds per component name, e.g. {"query_embedder": 0.012, "retriever": 0.3, ...}
+percentile([0.2, 0.1, 0.4], 0.95)   # 0.4: the one percentile of docrag (benchmarks, evals, the load test)
 ```
 
 Stages are sums over the components named in :data:`STAGES` (any other component is counted in ``other_s``);
@@ -119,3 +120,11 @@ def stage_timer() -> Iterator[StageTimings]:
     finally:
         timings.total = time.perf_counter() - timings.start
         _current.reset(token)
+
+
+def percentile(values: list[float], q: float) -> float:
+    """The ``q`` quantile (0..1) of ``values`` by nearest rank on ``round(q * (n - 1))``; 0.0 when empty."""
+    if not values:
+        return 0.0
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))]

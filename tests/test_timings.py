@@ -93,3 +93,12 @@ class TestStageTimer:
             assert "haystack.component.run" in seen and "generator" in t.components
         finally:
             tracing.enable_tracing(before)
+
+
+def test_percentile_is_nearest_rank_and_zero_when_empty() -> None:
+    from rag.timings import percentile
+
+    assert percentile([], 0.95) == 0.0
+    assert percentile([0.3, 0.1, 0.2], 0.5) == 0.2
+    assert percentile([float(i) for i in range(101)], 0.95) == 95.0
+    assert percentile([5.0, 1.0], 1.0) == 5.0 and percentile([5.0, 1.0], 0.0) == 1.0

@@ -107,3 +107,17 @@ def render_answer(i: int, a: Answer) -> None:
         if t.get("wait_s", 0) >= 0.5:
             parts.append(f"{t['wait_s']:.1f} s of it waiting for another answer")
         st.caption(" · ".join(parts))
+        with st.expander("Where the time went", expanded=False):
+            st.caption(time_breakdown(t))
+
+
+TIME_STAGES = (("wait", "waiting for another answer"), ("embed", "embed"), ("retrieve", "retrieve"),
+               ("rerank", "rerank"), ("read", "read"), ("gate", "evidence check"), ("prompt", "prompt"),
+               ("generate", "generate"), ("answer", "citations"), ("other", "other"),
+               ("first_token", "first token at"), ("total", "total"))
+
+
+def time_breakdown(timings: dict[str, float]) -> str:
+    """``Answer.timings`` as one line, stage by stage in graph order: ``embed 0.02 s · retrieve 0.31 s · ...``."""
+    return " · ".join(f"{label} {timings[f'{key}_s']:.2f} s" for key, label in TIME_STAGES
+                      if timings.get(f"{key}_s") is not None)

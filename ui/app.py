@@ -1,8 +1,8 @@
-"""docrag's Streamlit app: ``make run`` (``streamlit run ui/app.py``).
+"""docrag's Streamlit app: ``make run`` (``python -m ui.run``: holds the store, then ``streamlit run ui/app.py``).
 
-Pages (``ui/views/``): Chat (the default, also served at ``/chat``), Add documents, Library, Analysis. Every
-page talks to the cached ``DocRAG`` of the session's collection (``ui.common.rag()``), the same Python API the
-CLI uses. The sidebar picks the collection (workspace) for every page.
+Pages (``ui/views/``): Chat (the default, also served at ``/chat``), Add documents, Library, Analysis, Models.
+Every page talks to the cached ``DocRAG`` of the session's collection (``ui.common.rag()``), the same Python API
+the CLI uses. The sidebar picks the collection (workspace) for every page.
 
 ``?q=<question>`` opens the chat page and asks that question once on load (used by the browser test and
 handy for bookmarks); ``?c=<id>`` opens a stored conversation (the chat page keeps it in the URL, so a
@@ -77,6 +77,7 @@ nav = st.navigation([
     st.Page(PAGES / "add.py", title="Add documents", icon=":material/upload_file:", url_path="add"),
     st.Page(PAGES / "library.py", title="Library", icon=":material/library_books:", url_path="library"),
     st.Page(PAGES / "analysis.py", title="Analysis", icon=":material/insights:", url_path="analysis"),
+    st.Page(PAGES / "models.py", title="Models", icon=":material/memory:", url_path="models"),
 ])
 collection_picker()
 nav.run()

@@ -13,9 +13,7 @@ from typing import Any
 import altair as alt
 import pandas as pd
 
-from rag.entities import display_text, entity_key, entity_years
-
-NUMERIC_LABELS = frozenset({"CARDINAL", "ORDINAL", "QUANTITY", "PERCENT", "MONEY", "TIME"})  # noise in charts
+from rag.entities import NUMERIC_LABELS, display_text, entity_key, entity_years  # noqa: F401 - numbers: noise in charts
 
 
 def _get(obj: Any, key: str) -> Any:

@@ -29,6 +29,7 @@ DEFAULT_HOME = ".docrag"
 ROOT_MODELS = Path(__file__).resolve().parents[1] / "models"
 DEFAULT_COLLECTION = "docrag"
 COLLECTION_NAME = re.compile(r"^[A-Za-z0-9_\-]{1,64}$")
+GENERATOR_CHOICE = "generator_choice"  # session key: this tab's generator ("" = packaged default; Chat, Models)
 
 
 def home() -> str:
@@ -36,20 +37,20 @@ def home() -> str:
     return str(Settings.load().home.expanduser().resolve())  # Settings is the only reader of DOCRAG_HOME
 
 
+APP_OWNER = "docrag app"
+
+
 @st.cache_resource(show_spinner=False)
 def get_rag(home_dir: str, collection: str | None = None) -> DocRAG:
-    """The process-wide service of one collection. Building it loads nothing; the store opens on first use.
-
-    The default collection lives in ``<home>/qdrant``; another collection (a workspace of the app) gets its
-    own embedded folder, ``<home>/collections/<name>``, because one process may open an embedded folder once.
+    """The process-wide service of one collection: the ``DocRAG`` of this process's collection registry
+    (:func:`rag.server.owner.hold_in_process`), the same objects the app's local HTTP service answers the CLI
+    with, so the CLI's ``ingest``/``list`` while the app holds the embedded store land in this library.
+    Every collection is a shard of the home's one store (``<home>/qdrant``), as for the CLI and ``docrag serve``.
     """
-    if not collection or collection == DEFAULT_COLLECTION:
-        return DocRAG(home=home_dir)
-    d = DocRAG(home=home_dir, collection=collection)
-    if d.settings.embedded:
-        d = DocRAG(home=home_dir, collection=collection,
-                   qdrant_path=str(Path(home_dir) / "collections" / collection))
-    return d
+    from rag.server import owner
+
+    registry = owner.hold_in_process(Settings.load(home=home_dir), by=APP_OWNER)
+    return registry.get(collection or registry.settings.collection).rag
 
 
 def collection() -> str:
@@ -58,10 +59,14 @@ def collection() -> str:
 
 
 def collections() -> list[str]:
-    """The default collection plus every workspace created in the app (folders under ``<home>/collections``)."""
+    """The default collection plus every workspace created in the app (folders under ``<home>/collections``)
+    and every collection of the home's embedded store (made by the CLI's ``--collection`` or ``docrag serve``)."""
+    from ingest.store import embedded_collections
+
     folder = Path(home()) / "collections"
-    found = sorted(p.name for p in folder.iterdir() if p.is_dir()) if folder.is_dir() else []
-    return [DEFAULT_COLLECTION, *(c for c in found if c != DEFAULT_COLLECTION)]
+    found = {p.name for p in folder.iterdir() if p.is_dir()} if folder.is_dir() else set()
+    found |= {c for c in embedded_collections(Settings.load().store_path) if COLLECTION_NAME.match(c)}
+    return [DEFAULT_COLLECTION, *sorted(c for c in found if c != DEFAULT_COLLECTION)]
 
 
 def rag() -> DocRAG:

@@ -18,9 +18,13 @@ REPO = Path(__file__).resolve().parent.parent.parent
 
 
 def data_dir(explicit: str | Path | None = None) -> Path:
-    """``explicit``, else ``DOCRAG_EVAL_DATA``, else ``DOCRAG_DATA``, else ``<repo>/../shared/data``."""
-    d = explicit or os.environ.get("DOCRAG_EVAL_DATA") or os.environ.get("DOCRAG_DATA") or REPO.parent / "shared" / "data"
-    return Path(os.path.expanduser(str(d)))
+    """The data folder (``squad/``, ``beir/``, ``conll2003/``, ``docs/``, ...): ``explicit``, else
+    ``DOCRAG_DATA``, else ``<repo>/../shared/data`` or ``/work/shared/data`` (the first that exists). The one
+    lookup: evals, benchmarks, training (``rag.training.data.data_root``) and the tests all use it."""
+    if explicit or os.environ.get("DOCRAG_DATA"):
+        return Path(os.path.expanduser(str(explicit or os.environ["DOCRAG_DATA"])))
+    candidates = (REPO.parent / "shared" / "data", Path("/work/shared/data"))
+    return next((c for c in candidates if c.is_dir()), candidates[0])
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ from evals.datasets import EvalSet, RetrievalCase
 
 def _need(path: Path) -> Path:
     if not path.is_file():
-        raise FileNotFoundError(f"{path} is missing (set DOCRAG_EVAL_DATA to the shared data folder)")
+        raise FileNotFoundError(f"{path} is missing (set DOCRAG_DATA to the shared data folder)")
     return path
 
 

@@ -22,34 +22,34 @@ def iob1_to_iob2(tags: list[str]) -> list[str]:
     return out
 
 
-def load(root: Path, split: str = "test", limit: int | None = None) -> EvalSet[NERCase]:
-    """Sentences of ``split`` in file order (``-DOCSTART-`` lines skipped); the first ``limit`` when given."""
-    path = root / "conll2003" / SPLITS[split]
-    if not path.is_file():
-        raise FileNotFoundError(f"{path} is missing (set DOCRAG_EVAL_DATA to the shared data folder)")
-    cases: list[NERCase] = []
+def read_sentences(path: Path) -> list[tuple[list[str], list[str]]]:
+    """A CoNLL-2003 file (gzipped) as sentences ``(tokens, IOB2 tags)`` in file order, ``-DOCSTART-`` lines
+    skipped: the one reader (this loader and the NER trainer, ``rag.training.data.conll``, both use it)."""
+    sentences: list[tuple[list[str], list[str]]] = []
     tokens: list[str] = []
     tags: list[str] = []
-
-    def flush() -> None:
-        if tokens:
-            cases.append(NERCase(sid=f"{split}-{len(cases)}", tokens=tuple(tokens), tags=tuple(iob1_to_iob2(tags))))
-            tokens.clear()
-            tags.clear()
-
     with gzip.open(path, "rt", encoding="utf-8") as f:
         for line in f:
-            line = line.rstrip("\n")
-            if not line.strip():
-                flush()
-                continue
-            if line.startswith("-DOCSTART-"):
-                flush()
+            line = line.strip()
+            if not line or line.startswith("-DOCSTART-"):
+                if tokens:
+                    sentences.append((tokens, iob1_to_iob2(tags)))
+                    tokens, tags = [], []
                 continue
             parts = line.split(" ")
             tokens.append(parts[0])
             tags.append(parts[-1])
-    flush()
-    if limit:
-        cases = cases[:limit]
+    if tokens:
+        sentences.append((tokens, iob1_to_iob2(tags)))
+    return sentences
+
+
+def load(root: Path, split: str = "test", limit: int | None = None) -> EvalSet[NERCase]:
+    """Sentences of ``split`` in file order (``-DOCSTART-`` lines skipped); the first ``limit`` when given."""
+    path = root / "conll2003" / SPLITS[split]
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} is missing (set DOCRAG_DATA to the shared data folder)")
+    sentences = read_sentences(path)[: limit or None]
+    cases = [NERCase(sid=f"{split}-{i}", tokens=tuple(toks), tags=tuple(tags))
+             for i, (toks, tags) in enumerate(sentences)]
     return EvalSet(name="conll2003", split=split, cases=cases, files=[path])

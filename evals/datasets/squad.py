@@ -51,7 +51,7 @@ def load(root: Path, limit: int | None = None, seed: int = 0, file: Path = FILE,
          keep: Callable[[str], bool] | None = None) -> EvalSet[QACase]:
     path = root / file
     if not path.is_file():
-        raise FileNotFoundError(f"{path} is missing (set DOCRAG_EVAL_DATA to the shared data folder)")
+        raise FileNotFoundError(f"{path} is missing (set DOCRAG_DATA to the shared data folder)")
     data = [a for a in json.loads(path.read_text(encoding="utf-8"))["data"] if keep is None or keep(a["title"])]
     corpus, cases = [], []
     for article in data:

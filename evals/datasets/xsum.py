@@ -11,7 +11,7 @@ from evals.datasets import EvalSet, SummaryCase
 def load(root: Path, limit: int | None = None) -> EvalSet[SummaryCase]:
     path = root / "summarization" / "xsum_test_1000.jsonl"
     if not path.is_file():
-        raise FileNotFoundError(f"{path} is missing (set DOCRAG_EVAL_DATA to the shared data folder)")
+        raise FileNotFoundError(f"{path} is missing (set DOCRAG_DATA to the shared data folder)")
     cases = []
     with open(path, encoding="utf-8") as f:
         for line in f:

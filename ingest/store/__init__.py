@@ -33,6 +33,7 @@ __all__ = [
     "ServerDocumentStore",
     "StoreConfig",
     "build_document_store",
+    "embedded_collections",
     "embedding_dim",
     "open_library",
 ]
@@ -65,6 +66,14 @@ def _server(cfg: StoreConfig, index: str, records: bool = False) -> ServerDocume
     return ServerDocumentStore(embedding_dim=cfg.embedding_dim, use_sparse_embeddings=True, sparse_idf=True,
                                payload_fields_to_index=PAYLOAD_INDEXES, prefetch_limit=cfg.prefetch_limit,
                                fusion=cfg.fusion, rrf_k=cfg.rrf_k, **common)
+
+
+def embedded_collections(path: str | Path) -> list[str]:
+    """The collections of the embedded store at ``path``: its shard folders, without the records shards and
+    half-done migrations (a server's collections are the server's to list)."""
+    folder = Path(path) / "edge"
+    names = (p.name for p in folder.iterdir() if p.is_dir()) if folder.is_dir() else ()
+    return sorted(n for n in names if not n.endswith((".records", "-migrating")))
 
 
 def build_document_store(cfg: StoreConfig) -> Any:

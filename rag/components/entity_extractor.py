@@ -21,14 +21,15 @@ from typing import Any
 from haystack import Document, component, default_from_dict, default_to_dict
 from haystack.core.errors import ComponentError
 
-from rag.entities import canonical_label, clean_entities, entity_key
+from rag.entities import canonical_label, clean_entities, entity_key, vote_labels
 from rag.models import resolve_device
 
 logger = logging.getLogger(__name__)
 
 BACKENDS = ("spacy", "transformers")
 RUNTIMES = ("torch", "onnx")
-NUMERIC_LABELS = frozenset({"DATE", "TIME", "MONEY", "PERCENT", "QUANTITY"})
+# labels the transformers backend still takes from spaCy (CoNLL has no dates, times or amounts)
+SPACY_VALUE_LABELS = frozenset({"DATE", "TIME", "MONEY", "PERCENT", "QUANTITY"})
 # Pipes that make or change entity spans; everything else (tagger, parser, lemmatizer...) is dropped.
 _NER_FACTORIES = frozenset({"ner", "beam_ner", "entity_ruler", "span_ruler", "merge_entities"})
 _BIO_PREFIXES = frozenset({"B", "I", "E", "S", "L", "U"})
@@ -153,7 +154,7 @@ class DocumentEntityExtractor:
             if (Path(path) / "runtime.json").is_file():  # run-time hints written by rag.training.ner
                 runtime = json.loads((Path(path) / "runtime.json").read_text(encoding="utf-8"))
             if (Path(path) / "compact.json").is_file():  # shipped int8 folder (models/ner): rebuild fp32 once
-                from rag.training.compact import materialize
+                from rag.compact import materialize
 
                 path = materialize(path)
             tokenizer = AutoTokenizer.from_pretrained(path)
@@ -220,6 +221,12 @@ class DocumentEntityExtractor:
         """
         texts = [doc.content or "" for doc in documents]
         all_entities = self.extract(texts)
+        by_source: dict[Any, list[int]] = {}  # one label per name within each document (its chunks here)
+        for i, doc in enumerate(documents):
+            by_source.setdefault(doc.meta.get("source", id(doc)), []).append(i)
+        for idx in by_source.values():
+            for i, ents in zip(idx, vote_labels([all_entities[i] for i in idx]), strict=True):
+                all_entities[i] = ents
         out = []
         for doc, entities in zip(documents, all_entities, strict=True):
             meta = {
@@ -247,7 +254,7 @@ class DocumentEntityExtractor:
         else:
             entities = self._transformers_entities(texts)
             if self.numeric_from_spacy:
-                numeric = self._spacy_entities(texts, labels=NUMERIC_LABELS)
+                numeric = self._spacy_entities(texts, labels=SPACY_VALUE_LABELS)
                 entities = [
                     _merge_without_overlap(ents, extra) for ents, extra in zip(entities, numeric, strict=True)
                 ]

@@ -20,12 +20,27 @@ def _numbers(text: str) -> set[str]:
     return {n.strip(".,").replace(",", "") for n in _NUMBER.findall(text) if n.strip(".,")}
 
 
-def agrees(generated: str, evidence: list[dict[str, Any]], max_words: int = 60) -> bool:
-    """True when ``generated`` states a span of the evidence and adds no number the evidence lacks.
+# function words a faithful short answer may add to the evidence's own words
+_GLUE = frozenset("""a an the of in on at to for by with from and or but as is are was were be been being it its this
+that these those there their they he she his her them which who whom whose what when where why how than then so
+also about into over under after before during between about around per not no yes""".split())
+
+
+def novel_words(generated: str, evidence: list[dict[str, Any]], query: str = "") -> list[str]:
+    """Content words of ``generated`` found in neither the evidence sentences nor the question."""
+    known = set(normalize_answer(" ".join([query, *(e["sentence"] for e in evidence),
+                                           *(e["text"] for e in evidence)])).split())
+    return [w for w in normalize_answer(_MARK.sub(" ", generated)).split() if w not in known and w not in _GLUE]
+
+
+def agrees(generated: str, evidence: list[dict[str, Any]], max_words: int = 40, query: str = "") -> bool:
+    """True when ``generated`` states a span of the evidence and says nothing the evidence and question lack.
 
     The check is lexical and strict on purpose: the span's normalised words must appear in order in the
-    normalised answer, every number in the answer must occur in an evidence sentence, and the answer stays
-    short. A generated answer that fails it is replaced by the extractive one.
+    normalised answer, every number in the answer must occur in an evidence sentence, every content word must
+    come from the evidence sentences or the question (a small model's paraphrase that invents a name, a place or
+    an abbreviation fails), and the answer stays short. A generated answer that fails is replaced by the
+    extractive one.
     """
     body = normalize_answer(_MARK.sub(" ", generated))
     if not body or len(body.split()) > max_words:
@@ -34,7 +49,9 @@ def agrees(generated: str, evidence: list[dict[str, Any]], max_words: int = 60) 
     if not any(f" {normalize_answer(e['text'])} " in padded for e in evidence if normalize_answer(e["text"])):
         return False
     allowed = set().union(*(_numbers(e["sentence"]) | _numbers(e["text"]) for e in evidence))
-    return _numbers(_MARK.sub(" ", generated)) <= allowed
+    if not _numbers(_MARK.sub(" ", generated)) <= allowed:
+        return False
+    return not novel_words(generated, evidence, query)
 
 
 @component
@@ -64,7 +81,7 @@ class EvidenceAnswerBuilder:
             return f"[{', '.join(map(str, valid))}]" if valid else ""
 
         text = re.sub(r"\s+([.,;:])", r"\1", _MARK.sub(keep, raw)).strip()
-        if raw and not _NOT_FOUND.search(raw) and agrees(text, evidence):
+        if raw and not _NOT_FOUND.search(raw) and agrees(text, evidence, query=query):
             mode = "generated"
             if not cited:
                 cited = [i + 1 for i, e in enumerate(evidence)

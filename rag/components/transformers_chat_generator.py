@@ -6,7 +6,8 @@ or local folder, or a GGUF file (transformers de-quantizes it; needs the ``gguf`
 (4-bit or 8-bit when ``bitsandbytes`` is installed), with flash-attn when the ``gpu`` extra is installed and torch
 SDPA otherwise. Its ``run()`` takes and returns what ``LlamaCppChatGenerator`` does, so the graph, streaming and
 the summarizer work with either: ``generation_kwargs`` use llama.cpp's names (``max_tokens``, ``temperature``,
-``top_p``, ``repeat_penalty``, ``stop``).
+``top_p``, ``repeat_penalty``, ``stop``), plus ``stop_event``: a ``threading.Event`` that ends the reply at
+its next token once set (the app's Stop; ``DocRAG.ask(stop=...)`` passes it).
 """
 
 from __future__ import annotations
@@ -259,7 +260,8 @@ class TransformersChatGenerator:
         """Reply to ``messages`` (rendered with the model's chat template).
 
         :param messages: the conversation.
-        :param generation_kwargs: overrides of the defaults, llama.cpp names (``stop`` is a list of strings).
+        :param generation_kwargs: overrides of the defaults, llama.cpp names (``stop`` is a list of strings;
+            ``stop_event`` a ``threading.Event`` that stops generation once set).
         :param streaming_callback: called with each new piece of text; overrides the init one.
         :returns: ``replies``: one assistant ``ChatMessage`` with ``meta`` holding model, token usage and finish reason.
         """
@@ -275,6 +277,17 @@ class TransformersChatGenerator:
         input_ids = enc["input_ids"][:, -self.n_ctx:].to(self._model.device)
         mask = enc["attention_mask"][:, -self.n_ctx:].to(self._model.device)
         hf = self._hf_kwargs(g)
+        if g.get("stop_event") is not None:  # Stop: end at the next token
+            from transformers import StoppingCriteria, StoppingCriteriaList
+
+            event = g["stop_event"]
+
+            class _Stopped(StoppingCriteria):
+                def __call__(self, input_ids: Any, scores: Any, **kwargs: Any) -> Any:
+                    return torch.full((input_ids.shape[0],), event.is_set(), dtype=torch.bool,
+                                      device=input_ids.device)
+
+            hf["stopping_criteria"] = StoppingCriteriaList([_Stopped()])
         if self._cache is not None:
             room = self._cache_len - input_ids.shape[1]
             hf["max_new_tokens"] = max(1, min(hf["max_new_tokens"], room))
@@ -294,6 +307,8 @@ class TransformersChatGenerator:
         text = tok.decode(new, skip_special_tokens=True)
         cut = _first_stop(text, stops)
         finish = "stop" if cut is not None or (new and new[-1] == tok.eos_token_id) else "length"
+        if g.get("stop_event") is not None and g["stop_event"].is_set():
+            finish = "stopped"
         if cut is not None:
             text = text[:cut]
         meta = {"model": self.model, "finish_reason": finish, "index": 0,

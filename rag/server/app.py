@@ -72,7 +72,8 @@ def create_app(settings: Settings, registry: CollectionRegistry | None = None,
     :param keys: the key ring; built from ``settings.api_keys``/``api_keys_file`` when None.
     :raises ConfigError: when the keys file cannot be read or an entry is malformed.
     """
-    keys = keys or KeyRing.from_settings(settings.api_keys, settings.api_keys_file, settings.collection)
+    if keys is None:  # (an empty ring given is kept: keys may be added to it later)
+        keys = KeyRing.from_settings(settings.api_keys, settings.api_keys_file, settings.collection)
     owns_registry = registry is None
     registry = registry or CollectionRegistry(settings)
 

@@ -13,15 +13,10 @@ import threading
 import time
 from typing import Any
 
+from rag.timings import percentile
+
 DEFAULT_QUESTIONS = ["What is this document about?", "Who is mentioned in the documents?",
                      "When did it happen?", "Where is it located?"]
-
-
-def percentile(values: list[float], q: float) -> float:
-    """Nearest-rank percentile (``q`` in 0..100) of a non-empty list."""
-    ordered = sorted(values)
-    rank = max(1, min(len(ordered), round(q / 100.0 * len(ordered) + 0.5)))
-    return ordered[rank - 1]
 
 
 def run(url: str, key: str, questions: list[str] | None = None, concurrency: int = 8, seconds: float = 20.0,
@@ -70,8 +65,8 @@ def run(url: str, key: str, questions: list[str] | None = None, concurrency: int
     n = len(latencies)
     return {"concurrency": concurrency, "seconds": seconds, "unique_questions": unique, "wall_s": round(wall, 2), "requests": n,
             "errors": len(errors), "error_samples": errors[:5],
-            "p50_s": round(percentile(latencies, 50), 4) if n else None,
-            "p95_s": round(percentile(latencies, 95), 4) if n else None,
+            "p50_s": round(percentile(latencies, 0.5), 4) if n else None,
+            "p95_s": round(percentile(latencies, 0.95), 4) if n else None,
             "max_s": round(max(latencies), 4) if n else None,
             "mean_s": round(statistics.fmean(latencies), 4) if n else None,
             "cache_hit_share": round(cached / max(1, n - len(errors)), 3),

@@ -6,7 +6,8 @@ Modules:
 - ``mining``: the in-process first stage (BM25 + MiniLM dense, fused by RRF) used to mine hard negatives
   and to evaluate; the same idea as the Qdrant dense+sparse RRF of the production graph.
 - ``reranker`` / ``ner``: ``main(argv)`` entry points (``python -m rag.training.reranker``).
-- ``compact``: int8 storage of shipped weights (``save_compact``) and their fp32 rebuild (``materialize``).
+- ``compact``: int8 storage of shipped weights (``save_compact``); their fp32 rebuild at run time
+  (``materialize``) is :mod:`rag.compact`, re-exported here.
 
 Modules used on a training machine (``compact``, ``mining``'s dense/RRF part, the training loops) import
 only torch, transformers, sentence-transformers, numpy and safetensors at module level.

@@ -1,29 +1,20 @@
 """Dataset loaders for training and evaluation (SQuAD, BEIR SciFact, CoNLL-2003).
 
-All paths are relative to the data root: ``$DOCRAG_DATA``, else ``../shared/data`` next to the repo, else
-``/work/shared/data``. Loaders return plain Python structures and never download anything.
+All paths are relative to the data root (:func:`evals.datasets.data_dir`, the one lookup: ``$DOCRAG_DATA``,
+else ``../shared/data`` next to the repo, else ``/work/shared/data``). Loaders return plain Python structures
+and never download anything.
 """
 
 from __future__ import annotations
 
 import gzip
 import json
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from evals.datasets import data_dir as data_root
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
-
-
-def data_root() -> Path:
-    """The folder holding ``squad/``, ``beir/`` and ``conll2003/``."""
-    env = os.environ.get("DOCRAG_DATA")
-    if env:
-        return Path(env).expanduser()
-    for cand in (REPO_ROOT.parent / "shared" / "data", Path("/work/shared/data")):
-        if cand.is_dir():
-            return cand
-    return REPO_ROOT.parent / "shared" / "data"
 
 
 def _open(path: Path):
@@ -126,44 +117,8 @@ def msmarco() -> RetrievalSet:
 NER_LABELS = ["O", "B-PER", "I-PER", "B-ORG", "I-ORG", "B-LOC", "I-LOC", "B-MISC", "I-MISC"]
 
 
-def iob1_to_bio(tags: list[str]) -> list[str]:
-    """IOB1 (``I-`` starts an entity unless it continues one of the same type) -> BIO/IOB2."""
-    out = []
-    prev = "O"
-    for tag in tags:
-        if tag == "O":
-            out.append(tag)
-        else:
-            prefix, typ = tag.split("-", 1)
-            if prefix == "B" or prev == "O" or prev.split("-", 1)[1] != typ:
-                out.append("B-" + typ)
-            else:
-                out.append("I-" + typ)
-        prev = tag
-    return out
-
-
-def read_conll(path: str | Path) -> list[tuple[list[str], list[str]]]:
-    """CoNLL-2003 file -> sentences ``(tokens, BIO tags)``; ``-DOCSTART-`` lines are skipped."""
-    sents: list[tuple[list[str], list[str]]] = []
-    toks: list[str] = []
-    tags: list[str] = []
-    with _open(Path(path)) as f:
-        for line in f:
-            line = line.strip()
-            if not line or line.startswith("-DOCSTART-"):
-                if toks:
-                    sents.append((toks, iob1_to_bio(tags)))
-                    toks, tags = [], []
-                continue
-            parts = line.split(" ")
-            toks.append(parts[0])
-            tags.append(parts[-1])
-    if toks:
-        sents.append((toks, iob1_to_bio(tags)))
-    return sents
-
-
 def conll(split: str) -> list[tuple[list[str], list[str]]]:
-    """``split`` is ``train``, ``testa`` (dev) or ``testb`` (test)."""
-    return read_conll(data_root() / "conll2003" / f"eng.{split}.gz")
+    """``split`` is ``train``, ``testa`` (dev) or ``testb`` (test); sentences ``(tokens, BIO tags)``."""
+    from evals.datasets.conll2003 import read_sentences
+
+    return read_sentences(data_root() / "conll2003" / f"eng.{split}.gz")

@@ -155,9 +155,9 @@ def train(cfg: dict) -> None:
     import torch
     from transformers import AutoModelForTokenClassification, AutoTokenizer
 
+    from evals.datasets.conll2003 import read_sentences as read_conll
     from rag.training.common import hardware, pick_device, set_seed, versions, write_json
     from rag.training.compact import folder_size, materialize, save_compact
-    from rag.training.data import read_conll
 
     work, out_dir = Path(cfg["work_dir"]), Path(cfg["out_dir"])
     device = pick_device(cfg["device"])
@@ -272,9 +272,9 @@ def evaluate_stage(cfg: dict) -> dict:
     import torch
     from transformers import AutoModelForTokenClassification, AutoTokenizer
 
+    from evals.datasets.conll2003 import read_sentences as read_conll
     from rag.training.common import hardware, read_json, write_json
     from rag.training.compact import folder_size, materialize
-    from rag.training.data import read_conll
 
     work, out_dir = Path(cfg["work_dir"]), Path(cfg["out_dir"])
     info = read_json(work / "train_info.json")

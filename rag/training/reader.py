@@ -6,6 +6,9 @@ MiniLM-L6 encoder of the packaged all-MiniLM-L6-v2, trained on
 - SQuAD 1.1 train: every question with its paragraph (windows without the answer learn "no answer"),
 - mined no-answer pairs: ``NEG_QUERIES`` SQuAD 1.1 questions paired with the best paragraph of our own hybrid
   retrieval (BM25 + MiniLM dense, RRF; ``rag.training.mining``) that is not theirs and holds no answer text,
+- synthetic SQuAD 2.0-style no-answer pairs built from SQuAD 1.1 train (``synthetic_negatives``): the paragraph
+  with the answer's sentence cut out (``SYNTH_REMOVED``), and the question with one of its names or numbers that
+  the paragraph holds swapped for one it does not (``SYNTH_SWAPPED``) -- the near misses the 2.0 crowd wrote,
 - the SQuAD 2.0 course split (``squad/dev-v2.0.json``): all questions, unanswerable ones included, of
   ``COURSE_TRAIN_ARTICLES`` of its 16 articles (``COURSE_REPEATS`` passes); its other articles are the
   calibration set (threshold and Platt scaling, model selection).
@@ -25,6 +28,7 @@ from __future__ import annotations
 import logging
 import math
 import random
+import re
 import sys
 import time
 from pathlib import Path
@@ -38,6 +42,8 @@ STRIDE = 128  # overlap of consecutive windows of a long context
 MAX_ANSWER_TOKENS = 30
 NEG_QUERIES = 30000  # SQuAD 1.1 questions that get a mined no-answer paragraph
 MINE_DEPTH = 10  # the no-answer paragraph is the best of the hybrid top-MINE_DEPTH that is not the answer's
+SYNTH_REMOVED = 20000  # SQuAD 1.1 questions paired with their paragraph minus the answer's sentence (no answer)
+SYNTH_SWAPPED = 15000  # SQuAD 1.1 questions with a name/number swapped for one the paragraph lacks (no answer)
 COURSE_TRAIN_ARTICLES = 10  # of the 16 course-split articles; the rest calibrate
 COURSE_REPEATS = 3
 EPOCHS = 3.0
@@ -112,6 +118,10 @@ def prepare(cfg: dict) -> None:
     contexts = sorted({r["context"] for r in train_rows})
     cidx = {c: i for i, c in enumerate(contexts)}
     squad = [[r["question"], cidx[r["context"]], r["answers"][0][0], r["answers"][0][1]] for r in train_rows]
+    article = {t: i for i, t in enumerate(sorted({r["title"] for r in train_rows}))}
+    ctx_article = [0] * len(contexts)
+    for r in train_rows:
+        ctx_article[cidx[r["context"]]] = article[r["title"]]
     neg_pick = rng.sample(range(len(train_rows)), min(cfg["neg_queries"], len(train_rows)))
     t0 = time.time()
     bm25, _ = BM25Index(contexts).search([train_rows[i]["question"] for i in neg_pick], cfg["mine_depth"] + 5)
@@ -126,7 +136,8 @@ def prepare(cfg: dict) -> None:
             "calibration": [r for r in course if r["title"] in titles["calibration"]],
             "test": [r for r in official if r["title"] in titles["test"]]}
     assert not set(titles["test"]) & set(titles["train"] + titles["calibration"])
-    write_json(work / "reader.json.gz", {"contexts": contexts, "squad": squad, "neg": neg, "titles": titles,
+    write_json(work / "reader.json.gz", {"contexts": contexts, "ctx_article": ctx_article, "squad": squad,
+                                         "neg": neg, "titles": titles,
                                          **sets})
     logger.info("prepared: %d SQuAD train, %d mining queries, %s", len(squad), len(neg),
                 {k: len(v) for k, v in sets.items()})
@@ -180,6 +191,98 @@ def mine(cfg: dict) -> None:
                                             "seconds": round(time.time() - t0, 1)})
     logger.info("mined %d no-answer pairs (%d answer-holding candidates skipped) in %.1fs", len(pairs), dropped,
                 time.time() - t0)
+
+
+# ============================================================================================ synthetic
+_NAME = re.compile(r"\b[A-Z][\w'-]*(?:\s+(?:of|the|de|von|van)?\s*[A-Z][\w'-]*)*")
+_NUMBER = re.compile(r"\b\d[\d,.]*\b")
+
+
+def _cut_answer_sentence(context: str, a0: int, answer: str) -> str | None:
+    """``context`` without the sentence(s) that hold the answer span, or None when that leaves the answer
+    (or too little text) behind."""
+    from rag.text import normalize_answer, split_sentences
+
+    a1 = a0 + len(answer)
+    sents = split_sentences(context)
+    keep = [t for off, t in sents if not (off < a1 and off + len(t) > a0)]
+    if len(keep) < 2 or len(keep) == len(sents):
+        return None
+    text = " ".join(keep)
+    norm = normalize_answer(answer)
+    if not norm or f" {norm} " in f" {normalize_answer(text)} ":
+        return None
+    return text
+
+
+def _name_matches(text: str) -> list[re.Match]:
+    """Capitalised spans that are names, not sentence-initial words ("However", "The")."""
+    return [m for m in _NAME.finditer(text)
+            if m.start() > 0 and text[:m.start()].rstrip()[-1:] not in ".!?\"" and len(m.group()) > 2]
+
+
+def _names(text: str) -> list[str]:
+    return [m.group() for m in _name_matches(text)]
+
+
+def _swap_term(question: str, context: str, names: list[str], rng: random.Random) -> str | None:
+    """``question`` with one name or number that ``context`` holds replaced by one it does not hold."""
+    spans = [(m, "name") for m in _name_matches(question) if m.group() in context]
+    spans += [(m, "number") for m in _NUMBER.finditer(question) if m.group() in context]
+    if not spans:
+        return None
+    m, kind = rng.choice(spans)
+    old = m.group()
+    for _ in range(8):
+        if kind == "number":
+            digits = old.replace(",", "")
+            if not digits.isdigit():
+                return None
+            value = int(digits)
+            new = str(value + rng.choice([-1, 1]) * rng.randint(1, max(2, value // 10 if value > 100 else 9)))
+        else:
+            if not names:
+                return None
+            new = rng.choice(names)
+        if new != old and new not in context and new.lower() not in question.lower():
+            return question[:m.start()] + new + question[m.end():]
+    return None
+
+
+def synthetic_negatives(prep: dict, n_removed: int, n_swapped: int, seed: int) -> list[tuple[str, str, str]]:
+    """SQuAD 2.0-style unanswerable ``(question, context, kind)`` triples made from SQuAD 1.1 train.
+
+    ``removed``: the question's own paragraph with the answer's sentence cut out (the topic, the entities and
+    the wording stay; the fact is gone). ``swapped``: the question with a name or number of its paragraph
+    replaced by a name from another paragraph of the same article (or a nearby number) that this paragraph does
+    not hold -- the "entity swap" near miss. Deterministic for a seed; never touches the course or test sets.
+    """
+    rng = random.Random(seed + 7)
+    ctx, art = prep["contexts"], prep["ctx_article"]
+    by_article: dict[int, list[int]] = {}
+    for i, a in enumerate(art):
+        by_article.setdefault(a, []).append(i)
+    order = list(range(len(prep["squad"])))
+    rng.shuffle(order)
+    out: list[tuple[str, str, str]] = []
+    removed = swapped = 0
+    for k in order:
+        q, ci, a0, answer = prep["squad"][k]
+        if removed < n_removed and k % 2 == 0:
+            text = _cut_answer_sentence(ctx[ci], a0, answer)
+            if text:
+                out.append((q, text, "removed"))
+                removed += 1
+        elif swapped < n_swapped:
+            others = [j for j in by_article.get(art[ci], []) if j != ci]
+            names = [n for j in rng.sample(others, min(3, len(others))) for n in _names(ctx[j])]
+            new_q = _swap_term(q, ctx[ci], names, rng)
+            if new_q:
+                out.append((new_q, ctx[ci], "swapped"))
+                swapped += 1
+        if removed >= n_removed and swapped >= n_swapped:
+            break
+    return out
 
 
 # ================================================================================================= train
@@ -274,6 +377,9 @@ def train(cfg: dict) -> None:
         qs.append(q), cs.append(ctx[ci]), ans.append((a0, text))
     for q, ci in negs:
         qs.append(q), cs.append(ctx[ci]), ans.append(None)
+    synth = synthetic_negatives(prep, cfg["synth_removed"], cfg["synth_swapped"], cfg["seed"])
+    for q, text, _ in synth:
+        qs.append(q), cs.append(text), ans.append(None)
     for _ in range(cfg["course_repeats"]):
         for r in prep["course_train"]:
             qs.append(r["question"]), cs.append(r["context"])
@@ -343,6 +449,7 @@ def train(cfg: dict) -> None:
             "total_seconds": round(time.time() - t_start, 1), "steps_done": len(losses), "steps_planned": steps,
             "stopped_early": stopped, "examples": len(qs), "windows": n,
             "no_answer_windows": int((ys == 0).sum().item()), "mined_pairs": len(negs),
+            "synthetic": {kind: sum(1 for *_, k in synth if k == kind) for kind in ("removed", "swapped")},
             "course_train_questions": len(prep["course_train"]),
             "loss_first200": float(np.mean(losses[:200])), "loss_last200": float(np.mean(losses[-200:])),
             "compact_bytes": folder_size(compact_dir), "titles": prep["titles"], "hyperparameters": cfg}
@@ -498,6 +605,9 @@ def _card(cfg: dict, m: dict) -> str:
         "## Data",
         f"- SQuAD 1.1 train (all questions) + {info['mined_pairs']} mined no-answer pairs (question + best "
         "non-answer paragraph of our BM25+dense RRF hybrid, answer-holding paragraphs skipped)",
+        f"- synthetic no-answer pairs from SQuAD 1.1 train: {info.get('synthetic', {}).get('removed', 0)} with the "
+        f"answer's sentence cut out of the paragraph, {info.get('synthetic', {}).get('swapped', 0)} with a name or "
+        "number of the question swapped for one the paragraph lacks",
         f"- SQuAD 2.0 course split (`dev-v2.0.json`): {info['course_train_questions']} questions of "
         f"{len(info['titles']['train'])} articles x{hp['course_repeats']} for training; the other "
         f"{len(info['titles']['calibration'])} articles ({', '.join(info['titles']['calibration'])}) "

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import gzip
 import json
-import os
 import re
 import shutil
 import time
@@ -14,15 +12,18 @@ import pytest
 from haystack import Document
 from haystack.core.errors import ComponentError
 
+from evals.datasets import data_dir
+from evals.datasets.conll2003 import read_sentences
 from rag.components.entity_extractor import DocumentEntityExtractor, _decode_bio
 from rag.entities import entity_key
 from rag.models import SHIPPED_MODELS
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-DATA = Path(os.environ.get("DOCRAG_DATA", REPO_ROOT.parent / "shared" / "data"))
+DATA = data_dir()
 CONLL_TESTB = DATA / "conll2003" / "eng.testb.gz"
 CONLL_TRAIN = DATA / "conll2003" / "eng.train.gz"
 SQUAD_DEV = DATA / "squad" / "dev-v2.0.json"
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 CONLL_LABELS = ["O", "B-PER", "I-PER", "B-ORG", "I-ORG", "B-LOC", "I-LOC", "B-MISC", "I-MISC"]
 # spaCy (OntoNotes) -> CoNLL types, for scoring on CoNLL; NORP/FAC/... have no CoNLL PER/ORG/LOC counterpart.
 SPACY_TO_CONLL = {"PERSON": "PER", "ORG": "ORG", "GPE": "LOC", "LOC": "LOC"}
@@ -34,24 +35,8 @@ SPACY_F1_MARGIN = 0.07
 
 
 def read_conll(path: Path, limit: int | None = None) -> list[list[tuple[str, str]]]:
-    """Sentences of (token, IOB1 tag), ``-DOCSTART-`` lines dropped."""
-    sentences: list[list[tuple[str, str]]] = []
-    current: list[tuple[str, str]] = []
-    with gzip.open(path, "rt", encoding="utf-8") as f:
-        for line in f:
-            parts = line.split()
-            if not parts:
-                if current:
-                    sentences.append(current)
-                    current = []
-                    if limit and len(sentences) >= limit:
-                        break
-                continue
-            if parts[0] != "-DOCSTART-":
-                current.append((parts[0], parts[-1]))
-    if current and not (limit and len(sentences) >= limit):
-        sentences.append(current)
-    return sentences
+    """The first ``limit`` sentences as (token, IOB2 tag) pairs (the one CoNLL reader, ``-DOCSTART-`` dropped)."""
+    return [list(zip(toks, tags, strict=True)) for toks, tags in read_sentences(path)[: limit or None]]
 
 
 def conll_text_and_gold(sentence: list[tuple[str, str]]) -> tuple[str, set[tuple[int, int, str]]]:
@@ -87,17 +72,6 @@ def score_on_conll(
         for ents in extractor.extract(list(texts))
     ]
     return entity_f1(list(gold), predicted)
-
-
-@pytest.fixture(autouse=True)
-def one_torch_thread():
-    """The tiny models do tiny matrix products: extra torch threads only add sync cost (and crawl on busy cores)."""
-    import torch
-
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="session")

@@ -7,7 +7,7 @@ import pytest
 from haystack import Document
 from haystack.dataclasses import ChatMessage, ExtractedAnswer
 
-from rag.components.evidence_answer_builder import NO_ANSWER_TEXT, EvidenceAnswerBuilder, agrees
+from rag.components.evidence_answer_builder import NO_ANSWER_TEXT, EvidenceAnswerBuilder, agrees, novel_words
 from rag.components.evidence_gate import EvidenceGate, evidence_dict
 from rag.components.extractive_reader import ExtractiveReader, sentence_around
 from rag.span_decode import Calibrator, fit_platt, reliability, window_spans
@@ -98,3 +98,14 @@ def test_answer_builder_modes_and_verbatim_quotes():
     declined = builder.run(query="q", candidates=ev, no_answer="q")["answer"]
     assert declined["declined"] and declined["mode"] == "declined" and declined["text"] == NO_ANSWER_TEXT
     assert declined["confidence"] == pytest.approx(0.1)
+
+
+def test_agrees_refuses_words_the_evidence_and_question_lack():
+    ev = [evidence_dict(_answer(DOC, "20,000 bottles", 0.9))]
+    assert novel_words("20,000 bottles were delivered [1]", ev) == []
+    # an invented place / abbreviation around the right span is not "agreeing"
+    assert novel_words("20,000 bottles were delivered in Texas (TX) [1]", ev) == ["texas", "tx"]
+    assert not agrees("20,000 bottles were delivered in Texas [1]", ev)
+    # words of the question may be echoed
+    assert agrees("The shipment was 20,000 bottles [1]", ev, query="How big was the shipment?")
+    assert not agrees("The shipment was 20,000 bottles [1]", ev)

@@ -3,35 +3,24 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import pytest
 from haystack import Document
 from haystack.core.errors import ComponentError
 
+from evals.datasets import data_dir
 from rag.components.t5_summarizer import T5DocumentSummarizer, pack_windows
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-DATA = Path(os.environ.get("DOCRAG_DATA", REPO_ROOT.parent / "shared" / "data"))
+DATA = data_dir()
 SQUAD_DEV = DATA / "squad" / "dev-v2.0.json"
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def squad_paragraphs() -> list[list[str]]:
     """Paragraph texts of each SQuAD dev article."""
     data = json.loads(SQUAD_DEV.read_text(encoding="utf-8"))["data"]
     return [[p["context"] for p in article["paragraphs"]] for article in data]
-
-
-@pytest.fixture(autouse=True)
-def one_torch_thread():
-    """The tiny models do tiny matrix products: extra torch threads only add sync cost (and crawl on busy cores)."""
-    import torch
-
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="session")

@@ -41,6 +41,26 @@ def test_streaming_matches_reply_and_stops(gen: TransformersChatGenerator) -> No
     assert len(chunks) > 2  # streamed piece by piece, not in one go
 
 
+def test_stop_event_ends_the_reply_at_the_next_token(gen: TransformersChatGenerator) -> None:
+    import threading
+
+    stop = threading.Event()
+    chunks: list[str] = []
+
+    def on_chunk(c) -> None:
+        chunks.append(c.content)
+        if len(chunks) == 3:
+            stop.set()
+
+    msgs = [ChatMessage.from_user("Count from 1 to 50, separated by commas.")]
+    reply = gen.run(msgs, generation_kwargs={"max_tokens": 60, "stop_event": stop}, streaming_callback=on_chunk)
+    reply = reply["replies"][0]
+    assert reply.meta["finish_reason"] == "stopped"
+    assert reply.meta["usage"]["completion_tokens"] <= 6  # a token or two after the third piece, not 60
+    assert gen.run(msgs, generation_kwargs={"max_tokens": 8, "stop_event": threading.Event()})["replies"][0] \
+        .meta["usage"]["completion_tokens"] == 8  # an event never set changes nothing
+
+
 def test_streamer_holds_back_partial_stop_strings() -> None:
     class Tok:
         def decode(self, ids: list[int], skip_special_tokens: bool = True) -> str:

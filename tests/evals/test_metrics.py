@@ -100,6 +100,8 @@ class TestNer:
     def test_iob1_to_iob2(self):
         assert iob1_to_iob2(["I-PER", "I-PER", "O", "I-LOC", "B-LOC", "I-ORG"]) == \
             ["B-PER", "I-PER", "O", "B-LOC", "B-LOC", "B-ORG"]
+        assert iob1_to_iob2(["I-ORG", "O", "I-MISC", "I-MISC", "B-MISC", "I-PER"]) == \
+            ["B-ORG", "O", "B-MISC", "I-MISC", "B-MISC", "B-PER"]
 
     def test_spans_to_iob2_maps_labels_and_drops_numeric(self):
         tokens = ["Angela", "Merkel", "visited", "Paris", "in", "2019", "."]

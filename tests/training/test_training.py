@@ -112,10 +112,6 @@ class TestRerankerDeviceSubset:
 
 
 class TestConll:
-    def test_iob1_to_bio(self):
-        assert data.iob1_to_bio(["I-ORG", "O", "I-MISC", "I-MISC", "B-MISC", "I-PER"]) == [
-            "B-ORG", "O", "B-MISC", "I-MISC", "B-MISC", "B-PER"]
-
     def test_entities(self):
         from rag.training.ner import entities, entity_f1
 

