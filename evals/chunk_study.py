@@ -43,6 +43,7 @@ DEPTH = 100
 RRF_K = 2
 SEED = 0
 CONFIGS = ("chunk-180/30", "chunk-180/30-noprefix", "chunk-120/20", "chunk-256/40", "sentwin-1", "sentwin-2")
+SETS = "scifact-dev,squad-dev"
 OUT = "evals/reports/chunk_study.json"
 
 logger = logging.getLogger("evals.chunk_study")
@@ -223,6 +224,7 @@ def main(argv: list[str] | None = None) -> int:
     encoder = base_model_dir()
     ce = CrossEncoder(resolve_reranker().path, device="cpu", max_length=256)
     results: dict[str, dict[str, Any]] = {}
+    sets = {n: s for n, s in sets.items() if n in cfg["sets"].split(",")}
     for name, s in sets.items():
         results[name] = {c: measure(name, s, c, encoder, ce, cfg) for c in cfg["configs"].split(",")}
     meta = {"sets": {n: {"queries": len(s["queries"]), "records": len(s["records"])} for n, s in sets.items()},
