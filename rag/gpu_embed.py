@@ -123,6 +123,7 @@ class FastEncoder:
         self.attention = attention_backend(device, dtype)
         self.model: Any = None  # the SentenceTransformer or CrossEncoder
         self._backend: Any = None
+        self._extra: dict[str, Any] = {}
 
     # --- loading -----------------------------------------------------------------------------------
     def warm_up(self) -> None:
@@ -147,6 +148,9 @@ class FastEncoder:
         backend.no_padding()
         backend.enable_truncation(self.max_length)
         self._backend = backend
+        # what the library's own preprocessing adds beside the tensors (sentence-transformers 6: the modality)
+        probe = self.model.preprocess(["a"] if self.kind == "embed" else [("a", "b")])
+        self._extra = {k: v for k, v in probe.items() if not hasattr(v, "shape")}
         logger.info("FastEncoder %s on %s: %s, attention=%s, batch=%d", self.kind, self.device, self.dtype,
                     self.attention, self.batch_size)
 
@@ -225,10 +229,10 @@ class FastEncoder:
 
     # --- device side -------------------------------------------------------------------------------
     def _forward(self, ids: Any, mask: Any, type_ids: Any) -> Any:
-        feats = {"input_ids": ids.long(), "attention_mask": mask.long(), "token_type_ids": type_ids.long()}
-        if self.kind == "embed":
-            return self.model(feats)["sentence_embedding"].float()
-        return self.model.model(**feats).logits.float()
+        """The library's own module stack (transformer, pooling, normalisation / score head) on one batch."""
+        feats = {"input_ids": ids.long(), "attention_mask": mask.long(), "token_type_ids": type_ids.long(),
+                 **self._extra}
+        return self.model(feats)["sentence_embedding" if self.kind == "embed" else "scores"].float()
 
     def _run(self, texts: list[str], pairs: list[str] | None, wave: int) -> np.ndarray:
         import torch
