@@ -146,7 +146,7 @@ def _langchain_or_error(fn: Any) -> Any:
         return None, {"error": f"LangChain baseline needs the bench extra (pip install -e .[bench]): {e}"}
 
 
-LANGCHAIN_SETTINGS = (("fp32", 64), ("bf16", 64), ("bf16", 128))
+LANGCHAIN_SETTINGS = (("fp32", 64), ("bf16", 64))
 
 
 def _pdf_corpus(folder: Path, n_pages: int) -> dict[str, Any]:

@@ -142,9 +142,13 @@ class FastEncoder:
             self.model = CrossEncoder(self.model_path, num_labels=1, device=self.device,
                                       max_length=self.max_length, model_kwargs=kwargs)
         self.model.eval()
-        backend = getattr(self.model.tokenizer, "_tokenizer", None)  # the Rust tokenizer behind the fast one
-        if backend is None:
+        rust = getattr(self.model.tokenizer, "_tokenizer", None)  # the Rust tokenizer behind the fast one
+        if rust is None:
             raise ValueError(f"{self.model_path} has no fast (Rust) tokenizer: FastEncoder needs tokenizer.json")
+        from tokenizers import Tokenizer
+
+        # a copy: transformers sets padding/truncation on its own backend at every call
+        backend = Tokenizer.from_str(rust.to_str())
         backend.no_padding()
         backend.enable_truncation(self.max_length)
         self._backend = backend
