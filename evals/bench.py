@@ -168,6 +168,19 @@ def _pdf_corpus(folder: Path, n_pages: int) -> dict[str, Any]:
     return {"files": copies, "pages": pages, "made_from": "copies of the text PDFs of shared/data/docs, in turn"}
 
 
+def _report_path(name: str) -> Path:
+    return REPO / "evals" / "reports" / f"bench-{name}.json"
+
+
+def _saver(name: str, out: dict[str, Any]) -> Any:
+    def save() -> None:
+        path = _report_path(name)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(out, indent=2))
+
+    return save
+
+
 def corpus_child(args: argparse.Namespace) -> dict[str, Any]:
     """One 1,000-page ingest in this fresh process (``bench _corpus``), for its peak RSS: ours or LangChain's."""
     corpus, home = Path(args.corpus), Path(args.home)
@@ -193,6 +206,7 @@ def bench_ingest(args: argparse.Namespace) -> dict[str, Any]:
     from rag import DocRAG
 
     out: dict[str, Any] = {"machine": _machine()}
+    save = _saver("ingest", out)  # after each case: a cut-short run keeps what it measured
     pdfs = [DATA / n for n in ("docs/" + x for x in TEXT_PDFS)]
     with tempfile.TemporaryDirectory() as tmp:
         home = Path(tmp)
@@ -216,6 +230,7 @@ def bench_ingest(args: argparse.Namespace) -> dict[str, Any]:
                                               "MiniLM, QdrantVectorStore; no NER, sparse vectors or metadata"}
         if "pages_per_s" in best:
             out["ratio_ours_over_langchain_text_pdfs"] = round(out["text_pdfs"]["pages_per_s"] / best["pages_per_s"], 3)
+        save()
         corpus = home / "corpus"
         out["corpus"] = _pdf_corpus(corpus, args.pages)
         for which in ("docrag", "langchain"):
@@ -229,6 +244,7 @@ def bench_ingest(args: argparse.Namespace) -> dict[str, Any]:
                 out[f"corpus_{which}"] = {"error": done.stderr.strip().splitlines()[-1:] or done.returncode}
                 continue
             out[f"corpus_{which}"] = json.loads(done.stdout.strip().splitlines()[-1])
+            save()
         ours, lc = out.get("corpus_docrag", {}), out.get("corpus_langchain", {})
         if "pages_per_s" in ours and "pages_per_s" in lc:
             out["ratio_ours_over_langchain_corpus"] = round(ours["pages_per_s"] / lc["pages_per_s"], 3)
@@ -521,9 +537,7 @@ def main(argv: list[str] | None = None) -> int:
                      ("store", bench_store)):
         if args.what in (name, "all"):
             results[name] = fn(args)
-            path = REPO / "evals" / "reports" / f"bench-{name}.json"
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(json.dumps(results[name], indent=2))
+            _saver(name, results[name])()
     if args.what in ("generators", "all"):
         from evals import generators
 
