@@ -5,8 +5,8 @@ Imports only torch, transformers, sentence-transformers, numpy and ``rag.gpu_emb
 
     python -m evals.gpu_bench_data --out .carry/gpu_bench          # real chunks + the packaged MiniLM
     python3 -m evals.gpu_bench --data .carry/gpu_bench --out "$OUT/gpu_bench.json"          # on the GPU
-    python -m evals.gpu_bench --device cpu --sizes 200 --repeats 1 --sweep-n 100 --rerank-pairs 100 \\
-        --st-batch-sizes 16,32 --fast-batch-sizes 32 --ce-batch-sizes 16   # smoke test on the CPU
+    python -m evals.gpu_bench --device cpu --distinct 24 --sizes 48 --repeats 1 --sweep-n 24 --rerank-pairs 24 \\
+        --st-batch-sizes 16 --fast-batch-sizes 16 --ce-batch-sizes 16 --tokenizer-threads 2   # CPU smoke test
 
 What it measures (every throughput the median of ``repeats`` runs after a warm-up):
 
@@ -56,6 +56,7 @@ KNOBS: dict[str, Any] = {
     "fast_batch_sizes": "256,512,1024",
     "ce_batch_sizes": "32,64,128,256,512",
     "rerank_pairs": 20_000,
+    "distinct": 0,                  # use only this many distinct chunks and pairs (0 = all; small for a smoke test)
     "max_length": 256,              # the embedder's max_seq_length; the reranker's trained length
     "tokenizer_threads": min(16, os.cpu_count() or 1),
     "out": "",
@@ -294,6 +295,10 @@ def run(cfg: dict[str, Any]) -> dict[str, Any]:
         cfg["dtype"] = "fp32"
     folder = Path(cfg["data"])
     data = load_data(folder)
+    if cfg["distinct"]:
+        k = cfg["distinct"]
+        data["chunks"] = data["chunks"][:k]
+        data["pairs"] = [[q, c % k] for q, c in data["pairs"][:k]]
     cache = Path(tempfile.mkdtemp(prefix="gpu-bench-models-"))
     t0 = time.perf_counter()
     embedder = model_folder(folder / "minilm", cache)
