@@ -9,7 +9,7 @@ export HF_HUB_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 PORT ?= 8501
 
-.PHONY: install run test test-fast eval-ci eval bench bench-deps bench-ingest bench-query bench-store bench-memory bench-generators bench-runtime runtime-gate bench-gpu models train-reranker train-ner train-reader serve lint clean
+.PHONY: install run test test-fast eval-ci eval bench bench-deps bench-ingest bench-query bench-store bench-memory bench-generators bench-runtime runtime-gate bench-gpu-data bench-gpu models train-reranker train-ner train-reader serve lint clean
 
 install:
 	@bash scripts/setup.sh
@@ -67,6 +67,10 @@ bench-generators: install
 DOCRAG_MODELS ?= qwen2.5-coder-0.5b qwen2.5-coder-1.5b gemma3-270m
 models: install
 	$(VENV)/bin/docrag models install $(DOCRAG_MODELS)
+
+# on the CPU first: the real chunks and the packaged MiniLM that the GPU bench carries (.carry/gpu_bench)
+bench-gpu-data: install
+	$(PY) -m evals.gpu_bench_data --out .carry/gpu_bench
 
 bench-gpu:
 	python3 -m evals.bench gpu

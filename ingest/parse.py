@@ -26,6 +26,7 @@ import re
 import shutil
 import tempfile
 import time
+from collections.abc import Iterator
 from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
@@ -231,19 +232,26 @@ class UnstructuredFileParser:
 
         Never raises for a bad file: its :class:`ParseResult` carries the one-line ``error``.
         """
+        return list(self.iter_parse(sources, meta))
+
+    def iter_parse(self, sources: list[str], meta: list[dict[str, Any]] | None = None,
+                   ahead: int | None = None) -> Iterator[ParseResult]:
+        """:meth:`parse_many` as it goes, in input order: the pool parses up to ``ahead`` files beyond the
+        one handed back while the caller works on it (the pipelined ingest); closing the iterator cancels the
+        files not started yet."""
         metas = meta or [{}] * len(sources)
         if self.workers:
-            return list(shared_pool(self.workers).map(sources, metas, options=self.options(), limits=self.limits))
-        out = []
+            yield from shared_pool(self.workers).map(sources, metas, options=self.options(), limits=self.limits,
+                                                     ahead=ahead)
+            return
         for src, m in zip(sources, metas, strict=True):
             t0 = time.monotonic()
             try:
                 docs, warns = self.parse_file(Path(src), m)
-                out.append(ParseResult(str(src), docs, warns, seconds=time.monotonic() - t0))
+                yield ParseResult(str(src), docs, warns, seconds=time.monotonic() - t0)
             except IngestError as e:
-                out.append(ParseResult(str(src), error=e.reason, limit=getattr(e, "limit", None),
-                                       seconds=time.monotonic() - t0))
-        return out
+                yield ParseResult(str(src), error=e.reason, limit=getattr(e, "limit", None),
+                                  seconds=time.monotonic() - t0)
 
     # ------------------------------------------------------------------------------------------
     def parse_file(self, path: Path, meta: dict[str, Any] | None = None) -> tuple[list[Document], list[str]]:

@@ -276,29 +276,48 @@ class ParsePool:
 
     def map(self, paths: Iterable[str | Path], metas: Iterable[dict[str, Any] | None] | None = None,
             options: dict[str, Any] | None = None, limits: ParseLimits | None = None,
-            progress: ProgressFn | None = None) -> Iterator[ParseResult]:
+            progress: ProgressFn | None = None, ahead: int | None = None) -> Iterator[ParseResult]:
         """Parse many files, up to ``workers`` at once; results come back in input order.
 
         :param progress: called as ``progress(done, total, result)`` as each file finishes (any order).
+        :param ahead: queue at most this many files beyond the ones already handed back (None: all at once),
+            so a slow consumer (the ingest's embedder) bounds the parsed results held in memory. Files still
+            queued when the iterator is closed early are cancelled.
         """
         paths = list(paths)
         metas = list(metas) if metas is not None else [None] * len(paths)
-        futs = [self.submit(p, m, options, limits) for p, m in zip(paths, metas, strict=True)]
-        if progress:
-            done = [0]
-            lock = threading.Lock()
+        if len(metas) != len(paths):
+            raise ValueError(f"{len(metas)} metas for {len(paths)} paths")
+        window = len(paths) if ahead is None else max(1, ahead)
+        done = [0]
+        lock = threading.Lock()
 
-            def report(f: Future) -> None:
-                with lock:
-                    done[0] += 1
-                    n = done[0]
-                if not f.exception():
-                    progress(n, len(futs), f.result())
+        def report(f: Future) -> None:
+            with lock:
+                done[0] += 1
+                n = done[0]
+            if not f.cancelled() and not f.exception():
+                progress(n, len(paths), f.result())
 
+        futs: list[Future[ParseResult]] = []
+
+        def top_up(upto: int) -> None:
+            while len(futs) < min(upto, len(paths)):
+                i = len(futs)
+                f = self.submit(paths[i], metas[i], options, limits)
+                if progress:
+                    f.add_done_callback(report)
+                futs.append(f)
+
+        try:
+            for i in range(len(paths)):
+                top_up(i + 1 + window)
+                yield futs[i].result()
+                futs[i] = None  # type: ignore[call-overload]  # the caller holds the result now
+        finally:
             for f in futs:
-                f.add_done_callback(report)
-        for f in futs:
-            yield f.result()
+                if f is not None:
+                    f.cancel()
 
     def close(self) -> None:
         """Stop the workers (after the files already queued)."""

@@ -21,6 +21,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -98,6 +99,19 @@ def _stop_kwargs(p: Pipeline, stop: threading.Event) -> dict[str, Any]:
         return scores
 
     return {"logits_processor": LogitsProcessorList([only_eos])}
+
+
+@dataclass
+class _Pending:
+    """A file of an ingest run between its new version and its commit."""
+
+    source: str
+    version: str
+    meta: dict[str, Any]
+    elements: list[Document] = field(default_factory=list)
+
+    def estimated_chunks(self, chunk_size: int) -> int:
+        return 1 + sum(len((e.content or "").split()) for e in self.elements) // chunk_size
 
 
 class DocRAG:
@@ -204,6 +218,11 @@ class DocRAG:
                parsed: dict[str, ParseResult] | None = None) -> IngestReport:
         """Ingest files and folders. Unchanged files are skipped, changed files replaced, bad files reported.
 
+        Pipelined: the parse pool (``parse_workers`` processes, each file within its parse budget) parses the
+        next files while this process chunks, tags, embeds and writes the files parsed so far, in batches of
+        about ``ingest_batch_chunks`` chunks across files; each file is committed on its own once its chunks
+        are stored (see :class:`ingest.store.library.Library`), so a crash loses or duplicates nothing.
+
         :param paths: files or folders (recursive).
         :param passwords: passwords for encrypted PDFs by file name/path (``"*"`` for all).
         :param progress: called as ``progress(done, total, source)`` after each file.
@@ -215,64 +234,103 @@ class DocRAG:
         t0 = time.perf_counter()
         files, missing = self.expand_paths(list(paths))
         report = IngestReport(failed=list(missing))
-        self.library  # noqa: B018 - open (and recover) the store before parsing anything
-        pipe = self._pipeline("indexing")
-        for i, path in enumerate(files):
+        lib = self.library  # open (and recover) the store before parsing anything
+        done = [0]
+
+        def finished(src: str) -> None:
+            done[0] += 1
+            if progress:
+                progress(done[0], len(files), src)
+
+        todo: list[_Pending] = []
+        for path in files:
             src = str(path)
             try:
-                self._ingest_one(path, pipe, report, force, passwords, (parsed or {}).get(src))
-            except StoreFullError:
-                raise  # one clear line; nothing half-written is visible
-            except IngestError as e:
-                report.failed.append({"source": src, "error": e.reason})
-            except Exception as e:
-                logger.exception("Unexpected error ingesting %s", src)
-                report.failed.append({"source": src, "error": f"{type(e).__name__}: {e}"[:300]})
-            if progress:
-                progress(i + 1, len(files), src)
+                fh = file_sha256(path)
+            except OSError as e:
+                report.failed.append({"source": src, "error": f"cannot read the file: {e.strerror or e}"})
+                finished(src)
+                continue
+            key = self.index_key(fh)
+            if not force and lib.unchanged(src, key):
+                report.unchanged.append(src)
+                finished(src)
+                continue
+            version = lib.new_version(key)
+            todo.append(_Pending(src, version, {"file_hash": fh, "index_key": key, **lib.pending_meta(version)}))
+        pre = parsed or {}
+        to_parse = [p for p in todo if p.source not in pre]
+        parser = graph.build_parser(self.settings, passwords)
+        results = parser.iter_parse([p.source for p in to_parse], [p.meta for p in to_parse],
+                                    ahead=max(4, 4 * self.settings.parse_workers))
+        batch: list[_Pending] = []
+        pending_chunks = 0
+        try:
+            for p in todo:
+                r = pre[p.source] if p.source in pre else next(results)
+                if not r.ok:
+                    logger.warning("Skipping %s: %s", p.source, r.error)
+                    report.failed.append(r.failure())
+                    finished(p.source)
+                    continue
+                report.warnings.extend({"source": p.source, "warning": w} for w in r.warnings)
+                p.elements = [Document(content=d.content, meta={**d.meta, **p.meta}) for d in r.documents]
+                batch.append(p)
+                pending_chunks += p.estimated_chunks(self.settings.chunk_size)
+                if pending_chunks >= self.settings.ingest_batch_chunks:
+                    self._index_batch(batch, report, finished)
+                    batch, pending_chunks = [], 0
+            if batch:
+                self._index_batch(batch, report, finished)
+        finally:
+            results.close()  # cancels what is still queued (a StoreFullError stops the whole run)
         report.seconds = time.perf_counter() - t0
         return report
 
-    def _ingest_one(self, path: Path, pipe: Pipeline, report: IngestReport, force: bool,
-                    passwords: dict[str, str] | None = None, pre: ParseResult | None = None) -> None:
-        """One file as a new version, made visible only when all of its chunks are stored (see Library)."""
-        src = str(path)
-        fh = file_sha256(path)
-        key = self.index_key(fh)
+    def _index_batch(self, batch: list[_Pending], report: IngestReport, finished: Callable[[str], None]) -> None:
+        """Chunk, tag, embed and write the files of ``batch`` in one graph run, then commit each file.
+
+        When the run fails, the batch's pending chunks are dropped and its files indexed one by one, so the
+        error lands on the file that caused it (a full disk stops the ingest with its one line).
+        """
         lib = self.library
-        if not force and lib.unchanged(src, key):
-            report.unchanged.append(src)
-            return
-        version = lib.new_version(key)
-        meta = {"file_hash": fh, "index_key": key, **lib.pending_meta(version)}
         try:
-            if pre is None:
-                result = pipe.run({"parser": {"sources": [src], "meta": [meta], "passwords": passwords}},
-                                  include_outputs_from={"parser", "chunker", "entities"})
-            elif pre.ok:  # parsed already (by the service, outside its lock): index the elements
-                elements = [Document(content=d.content, meta={**d.meta, **meta}) for d in pre.documents]
-                result = self._pipeline("indexing", parse=False).run(
-                    {"chunker": {"documents": elements}}, include_outputs_from={"chunker", "entities"})
-                result["parser"] = {"warnings": [{"source": src, "warning": w} for w in pre.warnings]}
-            else:
-                result = {"parser": {"failures": [pre.failure()]}}
+            out = self._pipeline("indexing", parse=False).run(
+                {"chunker": {"documents": [e for p in batch for e in p.elements]}},
+                include_outputs_from={"chunker", "entities"})
         except Exception as e:
-            lib.abort(src, version)
+            for p in batch:
+                lib.abort(p.source, p.version)
             cause = _store_cause(e)
-            if cause is not None:
+            if isinstance(cause, StoreFullError):
                 raise cause from e
-            raise
-        parsed = result.get("parser", {})
-        for w in parsed.get("warnings", []):
-            report.warnings.append(w)
-        if parsed.get("failures"):
-            report.failed.extend(parsed["failures"])
+            if len(batch) > 1:
+                for p in batch:
+                    self._index_batch([p], report, finished)
+                return
+            logger.exception("Unexpected error ingesting %s", batch[0].source)
+            report.failed.append({"source": batch[0].source, "error": str(cause) if cause is not None
+                                  else f"{type(e).__name__}: {e}"[:300]})
+            finished(batch[0].source)
             return
-        chunks = (result.get("entities") or result.get("chunker") or {}).get("documents", [])
-        if not chunks:
-            raise IngestError(src, "no chunks were made from the extracted text")
-        rec = lib.commit(src, version, chunks, chunks[0].meta)
-        report.ingested.append({"source": src, "chunks": rec.chunks, "pages": rec.pages})
+        by_source: dict[str, list[Document]] = {}
+        for c in (out.get("entities") or out.get("chunker") or {}).get("documents", []):
+            by_source.setdefault(c.meta["source"], []).append(c)
+        for p in batch:
+            chunks = by_source.get(p.source, [])
+            try:
+                if not chunks:
+                    raise IngestError(p.source, "no chunks were made from the extracted text")
+                rec = lib.commit(p.source, p.version, chunks, chunks[0].meta)
+                report.ingested.append({"source": p.source, "chunks": rec.chunks, "pages": rec.pages})
+            except StoreFullError:
+                raise  # one clear line; nothing half-written is visible
+            except IngestError as e:
+                report.failed.append({"source": p.source, "error": e.reason})
+            except Exception as e:
+                logger.exception("Unexpected error committing %s", p.source)
+                report.failed.append({"source": p.source, "error": f"{type(e).__name__}: {e}"[:300]})
+            finished(p.source)
 
     def ingest_records(self, records: list[dict[str, Any]], batch_size: int = 256, entities: bool = False,
                        progress: ProgressFn | None = None) -> IngestReport:

@@ -71,6 +71,7 @@ class Settings(BaseModel):
     ocr: bool = Field(default=True, description="OCR image-only PDF pages and images with tesseract.")
     ocr_languages: str = "eng"
     embed_batch_size: int = Field(default=64, ge=1)
+    ingest_batch_chunks: int = Field(default=256, ge=1, description="Chunks of several files that go through NER, embedding and the store write together (pipelined ingest).")
     extract_entities: bool = Field(default=True, description="Run NER at ingest time and store entities.")
 
     # --- models (HF id, local path, or empty for the packaged default) -------------------------

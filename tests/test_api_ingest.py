@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections import Counter
 from pathlib import Path
@@ -34,6 +36,19 @@ def assert_consistent(d: DocRAG) -> None:
     for src, docs in by_src.items():
         assert len({x.meta["index_key"] for x in docs}) == 1, src
         assert sorted(x.meta["chunk_index"] for x in docs) == list(range(docs[0].meta["chunk_count"])), src
+
+
+def _children(pid: int) -> set[int]:
+    """Live child processes of ``pid`` (Linux /proc)."""
+    out = set()
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:  # fields after the name: state, ppid, ...
+            out.add(int(stat.parent.name))
+    return out
 
 
 @pytest.fixture()
@@ -119,6 +134,71 @@ class TestIngest:
             assert len(chunk_counts(d)) == 7
             again = d.ingest([folder])
             assert len(again.unchanged) == 7
+
+    def test_kill_9_mid_pipelined_batch_with_the_pool(self, tmp_path: Path, docs_dir: Path) -> None:
+        """Two parse workers run ahead while chunks of several files are embedded and written together: a kill -9
+        mid-batch leaves no worker behind, and a re-run loses nothing and duplicates nothing; a file over the
+        parse time budget is reported by name and never holds up the others."""
+        folder = tmp_path / "many"
+        folder.mkdir()
+        names = ["GSA2022.pdf", "multi-column.pdf", "reliance.pdf", "ntsb-20071229X02007.pdf", "fake-memo.pdf",
+                 "handbook-1p.docx", "norwich-city.txt"]
+        for name in names:
+            shutil.copy(docs_dir / name, folder / name)
+        (folder / "slow.txt").write_bytes(b"word " * 4_000_000)  # one 20 MB line: the partitioner takes minutes
+        budget = {"parse_workers": 2, "ingest_batch_chunks": 40, "parse_timeout_s": 20, "max_text_mb": 100}
+        home = tmp_path / "home"
+        env = {**os.environ, "DOCRAG_EXTRACT_ENTITIES": "0", **{f"DOCRAG_{k.upper()}": str(v) for k, v in budget.items()}}
+        proc = subprocess.Popen([sys.executable, "-m", "rag.cli", "--home", str(home), "ingest", str(folder)],
+                                cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        progress = []  # the CLI's per-file progress bar on stderr: "ingest: ... 2/8"
+        threading.Thread(target=lambda: progress.extend(iter(lambda: proc.stderr.read1(4096).decode(errors="replace"),
+                                                             "")), daemon=True).start()
+        deadline = time.time() + 240
+        # two files done: at least one of them committed (only slow.txt can fail), then kill mid-way through the rest
+        while time.time() < deadline and proc.poll() is None and not re.search(r"\b[2-7]/8\b", "".join(progress)):
+            time.sleep(0.1)
+        time.sleep(0.5)
+        workers = _children(proc.pid)
+        assert proc.poll() is None, "the ingest finished before it could be killed mid-batch"
+        assert workers, "no parse worker was running"
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=30)
+        deadline = time.time() + 20
+        while time.time() < deadline and any(Path(f"/proc/{w}").exists() for w in workers):
+            time.sleep(0.2)
+        assert not [w for w in workers if Path(f"/proc/{w}").exists()], "a parse worker outlived its parent"
+        with DocRAG(home=home, extract_entities=False, **budget) as d:
+            report = d.ingest([folder])
+            assert [(Path(f["source"]).name, f["error"]) for f in report.failed] == [
+                ("slow.txt", "parsing took over 20 s (raise DOCRAG_PARSE_TIMEOUT_S)")]
+            assert len(report.ingested) + len(report.unchanged) == len(names)
+            assert report.unchanged, "the killed run committed nothing"
+            assert_consistent(d)
+            assert len(chunk_counts(d)) == len(names)
+            assert d.store.count_documents_by_filter({"field": "meta.state", "operator": "==", "value": "pending"}) == 0
+            again = d.ingest([folder / n for n in names])
+            assert len(again.unchanged) == len(names)
+
+    def test_batches_across_files_store_what_one_file_at_a_time_stores(self, tmp_path: Path, docs_dir: Path) -> None:
+        """The same chunks (ids, texts, pages, context) whether files are indexed one per graph run or together;
+        progress is reported once per file either way."""
+        files = [docs_dir / n for n in ["fake-memo.pdf", "handbook-1p.docx", "simple-table.md", "norwich-city.txt",
+                                        "layout-parser-paper-fast.pdf"]]
+        stored, calls = {}, {}
+        for batch in (1, 10_000):
+            seen: list[tuple[int, int, str]] = []
+            with DocRAG(home=tmp_path / f"home-{batch}", extract_entities=False, ingest_batch_chunks=batch) as d:
+                report = d.ingest(files, progress=lambda done, total, src, s=seen: s.append((done, total, src)))
+                assert not report.failed and len(report.ingested) == len(files)
+                stored[batch] = {doc.id: (doc.content, doc.meta["source"], doc.meta["chunk_index"],
+                                          doc.meta["page_numbers"], doc.meta.get("context"))
+                                 for doc in d.store.filter_documents()}
+            calls[batch] = seen
+        assert stored[1] == stored[10_000] and len(stored[1]) > len(files)
+        for seen in calls.values():
+            assert [(done, total) for done, total, _ in seen] == [(i + 1, len(files)) for i in range(len(files))]
+            assert sorted(src for _, _, src in seen) == sorted(str(f) for f in files)
 
 
 class TestCli:

@@ -189,6 +189,22 @@ class TestWorkerBudget:
         assert sorted(d for d, _, _ in seen) == [1, 2, 3] and {t for _, t, _ in seen} == {3}
         assert all(r.ok and r.peak_rss_mb > 0 for r in results)
 
+    def test_parsing_ahead_is_bounded_and_closing_early_cancels_the_rest(self, pool: ParsePool,
+                                                                          tmp_path: Path) -> None:
+        files = []
+        for i in range(5):
+            f = tmp_path / f"n{i}.txt"
+            f.write_text(f"Note number {i} about the project schedule.\n")
+            files.append(f)
+        seen: list[int] = []
+        it = pool.map(files, ahead=1, progress=lambda done, total, r: seen.append(done))
+        assert next(it).source == str(files[0])
+        it.close()  # the consumer stops (e.g. a full disk): what was not handed to a worker is never parsed
+        late = pool.submit(files[4]).result(timeout=60)  # the pool serves the next caller
+        time.sleep(0.5)
+        assert late.ok and late.source == str(files[4])
+        assert max(seen) <= 2, seen  # the first file and at most the one queued ahead of it
+
 
 def test_parser_round_trips_its_budget() -> None:
     p = UnstructuredFileParser(limits={"max_pages": 7, "timeout_s": 9}, workers=2, max_file_mb=3)
