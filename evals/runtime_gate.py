@@ -153,9 +153,7 @@ def gate_reader(args: argparse.Namespace) -> dict[str, Any]:
     ev = dsets.load("squad-calib", args.data_dir, limit=args.reader_questions, seed=0)
     text = {r["source"]: r["text"] for r in ev.corpus}
     path = models.resolve_reader().path
-    import json as _json
-
-    cal = _json.loads((models.SHIPPED_MODELS / "reader" / "calibration.json").read_text())["gold_paragraph"]
+    cal = models.reader_calibration(protocol="gold_paragraph")
     out: dict[str, Any] = {"questions": len(ev.cases), "set": "squad-calib (gold paragraph)"}
     f1 = {}
     for backend in ("torch", "onnx"):

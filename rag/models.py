@@ -185,8 +185,12 @@ def resolve_reader(name: str = "") -> ResolvedModel | None:
     return found
 
 
-def reader_calibration(name: str = "") -> dict[str, float] | None:
-    """The shipped reader's open-book calibrator (``models/reader/calibration.json``), for the default reader."""
+def reader_calibration(name: str = "", protocol: str = "open_book") -> dict[str, float] | None:
+    """The shipped reader's calibrator (``models/reader/calibration.json``), for the default reader.
+
+    ``protocol`` ``open_book`` (the graph: retrieved chunks; falls back to the gold-paragraph fit when absent) or
+    ``gold_paragraph`` (the reader alone on the paragraph holding the answer).
+    """
     if name:
         return None
     path = SHIPPED_MODELS / "reader" / "calibration.json"
@@ -195,6 +199,8 @@ def reader_calibration(name: str = "") -> dict[str, float] | None:
     import json
 
     data = json.loads(path.read_text())
+    if protocol == "gold_paragraph":
+        return data.get("gold_paragraph")
     return data.get("open_book") or data.get("gold_paragraph")
 
 

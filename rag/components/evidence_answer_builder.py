@@ -23,7 +23,7 @@ def _numbers(text: str) -> set[str]:
 # function words a faithful short answer may add to the evidence's own words
 _GLUE = frozenset("""a an the of in on at to for by with from and or but as is are was were be been being it its this
 that these those there their they he she his her them which who whom whose what when where why how than then so
-also about into over under after before during between about around per not no yes""".split())
+also about into over under after before during between around per not no yes""".split())
 
 
 def novel_words(generated: str, evidence: list[dict[str, Any]], query: str = "") -> list[str]:
