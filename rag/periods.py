@@ -9,7 +9,8 @@ ingest by ``ingest.context``).
 - :func:`choose_sources` picks, from the first-stage candidates of the question, the stored documents it means:
   for a relative ask, the documents of the top candidate's family (same company/author, else the same title
   with its period words removed) with the latest (previous, earliest) date among that family's candidates; for
-  an explicit date or year, the candidates dated so.
+  an explicit date, the candidates dated so; for a year, those dated in it and those whose candidate chunk
+  names it (another year's filing reports it in its comparison columns).
 - :func:`restrict` turns the chosen sources into a retrieval filter, and-ed with the caller's.
 
 ``DocRAG.search`` and ``DocRAG.ask`` apply it before their graph runs (one extra first-stage pass, only for
@@ -103,10 +104,16 @@ def choose_sources(ask: PeriodAsk, candidates: Sequence[Any]) -> list[str]:
     dated = [(m["source"], str(m["doc_date"]), family(m)) for m in map(_meta, candidates) if _dated(m)]
     if not dated:
         return []
-    if ask.kind in ("date", "year"):
-        n = 10 if ask.kind == "date" else 4
-        want = ask.iso[:n]
-        return list(dict.fromkeys(s for s, d, _ in dated if d[:n] == want))
+    if ask.kind == "date":
+        return list(dict.fromkeys(s for s, d, _ in dated if d[:10] == ask.iso[:10]))
+    if ask.kind == "year":
+        # a filing of another year reports this one too (the prior-year columns of a comparison table), so a
+        # candidate whose own text names the year keeps its document
+        names_year = re.compile(rf"\b{re.escape(ask.iso[:4])}\b")
+        return list(dict.fromkeys(
+            _meta(c)["source"] for c in candidates
+            if _meta(c).get("source") and ((_dated(_meta(c)) and str(_meta(c)["doc_date"])[:4] == ask.iso[:4])
+                                           or names_year.search(getattr(c, "content", None) or ""))))
     fam = dated[0][2]  # the family of the best dated candidate
     dates = sorted({d for _, d, f in dated if f == fam}, reverse=ask.kind != "earliest")
     pick = 1 if ask.kind == "previous" else 0

@@ -170,8 +170,10 @@ class TestIngest:
         assert not [w for w in workers if Path(f"/proc/{w}").exists()], "a parse worker outlived its parent"
         with DocRAG(home=home, extract_entities=False, **budget) as d:
             report = d.ingest([folder])
-            assert [(Path(f["source"]).name, f["error"]) for f in report.failed] == [
-                ("slow.txt", "parsing took over 20 s (raise DOCRAG_PARSE_TIMEOUT_S)")]
+            # whichever limit of the parse budget it hits first on this machine: time or the worker's memory
+            assert [Path(f["source"]).name for f in report.failed] == ["slow.txt"], report.failed
+            assert report.failed[0]["error"] in {"parsing took over 20 s (raise DOCRAG_PARSE_TIMEOUT_S)",
+                                                 "parsing needed over 3072 MB of memory (raise DOCRAG_PARSE_MEMORY_MB)"}
             assert len(report.ingested) + len(report.unchanged) == len(names)
             assert report.unchanged, "the killed run committed nothing"
             assert_consistent(d)
@@ -181,7 +183,7 @@ class TestIngest:
             assert len(again.unchanged) == len(names)
 
     def test_batches_across_files_store_what_one_file_at_a_time_stores(self, tmp_path: Path, docs_dir: Path) -> None:
-        """The same chunks (ids, texts, pages, context) whether files are indexed one per graph run or together;
+        """The same chunks (places, texts, pages, context) whether files are indexed one per graph run or together;
         progress is reported once per file either way."""
         files = [docs_dir / n for n in ["fake-memo.pdf", "handbook-1p.docx", "simple-table.md", "norwich-city.txt",
                                         "layout-parser-paper-fast.pdf"]]
@@ -191,8 +193,9 @@ class TestIngest:
             with DocRAG(home=tmp_path / f"home-{batch}", extract_entities=False, ingest_batch_chunks=batch) as d:
                 report = d.ingest(files, progress=lambda done, total, src, s=seen: s.append((done, total, src)))
                 assert not report.failed and len(report.ingested) == len(files)
-                stored[batch] = {doc.id: (doc.content, doc.meta["source"], doc.meta["chunk_index"],
-                                          doc.meta["page_numbers"], doc.meta.get("context"))
+                # chunk ids carry the ingest's version (a fresh one per run), so chunks are keyed by place
+                stored[batch] = {(doc.meta["source"], doc.meta["chunk_index"]): (
+                    doc.content, doc.meta["page_numbers"], doc.meta.get("context"))
                                  for doc in d.store.filter_documents()}
             calls[batch] = seen
         assert stored[1] == stored[10_000] and len(stored[1]) > len(files)

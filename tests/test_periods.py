@@ -62,6 +62,16 @@ class TestChooseSources:
         assert choose_sources(PeriodAsk("date", "Q3 2022", "2022-09-30"), self.CANDS) == ["acme-q3"]
         assert choose_sources(PeriodAsk("year", "2022", "2022"), self.CANDS) == ["acme-q2", "acme-q4", "acme-q3"]
 
+    def test_a_year_keeps_another_years_filing_whose_chunk_names_it(self) -> None:
+        from haystack import Document
+
+        h1_2023 = Document(content="Zone NA · January-June 2022: 1373 | January-June 2023: 1450",
+                           meta=_doc("h1-2023.xlsx", "2023-06-30", title="Half-year 2023"))
+        other = Document(content="Zone NA · January-June 2023: 1450", meta=_doc("h1-2023b.xlsx", "2023-06-30"))
+        cands = [h1_2023, other, Document(content="cover page", meta=_doc("10k-2022.html", "2022-12-31"))]
+        assert choose_sources(PeriodAsk("year", "2022", "2022"), cands) == ["h1-2023.xlsx", "10k-2022.html"]
+        assert choose_sources(PeriodAsk("date", "Q4 2022", "2022-12-31"), cands) == ["10k-2022.html"]
+
     def test_undated_candidates_restrict_nothing(self) -> None:
         assert choose_sources(PeriodAsk("latest"), [_doc("a", ""), _doc("b", "")]) == []
         # a dataset record, or a document dated only by a bare year its text mentions, is not a dated filing

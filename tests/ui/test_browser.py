@@ -255,10 +255,17 @@ def test_conversation_citation_panel_reload_and_two_tabs(app_url: str, tmp_path:
                           ".getBoundingClientRect(); return [r.top, r.bottom, window.innerHeight]; })()")
         shoot(browser, "screenshot-citation-page.png")
         # reload: the conversation is back (its id is in the URL)
+        browser.js("window.__docrag_before_reload = true")  # Page.reload returns before the old page is gone
         browser.call("Page.reload")
-        wait_for(lambda: answers(browser) >= 3, 120, "the conversation after a reload", interval=1)
-        time.sleep(1)
-        after_reload = browser.js("document.body.innerText")
+
+        def reloaded() -> str:
+            if browser.js("window.__docrag_before_reload === true") or answers(browser) < 3:
+                return ""
+            return browser.js("document.body.innerText")
+
+        wait_for(lambda: all(q in reloaded() for q in QUESTIONS), 120, "the conversation after a reload",
+                 interval=1)
+        after_reload = reloaded()
         # per-tab settings (temperature) are checked in AppTest (test_settings_are_per_session): the slider
         # could not be found by label over DevTools here
         # the Analysis page
@@ -275,5 +282,5 @@ def test_conversation_citation_panel_reload_and_two_tabs(app_url: str, tmp_path:
 
     top, bottom, height = rect
     assert 0 <= top < height and bottom > top, f"the cited passage is off-screen: {rect}"
-    assert all(q in after_reload for q in QUESTIONS)
+    assert all(q in after_reload for q in QUESTIONS), after_reload[:3000]
     assert errors == 0
