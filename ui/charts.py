@@ -98,21 +98,24 @@ def date_timeline(entities: pd.DataFrame) -> pd.DataFrame:
 
 
 # --- charts --------------------------------------------------------------------------------------------
+COUNT_AXIS = alt.Axis(format="d", tickMinStep=1)  # counts: whole-number ticks, never "0.2 mentions"
+
+
 def labels_chart(labels: pd.DataFrame) -> alt.Chart:
     return alt.Chart(labels, title="Entity types").mark_bar().encode(
-        x=alt.X("mentions:Q", title="mentions"), y=alt.Y("label:N", sort="-x", title=None),
+        x=alt.X("mentions:Q", title="mentions", axis=COUNT_AXIS), y=alt.Y("label:N", sort="-x", title=None),
         color=alt.Color("label:N", legend=None), tooltip=["label", "mentions", "distinct"])
 
 
 def top_entities_chart(top: pd.DataFrame) -> alt.Chart:
     return alt.Chart(top, title="Top entities").mark_bar().encode(
-        x=alt.X("count:Q", title="mentions"), y=alt.Y("text:N", sort="-x", title=None, axis=alt.Axis(labelLimit=0)),
+        x=alt.X("count:Q", title="mentions", axis=COUNT_AXIS), y=alt.Y("text:N", sort="-x", title=None, axis=alt.Axis(labelLimit=0)),
         color=alt.Color("label:N", title="type"), tooltip=["text", "label", "count", "documents"])
 
 
 def documents_chart(docs: pd.DataFrame) -> alt.Chart:
     return alt.Chart(docs, title="Documents by pages and chunks").mark_bar().encode(
-        x=alt.X("value:Q", title=None), y=alt.Y("file_name:N", title=None, axis=alt.Axis(labelLimit=0)),
+        x=alt.X("value:Q", title=None, axis=COUNT_AXIS), y=alt.Y("file_name:N", title=None, axis=alt.Axis(labelLimit=0)),
         yOffset="measure:N", color=alt.Color("measure:N", title=None),
         tooltip=["file_name", "measure", "value"])
 
@@ -121,11 +124,12 @@ def cooccurrence_chart(pairs: pd.DataFrame) -> alt.Chart:
     base = alt.Chart(pairs, title="Entities mentioned in the same chunk").encode(
         x=alt.X("a:N", title=None, axis=alt.Axis(labelAngle=-40, labelOverlap=False, labelLimit=180)),
         y=alt.Y("b:N", title=None, axis=alt.Axis(labelOverlap=False, labelLimit=220)))
-    return base.mark_rect().encode(color=alt.Color("count:Q", title="chunks", scale=alt.Scale(scheme="oranges")),
+    return base.mark_rect().encode(color=alt.Color("count:Q", title="chunks", scale=alt.Scale(scheme="oranges"),
+                                                         legend=alt.Legend(format="d", tickMinStep=1)),
                                    tooltip=["a", "b", "count"]) + \
         base.mark_text(fontSize=11).encode(text="count:Q")
 
 
 def timeline_chart(timeline: pd.DataFrame) -> alt.Chart:
     return alt.Chart(timeline, title="DATE mentions by year").mark_bar().encode(
-        x=alt.X("year:O", title=None), y=alt.Y("mentions:Q"), tooltip=["year", "mentions"])
+        x=alt.X("year:O", title=None), y=alt.Y("mentions:Q", axis=COUNT_AXIS), tooltip=["year", "mentions"])

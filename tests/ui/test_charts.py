@@ -61,3 +61,14 @@ class TestCharts:
         for chart in built:
             spec = chart.to_dict()
             assert "$schema" in spec
+
+    def test_counts_are_shown_as_whole_numbers(self) -> None:
+        """Axes and legends of counts tick in whole numbers (no "0.2 mentions", no "1.000000 chunks")."""
+        ents = charts.entity_frame(ROWS)
+        for chart, channel in [(charts.labels_chart(charts.label_counts(ents)), "x"),
+                               (charts.top_entities_chart(charts.top_entities(ents)), "x"),
+                               (charts.timeline_chart(charts.date_timeline(ents)), "y")]:
+            axis = chart.to_dict()["encoding"][channel]["axis"]
+            assert axis["format"] == "d" and axis["tickMinStep"] == 1
+        heat = charts.cooccurrence_chart(pd.DataFrame([{"a": "x", "b": "y", "count": 1}])).to_dict()
+        assert heat["layer"][0]["encoding"]["color"]["legend"] == {"format": "d", "tickMinStep": 1}
