@@ -32,7 +32,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--home", default=None, help="keep the eval stores here and reuse them between runs "
                    "(default: a temporary folder)")
     p.add_argument("--out", default=None, help="report folder (default evals/reports)")
-    p.add_argument("--rerank-depth", type=int, default=50, help="hybrid chunks the reranker rescores per query")
+    p.add_argument("--rerank-depth", type=int, default=None,
+                   help="hybrid chunks the reranker rescores per query (default: the product's retrieve_k in the "
+                        "CI-sized run, 50 with --full)")
     p.add_argument("--top-k", type=int, default=5, help="chunks given to the generator in the answer eval")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="Settings override for the evaluated pipeline, e.g. --set reranker=none")

@@ -44,6 +44,9 @@ DEFAULT_DATASETS = {"retrieval": ("scifact", "msmarco"), "answers": ("squad-test
                     "summaries": ("xsum",)}
 
 
+FULL_RERANK_DEPTH = 50
+
+
 @dataclass
 class Options:
     """Knobs of a run. ``settings`` are extra ``Settings`` overrides for every ``DocRAG`` the run creates."""
@@ -53,10 +56,15 @@ class Options:
     limit: int | None = None
     home: Path | None = None  # keep stores here between runs (default: a temporary folder, removed after)
     depth: int = 300  # chunks fetched by first-stage retrieval configs
-    rerank_depth: int = 50  # hybrid chunks rescored by the cross-encoder
+    # hybrid chunks rescored by the cross-encoder: None = the product's own candidate count (Settings.retrieve_k)
+    # in the CI-sized run, 50 in the full one
+    rerank_depth: int | None = None
     answer_top_k: int = 5
     settings: dict[str, Any] = field(default_factory=dict)
     progress: Callable[[str], None] | None = None
+
+    def rerank_depth_for(self, retrieve_k: int) -> int:
+        return self.rerank_depth or (FULL_RERANK_DEPTH if self.full else retrieve_k)
 
     def limit_for(self, dataset: str) -> int | None:
         if self.limit:
@@ -140,7 +148,8 @@ def run_retrieval(ws: Workspace, dataset: str, opts: Options) -> tuple[Section, 
     t0 = time.perf_counter()
     d = ws.service(dataset, **opts.settings)
     ingest = ensure_ingested(d, ds, opts)
-    searchers, skipped = build_searchers(d.settings, d.store, opts.depth, opts.rerank_depth)
+    rerank_depth = opts.rerank_depth_for(d.settings.retrieve_k)
+    searchers, skipped = build_searchers(d.settings, d.store, opts.depth, rerank_depth)
     runs: dict[str, dict[str, dict[str, float]]] = {name: {} for name in searchers}
     lat: dict[str, list[float]] = {name: [] for name in searchers}
     for i, case in enumerate(ds.cases):
@@ -153,7 +162,7 @@ def run_retrieval(ws: Workspace, dataset: str, opts: Options) -> tuple[Section, 
             _say(opts, f"{dataset}: {i + 1}/{len(ds.cases)} queries")
     qrels = {c.qid: c.qrels for c in ds.cases}
     sec = Section(task="retrieval", dataset=dataset, n=len(ds.cases), skipped=skipped,
-                  params={"first_stage_chunks": opts.depth, "rerank_depth": opts.rerank_depth,
+                  params={"first_stage_chunks": opts.depth, "rerank_depth": rerank_depth,
                           "doc_aggregation": "max over chunks (first occurrence in rank order)",
                           "reranker": reranker_id(d.settings), "chunks": ingest["chunks"],
                           "records": len(ds.corpus)})
