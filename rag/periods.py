@@ -109,11 +109,15 @@ def choose_sources(ask: PeriodAsk, candidates: Sequence[Any]) -> list[str]:
     if ask.kind == "year":
         # a filing of another year reports this one too (the prior-year columns of a comparison table), so a
         # candidate whose own text names the year keeps its document
-        names_year = re.compile(rf"\b{re.escape(ask.iso[:4])}\b")
-        return list(dict.fromkeys(
-            _meta(c)["source"] for c in candidates
-            if _meta(c).get("source") and ((_dated(_meta(c)) and str(_meta(c)["doc_date"])[:4] == ask.iso[:4])
-                                           or names_year.search(getattr(c, "content", None) or ""))))
+        year = ask.iso[:4]
+        names_year = re.compile(rf"\b{year}\b")
+        keep = []
+        for c in candidates:
+            m = _meta(c)
+            dated_in_year = _dated(m) and str(m["doc_date"])[:4] == year
+            if m.get("source") and (dated_in_year or names_year.search(getattr(c, "content", None) or "")):
+                keep.append(m["source"])
+        return list(dict.fromkeys(keep))
     fam = dated[0][2]  # the family of the best dated candidate
     dates = sorted({d for _, d, f in dated if f == fam}, reverse=ask.kind != "earliest")
     pick = 1 if ask.kind == "previous" else 0

@@ -98,7 +98,9 @@ def date_timeline(entities: pd.DataFrame) -> pd.DataFrame:
 
 
 # --- charts --------------------------------------------------------------------------------------------
-COUNT_AXIS = alt.Axis(format="d", tickMinStep=1)  # counts: whole-number ticks, never "0.2 mentions"
+# counts: whole-number ticks and legend labels, never "0.2 mentions" or "1.000000 chunks"
+WHOLE_NUMBERS = {"format": "d", "tickMinStep": 1}
+COUNT_AXIS = alt.Axis(**WHOLE_NUMBERS)
 
 
 def labels_chart(labels: pd.DataFrame) -> alt.Chart:
@@ -109,13 +111,15 @@ def labels_chart(labels: pd.DataFrame) -> alt.Chart:
 
 def top_entities_chart(top: pd.DataFrame) -> alt.Chart:
     return alt.Chart(top, title="Top entities").mark_bar().encode(
-        x=alt.X("count:Q", title="mentions", axis=COUNT_AXIS), y=alt.Y("text:N", sort="-x", title=None, axis=alt.Axis(labelLimit=0)),
+        x=alt.X("count:Q", title="mentions", axis=COUNT_AXIS),
+        y=alt.Y("text:N", sort="-x", title=None, axis=alt.Axis(labelLimit=0)),
         color=alt.Color("label:N", title="type"), tooltip=["text", "label", "count", "documents"])
 
 
 def documents_chart(docs: pd.DataFrame) -> alt.Chart:
     return alt.Chart(docs, title="Documents by pages and chunks").mark_bar().encode(
-        x=alt.X("value:Q", title=None, axis=COUNT_AXIS), y=alt.Y("file_name:N", title=None, axis=alt.Axis(labelLimit=0)),
+        x=alt.X("value:Q", title=None, axis=COUNT_AXIS),
+        y=alt.Y("file_name:N", title=None, axis=alt.Axis(labelLimit=0)),
         yOffset="measure:N", color=alt.Color("measure:N", title=None),
         tooltip=["file_name", "measure", "value"])
 
@@ -125,7 +129,7 @@ def cooccurrence_chart(pairs: pd.DataFrame) -> alt.Chart:
         x=alt.X("a:N", title=None, axis=alt.Axis(labelAngle=-40, labelOverlap=False, labelLimit=180)),
         y=alt.Y("b:N", title=None, axis=alt.Axis(labelOverlap=False, labelLimit=220)))
     return base.mark_rect().encode(color=alt.Color("count:Q", title="chunks", scale=alt.Scale(scheme="oranges"),
-                                                         legend=alt.Legend(format="d", tickMinStep=1)),
+                                                   legend=alt.Legend(**WHOLE_NUMBERS)),
                                    tooltip=["a", "b", "count"]) + \
         base.mark_text(fontSize=11).encode(text="count:Q")
 

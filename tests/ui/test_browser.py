@@ -263,9 +263,8 @@ def test_conversation_citation_panel_reload_and_two_tabs(app_url: str, tmp_path:
                 return ""
             return browser.js("document.body.innerText")
 
-        wait_for(lambda: all(q in reloaded() for q in QUESTIONS), 120, "the conversation after a reload",
-                 interval=1)
-        after_reload = reloaded()
+        after_reload = wait_for(lambda: (text := reloaded()) and all(q in text for q in QUESTIONS) and text, 120,
+                                "the conversation after a reload", interval=1)
         # per-tab settings (temperature) are checked in AppTest (test_settings_are_per_session): the slider
         # could not be found by label over DevTools here
         # the Analysis page
