@@ -46,6 +46,14 @@ class LimitExceededError(IngestError):
         super().__init__(source, f"{what} (raise {SETTING_OF[limit]})")
 
 
+def over_budget(limit: str, value: float) -> str:
+    """The one line a worker's run-time limit reports: ``parsing needed over 3072 MB of memory (raise
+    DOCRAG_PARSE_MEMORY_MB)`` / ``parsing took over 300 s (raise DOCRAG_PARSE_TIMEOUT_S)``."""
+    what = {"memory_mb": f"parsing needed over {value:g} MB of memory",
+            "timeout_s": f"parsing took over {value:g} s"}[limit]
+    return f"{what} (raise {SETTING_OF[limit]})"
+
+
 @dataclass(frozen=True)
 class ParseLimits:
     """Plain-value parse budget for one file (built from ``rag.config.Settings`` by the caller).

@@ -43,7 +43,7 @@ from typing import Any, Self
 
 from haystack import Document
 
-from ingest.limits import SETTING_OF, ParseLimits
+from ingest.limits import SETTING_OF, ParseLimits, over_budget
 
 logger = logging.getLogger(__name__)
 
@@ -174,14 +174,12 @@ class _Worker:
                 return res
             if status.get("VmRSS", 0) > ceiling_kb:
                 self.kill()
-                return ParseResult(path, error=f"parsing needed over {limits.memory_mb} MB of memory "
-                                   f"(raise {SETTING_OF['memory_mb']})", limit="memory_mb", seconds=elapsed,
-                                   peak_rss_mb=self.peak_kb / 1024)
+                return ParseResult(path, error=over_budget("memory_mb", limits.memory_mb), limit="memory_mb",
+                                   seconds=elapsed, peak_rss_mb=self.peak_kb / 1024)
             if elapsed > limits.timeout_s:
                 self.kill()
-                return ParseResult(path, error=f"parsing took over {limits.timeout_s:g} s "
-                                   f"(raise {SETTING_OF['timeout_s']})", limit="timeout_s", seconds=elapsed,
-                                   peak_rss_mb=self.peak_kb / 1024)
+                return ParseResult(path, error=over_budget("timeout_s", limits.timeout_s), limit="timeout_s",
+                                   seconds=elapsed, peak_rss_mb=self.peak_kb / 1024)
             if not self.alive:
                 return self._died(path, elapsed, limits)
 

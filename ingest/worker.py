@@ -65,7 +65,7 @@ def main() -> None:
     _limit_memory(memory_mb)
 
     from ingest.errors import IngestError
-    from ingest.limits import SETTING_OF, LimitExceededError, ParseLimits
+    from ingest.limits import LimitExceededError, ParseLimits, over_budget
     from ingest.parse import UnstructuredFileParser
     from ingest.pool import _HEADER, _send
 
@@ -92,8 +92,7 @@ def main() -> None:
         except IngestError as e:
             reply = ("error", (e.reason, None))
         except MemoryError:
-            reply = ("error", (f"parsing needed over {memory_mb} MB of memory (raise {SETTING_OF['memory_mb']})",
-                               "memory_mb"))
+            reply = ("error", (over_budget("memory_mb", memory_mb), "memory_mb"))
         except Exception as e:  # noqa: BLE001 - the worker outlives a bad file
             reply = ("error", (" ".join(f"{type(e).__name__}: {e}".split())[:300], None))
         _send(proto_out, reply)

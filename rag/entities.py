@@ -46,6 +46,18 @@ _CLOCK = re.compile(r"^\s*\d{1,2}[:h.]\d{2}(?::\d{2})?\s*(?:[ap]\.?m\.?|hours?|l
 _AMOUNT = re.compile(r"^[\s$€£%+\-.,\d]+$")
 _HAS_LETTER = re.compile(r"[^\W\d_]")
 BARE_YEAR_MAX = 2035  # a lone "2068" in a report is a figure, not a year
+# a generic classifier or a document part and its number: no name, though written with a capital
+_REFERENCE = re.compile(
+    r"(?:Appendix|Annex|Article|Box|Case|Category|Chapter|Class|Clause|Column|Exhibit|Fig\.?|Figure|Grade|Group|"
+    r"Item|Level|Line|No\.?|Note|Option|Page|Paragraph|Part|Phase|Question|Room|Row|Schedule|Section|Sheet|Stage|"
+    r"Step|Table|Tier|Type|Unit|Vol\.?|Volume|Zone)\s+(?:\d+[A-Za-z]?|[IVXLC]+|[A-Z])")
+# the kind of a document ("Final Report", "Quarterly Report", "Incident Report Form"): a MISC made only of
+# qualifiers that say what a document is, then its kind
+_DOC_QUALIFIERS = ("Accident|Annual|Application|Audit|Aviation|Claim|Expense|Factual|Final|Financial|Half-Year|"
+                   "Incident|Inspection|Interim|Investigation|Monthly|Preliminary|Progress|Quarterly|Registration|"
+                   "Safety|Status|Summary|Weekly")
+_DOCUMENT_KIND = re.compile(rf"(?:(?:{_DOC_QUALIFIERS})\s+)+(?:Report|Form|Statement|Summary|Checklist|Worksheet)"
+                            r"(?:\s+Form)?")
 
 
 
@@ -126,6 +138,10 @@ def is_nonsense(label: str, text: str) -> bool:
         if re.fullmatch(r"[A-Z]{1,4}\s?\d{2,}[A-Z0-9]*", t):  # flight numbers, case codes: "AA 1420", "NYC08CA055"
             return True
         if "|" in t:  # a run of table cells
+            return True
+        if _REFERENCE.fullmatch(t):  # "Class 3", "Section 4", "Table II": a class or a place in the document
+            return True
+        if label == "MISC" and _DOCUMENT_KIND.fullmatch(t):  # "Aviation Accident Final Report": what a form is
             return True
         if not any(c.isupper() for c in t):  # "daytoday", "et seq", "g&t": names are written with capitals
             return True

@@ -45,13 +45,18 @@ def test_real_dates_and_their_years(text: str, real: bool, years: list[int]) -> 
 
 
 @pytest.mark.parametrize(("label", "text"), [("ORG", "S"), ("ORG", "C"), ("PERSON", "1154"), ("GPE", "AA 1420"),
-                                             ("ORG", "##ing"), ("DATE", "14:30"), ("DATE", "1,500")])
+                                             ("ORG", "##ing"), ("DATE", "14:30"), ("DATE", "1,500"),
+                                             ("MISC", "Class 3"), ("ORG", "Section 4"), ("MISC", "Table II"),
+                                             ("MISC", "Aviation Accident Final Report"),
+                                             ("MISC", "Quarterly Report"), ("MISC", "Incident Report Form")])
 def test_nonsense(label: str, text: str) -> None:
     assert is_nonsense(label, text)
 
 
 @pytest.mark.parametrize(("label", "text"), [("ORG", "U.S.C."), ("ORG", "Nestlé Health Science"), ("GPE", "Oslo"),
-                                             ("DATE", "January 23, 2023"), ("CARDINAL", "3")])
+                                             ("DATE", "January 23, 2023"), ("CARDINAL", "3"),
+                                             ("MISC", "Windows 10"), ("MISC", "Warren Report"),
+                                             ("ORG", "Class Action Services"), ("MISC", "Model 3")])
 def test_real_entities(label: str, text: str) -> None:
     assert not is_nonsense(label, text)
 
