@@ -474,7 +474,8 @@ class DocRAG:
             p = self._pipeline("query", rerank=rerank, generator=generator)
         else:
             p = self._pipeline("query", rerank=rerank)
-        data = graph.query_inputs(p, question, top_k, max(self.settings.retrieve_k, top_k),
+        depth = self.settings.answer_rerank_k or self.settings.retrieve_k  # candidates reranked for an answer
+        data = graph.query_inputs(p, question, top_k, max(depth, top_k, self.settings.reader_top_k),
                                   self._period_filters(question, to_haystack_filters(filters)),
                                   reader_top_k=self.settings.reader_top_k)
         names = set(dict(p.graph.nodes(data=False)))

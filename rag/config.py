@@ -121,6 +121,9 @@ class Settings(BaseModel):
         default=None, ge=0.0, le=1.0, description="Decline below this calibrated answer probability; None = the "
         "threshold calibrated with the shipped reader (models/reader/calibration.json).")
     reader_top_k: int = Field(default=5, ge=1, le=50, description="Reranked chunks the reader reads.")
+    answer_rerank_k: int | None = Field(
+        default=None, ge=1, le=1000, description="Fused candidates the cross-encoder rescores for an answer (the "
+        "first of the retrieve_k; search and the retrieval evals rescore all retrieve_k); None = retrieve_k.")
 
     # --- service -------------------------------------------------------------------------------
     api_keys: str = Field(default="", description="Comma-separated API keys for `docrag serve`.")

@@ -28,7 +28,7 @@ logger = logging.getLogger(__name__)
 GENERATION_SETTINGS = frozenset({"temperature", "top_p", "max_tokens", "repeat_penalty", "generator", "n_ctx",
                                  "n_threads", "n_gpu_layers", "min_rerank_score", "top_k", "summarizer",
                                  "generator_backend", "generator_quantization", "answer_mode", "min_confidence",
-                                 "reader_top_k", "reader"})
+                                 "reader_top_k", "reader", "answer_rerank_k"})
 # init parameters that change how a component runs, not what it loads
 _RUN_TIME_PARAMS = frozenset({"top_k", "calibration", "spans_per_window", "batch_size", "progress_bar", "generation_kwargs", "meta_fields_to_embed",
                               "embedding_separator", "normalize_embeddings", "prefix", "suffix", "scale_score",

@@ -101,20 +101,13 @@ def app_url(tmp_path_factory: pytest.TempPathFactory, docs_dir: Path) -> Iterato
         log.close()
 
 
-class Chromium:
-    """Headless Chromium with one page, driven over the DevTools protocol (websockets' sync client)."""
+class Tab:
+    """One page of a headless Chromium, driven over the DevTools protocol (websockets' sync client)."""
 
-    def __init__(self, user_data_dir: Path) -> None:
+    def __init__(self, ws_url: str) -> None:
         from websockets.sync.client import connect
 
-        self.proc = subprocess.Popen([CHROMIUM, *CHROMIUM_FLAGS, f"--user-data-dir={user_data_dir}", "about:blank"],
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        port_file = user_data_dir / "DevToolsActivePort"
-        port = wait_for(lambda: port_file.is_file() and port_file.read_text().split("\n")[0].strip(), 60,
-                        "chromium's DevTools port")
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/json/list", timeout=10) as r:
-            page = next(t for t in json.load(r) if t["type"] == "page")
-        self.ws = connect(page["webSocketDebuggerUrl"], max_size=None, open_timeout=30)
+        self.ws = connect(ws_url, max_size=None, open_timeout=30)
         self.ids = itertools.count(1)
 
     def call(self, method: str, **params: Any) -> dict[str, Any]:
@@ -129,6 +122,27 @@ class Chromium:
 
     def js(self, expression: str) -> Any:
         return self.call("Runtime.evaluate", expression=expression, returnByValue=True)["result"].get("value")
+
+
+class Chromium(Tab):
+    """Headless Chromium: its first page, and more tabs of the same browser with :meth:`open_tab`."""
+
+    def __init__(self, user_data_dir: Path) -> None:
+        self.proc = subprocess.Popen([CHROMIUM, *CHROMIUM_FLAGS, f"--user-data-dir={user_data_dir}", "about:blank"],
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        port_file = user_data_dir / "DevToolsActivePort"
+        self.port = wait_for(lambda: port_file.is_file() and port_file.read_text().split("\n")[0].strip(), 60,
+                             "chromium's DevTools port")
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/json/list", timeout=10) as r:
+            page = next(t for t in json.load(r) if t["type"] == "page")
+        super().__init__(page["webSocketDebuggerUrl"])
+
+    def open_tab(self, url: str) -> Tab:
+        """A second tab of this browser (its own Streamlit session), at ``url``."""
+        req = urllib.request.Request(f"http://127.0.0.1:{self.port}/json/new?{urllib.parse.quote(url, safe='')}",
+                                     method="PUT")
+        with urllib.request.urlopen(req, timeout=10) as r:
+            return Tab(json.load(r)["webSocketDebuggerUrl"])
 
     def close(self) -> None:
         try:
@@ -192,7 +206,7 @@ QUESTIONS = ["How many bottles of water were delivered?", "How many trucks were 
 SHOTS = REPO / "docs"  # UPDATE_SCREENSHOTS=1 copies the screenshots here (the README shows them)
 
 
-def shoot(browser: Chromium, name: str) -> Path:
+def shoot(browser: Tab, name: str) -> Path:
     out = ARTIFACTS / name
     out.write_bytes(base64.b64decode(browser.call("Page.captureScreenshot", format="png")["data"]))
     if os.environ.get("UPDATE_SCREENSHOTS") == "1":
@@ -200,7 +214,7 @@ def shoot(browser: Chromium, name: str) -> Path:
     return out
 
 
-def answers(browser: Chromium) -> int:
+def answers(browser: Tab) -> int:
     """Finished answers: the app is idle (no Stop button, no running indicator) and the last message is done."""
     return browser.js(
         "(() => { if (document.querySelector('.st-key-stop_answer, [data-testid=\"stStatusWidget\"]')) return 0;"
@@ -210,7 +224,7 @@ def answers(browser: Chromium) -> int:
     ) or 0
 
 
-def type_question(browser: Chromium, text: str) -> None:
+def type_question(browser: Tab, text: str) -> None:
     browser.js("document.querySelector('[data-testid=\"stChatInputTextArea\"]').focus()")
     browser.call("Input.insertText", text=text)
     time.sleep(0.3)
@@ -265,8 +279,23 @@ def test_conversation_citation_panel_reload_and_two_tabs(app_url: str, tmp_path:
 
         after_reload = wait_for(lambda: (text := reloaded()) and all(q in text for q in QUESTIONS) and text, 120,
                                 "the conversation after a reload", interval=1)
-        # per-tab settings (temperature) are checked in AppTest (test_settings_are_per_session): the slider
-        # could not be found by label over DevTools here
+        # per-tab settings: temperature moved in this tab stays at its default in a second tab, and stays here
+        slider = "document.querySelector('.st-key-temperature [role=\"slider\"]')"
+        browser.js(f"{slider}.focus()")
+        for _ in range(4):  # four steps of 0.05
+            browser.call("Input.dispatchKeyEvent", type="keyDown", key="ArrowRight", code="ArrowRight",
+                         windowsVirtualKeyCode=39)
+            browser.call("Input.dispatchKeyEvent", type="keyUp", key="ArrowRight", code="ArrowRight",
+                         windowsVirtualKeyCode=39)
+            time.sleep(0.3)
+        value = f"parseFloat({slider}?.getAttribute('aria-valuenow'))"
+        moved = wait_for(lambda: (v := browser.js(value)) and abs(v - 0.2) < 1e-6 and v, 30,
+                         "the temperature slider at 0.2 in the first tab")
+        other = browser.open_tab(f"{app_url}/chat")
+        other_value = wait_for(lambda: (v := other.js(value)) is not None and v == v and [v], 120,
+                               "the temperature slider in the second tab", interval=1)[0]  # v == v: not NaN
+        time.sleep(2)  # both sessions have rerun: the first tab still has its own value
+        here_value = browser.js(value)
         # the Analysis page
         browser.call("Page.navigate", url=f"{app_url}/analysis")
         wait_for(lambda: browser.js("document.querySelectorAll('canvas, svg.marks').length >= 2"), 120,
@@ -277,9 +306,11 @@ def test_conversation_citation_panel_reload_and_two_tabs(app_url: str, tmp_path:
     finally:
         browser.close()
         if other is not None:
-            other.close()
+            other.ws.close()
 
     top, bottom, height = rect
     assert 0 <= top < height and bottom > top, f"the cited passage is off-screen: {rect}"
     assert all(q in after_reload for q in QUESTIONS), after_reload[:3000]
+    assert other_value == 0 and abs(moved - 0.2) < 1e-6 and abs(here_value - 0.2) < 1e-6, \
+        f"temperature leaked across tabs: {(moved, other_value, here_value)}"
     assert errors == 0
