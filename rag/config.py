@@ -122,8 +122,9 @@ class Settings(BaseModel):
         "threshold calibrated with the shipped reader (models/reader/calibration.json).")
     reader_top_k: int = Field(default=5, ge=1, le=50, description="Reranked chunks the reader reads.")
     answer_rerank_k: int | None = Field(
-        default=None, ge=1, le=1000, description="Fused candidates the cross-encoder rescores for an answer (the "
-        "first of the retrieve_k; search and the retrieval evals rescore all retrieve_k); None = retrieve_k.")
+        default=10, ge=1, le=1000, description="Fused candidates the cross-encoder rescores for an answer (the "
+        "first of the retrieve_k; search and the retrieval evals rescore all retrieve_k); None = retrieve_k. "
+        "10 was chosen with `python -m evals.answer_depth` on the calibration articles.")
 
     # --- service -------------------------------------------------------------------------------
     api_keys: str = Field(default="", description="Comma-separated API keys for `docrag serve`.")

@@ -314,3 +314,58 @@ def test_conversation_citation_panel_reload_and_two_tabs(app_url: str, tmp_path:
     assert other_value == 0 and abs(moved - 0.2) < 1e-6 and abs(here_value - 0.2) < 1e-6, \
         f"temperature leaked across tabs: {(moved, other_value, here_value)}"
     assert errors == 0
+
+
+# --- upload in the browser, a follow-up that leans on the chat, stopping an answer ------------------------------
+def test_upload_follow_up_and_stop(app_url: str, tmp_path: Path, docs_dir: Path) -> None:
+    ARTIFACTS.mkdir(exist_ok=True)
+    broken = tmp_path / "broken.pdf"
+    broken.write_bytes(b"%PDF-1.4\nthis is no PDF body\n")
+    uploader = '[data-testid="stFileUploaderDropzoneInput"]'
+    browser = Chromium(tmp_path / "chromium")
+    try:
+        browser.call("Page.enable")
+        browser.call("Page.navigate", url=f"{app_url}/add")
+        wait_for(lambda: browser.js(f"!!document.querySelector('{uploader}')"), 120, "the uploader")
+        root = browser.call("DOM.getDocument")["root"]["nodeId"]
+        node = browser.call("DOM.querySelector", nodeId=root, selector=uploader)["nodeId"]
+        browser.call("DOM.setFileInputFiles", nodeId=node, files=[str(docs_dir / "stanley-cups.csv"), str(broken)])
+        button = "document.querySelector('.st-key-ingest_uploads button')"
+        wait_for(lambda: browser.js(f"!!{button} && !{button}.disabled"), 60, "the ingest button for two files")
+        browser.js(f"{button}.click()")
+        ingested = wait_for(lambda: (t := browser.js("document.body.innerText")) and "1 ingested" in t and t, 300,
+                            "the ingest result", interval=1)
+        shoot(browser, "ui-upload.png")
+
+        browser.call("Page.navigate", url=f"{app_url}/chat")
+        wait_for(lambda: browser.js("!!document.querySelector('[data-testid=\"stChatInputTextArea\"]')"), 120,
+                 "the chat input")
+        time.sleep(1)
+        base = answers(browser)
+
+        def ask(question: str, n: int) -> str:
+            type_question(browser, question)
+            wait_for(lambda: answers(browser) >= base + n, 420, f"the answer to {question!r}", interval=1)
+            return browser.js("[...document.querySelectorAll('[data-testid=\"stChatMessage\"]')].at(-1).innerText")
+
+        cups = ask("How many Stanley Cups have the Maple Leafs won?", 1)  # from the uploaded CSV
+        ask("How many bottles of water were delivered?", 2)
+        follow_up = ask("When were they delivered?", 3)  # leans on the question before
+        # stop an answer: Stop as soon as it shows, then the chat goes on
+        type_question(browser, "How many trucks were used?")
+        stop = "document.querySelector('.st-key-stop_answer button')"
+        wait_for(lambda: browser.js(f"!!{stop}"), 120, "the Stop button", interval=0.05)
+        browser.js(f"{stop}.click()")
+        stopped = wait_for(lambda: browser.js("document.body.innerText.includes('Stopped before the answer was "
+                                              "finished')"), 60, "the stopped answer")
+        after_stop = ask("How many laptops were delivered?", 5)
+        shoot(browser, "ui-follow-up-stop.png")
+    finally:
+        browser.close()
+
+    assert "stanley-cups.csv" in ingested and "broken.pdf" in ingested, ingested[:2000]
+    assert "1 failed" in ingested or "1 refused" in ingested, ingested[:2000]
+    assert "13" in cups, cups
+    assert "Searched for" in follow_up and "January 23" in follow_up, follow_up
+    assert stopped
+    assert "200" in after_stop, after_stop
