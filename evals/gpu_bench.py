@@ -61,7 +61,8 @@ KNOBS: dict[str, Any] = {
     "max_length": 256,              # the embedder's max_seq_length; the reranker's trained length
     "tokenizer_threads": min(16, os.cpu_count() or 1),
     # tokenizer worker processes, swept with the batch sizes (0: tokenise in threads of the bench process)
-    "tokenizer_processes": ",".join(str(max(1, (os.cpu_count() or 4) * k // 4)) for k in (1, 2, 3)),
+    "tokenizer_processes": ",".join(str(k) for k in (0, max(1, (os.cpu_count() or 4) // 2),
+                                                      max(1, (os.cpu_count() or 4) * 3 // 4))),
     "out": "",
 }
 
