@@ -6,17 +6,16 @@ Imports only torch, transformers, sentence-transformers, numpy and ``rag.gpu_emb
     python -m evals.gpu_bench_data --out .carry/gpu_bench          # real chunks + the packaged MiniLM
     python3 -m evals.gpu_bench --data .carry/gpu_bench --out "$OUT/gpu_bench.json"          # on the GPU
     python -m evals.gpu_bench --device cpu --distinct 24 --sizes 48 --repeats 1 --sweep-n 24 --rerank-pairs 24 \\
-        --st-batch-sizes 16 --fast-batch-sizes 16 --ce-batch-sizes 16 --tokenizer-threads 2 --tokenizer-processes 2   # CPU smoke
+        --st-batch-sizes 16 --fast-batch-sizes 16 --ce-batch-sizes 16 --tokenizer-threads 2   # CPU smoke test
 
 What it measures (every throughput the median of ``repeats`` runs after a warm-up):
 
 - **baseline**: ``SentenceTransformer.encode`` in ``dtype`` at the best of ``st_batch_sizes`` (swept on
   ``sweep_n`` chunks), ``convert_to_tensor=True`` (no per-batch host copy), at each of ``sizes`` chunks;
-- **fast path** (``rag.gpu_embed.FastEncoder``: the same model and modules, waves pre-tokenised in
-  worker processes, a producer thread, pinned non-blocking copies) at its best of ``fast_batch_sizes`` ×
-  ``tokenizer_processes``;
-- the host and device ceilings: tokenise-only chunks/s (1 thread, ``tokenizer_threads`` threads and the best
-  count of tokenizer processes), and the model alone on batches already on the GPU;
+- **fast path** (``rag.gpu_embed.FastEncoder``: the same model and modules, pre-tokenised waves on the
+  Rust tokenizer's threads, a producer thread, pinned non-blocking copies) at its best of ``fast_batch_sizes``;
+- the host and device ceilings: tokenise-only chunks/s (1 thread and ``tokenizer_threads``), and the model
+  alone on batches already on the GPU;
 - agreement: cosine of each path's embedding to plain sentence-transformers **fp32** on every distinct chunk;
 - cross-encoder (the shipped ``models/reranker``): ``CrossEncoder.predict`` at its best of
   ``ce_batch_sizes`` against the fast path, pairs/s on ``rerank_pairs`` real (query, chunk) pairs of mixed
@@ -60,9 +59,6 @@ KNOBS: dict[str, Any] = {
     "distinct": 0,                  # use only this many distinct chunks and pairs (0 = all; small for a smoke test)
     "max_length": 256,              # the embedder's max_seq_length; the reranker's trained length
     "tokenizer_threads": min(16, os.cpu_count() or 1),
-    # tokenizer worker processes, swept with the batch sizes (0: tokenise in threads of the bench process)
-    "tokenizer_processes": ",".join(str(k) for k in (0, max(1, (os.cpu_count() or 4) // 2),
-                                                      max(1, (os.cpu_count() or 4) * 3 // 4))),
     "out": "",
 }
 
@@ -133,29 +129,6 @@ def _ints(v: str) -> list[int]:
     return [int(x) for x in str(v).split(",") if x]
 
 
-def fast_sweep(cfg: dict[str, Any], make: Callable[[int, int], Any], run_once: Callable[[Any, bool], Any],
-               n: int) -> tuple[Any, dict[str, Any]]:
-    """The fast path at every (batch size, tokenizer processes) of the knobs, one timed run each after a warm-up;
-    returns the best encoder (the others stopped) and the sweep's JSON."""
-    found: dict[tuple[int, int], float] = {}
-    best: Any = None
-    for bs in _ints(cfg["fast_batch_sizes"]):
-        for procs in sorted(set(_ints(cfg["tokenizer_processes"])) or {0}):
-            e = make(bs, procs)
-            found[(bs, procs)] = timed(lambda e=e: run_once(e, False), n, 1, cfg["device"],
-                                       warm=lambda e=e: run_once(e, True))["per_s"]
-            if best is None or found[(bs, procs)] > found[(best.batch_size, best.tokenizer_processes)]:
-                if best is not None:
-                    best.close()
-                best = e
-            else:
-                e.close()
-    sweep = {"n": n, "per_s": {f"batch {bs}, {p} tokenizer processes": v for (bs, p), v in found.items()},
-             "best": {"batch_size": best.batch_size, "tokenizer_processes": best.tokenizer_processes}}
-    logger.info("fast path sweep: %s", sweep)
-    return best, sweep
-
-
 def bench_embed(cfg: dict[str, Any], model: str, chunks: list[str]) -> dict[str, Any]:
     import torch
     from sentence_transformers import SentenceTransformer
@@ -192,12 +165,14 @@ def bench_embed(cfg: dict[str, Any], model: str, chunks: list[str]) -> dict[str,
     out["plain_st_batch_sweep"] = {"chunks": len(sweep_texts), "dtype": dtype, "per_s": sweep, "best": st_bs}
     logger.info("plain sentence-transformers %s sweep: %s (best %d)", dtype, sweep, st_bs)
 
-    fast, out["fast_batch_sweep"] = fast_sweep(
-        cfg, lambda bs, procs: FastEncoder(model, device=device, dtype=dtype, max_length=cfg["max_length"],
-                                           batch_size=bs, tokenizer_threads=cfg["tokenizer_threads"],
-                                           tokenizer_processes=procs),
-        lambda e, warm: e.embed(warm_texts if warm else sweep_texts), len(sweep_texts))
-    fast_bs = fast.batch_size
+    enc = {bs: FastEncoder(model, device=device, dtype=dtype, max_length=cfg["max_length"], batch_size=bs,
+                           tokenizer_threads=cfg["tokenizer_threads"]) for bs in _ints(cfg["fast_batch_sizes"])}
+    fsweep = {bs: timed(lambda e=e: e.embed(sweep_texts), len(sweep_texts), 1, device,
+                        warm=lambda e=e: e.embed(warm_texts))["per_s"] for bs, e in enc.items()}
+    fast_bs = max(fsweep, key=fsweep.get)
+    fast = enc[fast_bs]
+    out["fast_batch_sweep"] = {"chunks": len(sweep_texts), "dtype": dtype, "per_s": fsweep, "best": fast_bs}
+    logger.info("fast path %s sweep: %s (best %d)", dtype, fsweep, fast_bs)
 
     plain_emb = st_run(chunks, st_bs).float().cpu().numpy()
     fast_emb = fast.embed(chunks)
@@ -220,16 +195,11 @@ def bench_embed(cfg: dict[str, Any], model: str, chunks: list[str]) -> dict[str,
     # ceilings: the host (tokenise only) and the device (the model on batches already on the GPU)
     tok_texts = texts(max(_ints(cfg["sizes"])))
     ceilings: dict[str, Any] = {}
-    processes = fast.tokenizer_processes
-    if processes:
-        ceilings[f"tokenize_processes_{processes}_per_s"] = timed(
-            lambda: fast.tokenize(tok_texts), len(tok_texts), 1, "cpu", warm=lambda: fast.tokenize(warm_texts))["per_s"]
-    fast.tokenizer_processes = 0
     for threads in sorted({1, cfg["tokenizer_threads"]}):
         fast.tokenizer_threads = threads
         ceilings[f"tokenize_threads_{threads}_per_s"] = timed(lambda: fast.tokenize(tok_texts), len(tok_texts), 1,
                                                                "cpu", warm=lambda: fast.tokenize(warm_texts))["per_s"]
-    fast.tokenizer_threads, fast.tokenizer_processes = cfg["tokenizer_threads"], processes
+    fast.tokenizer_threads = cfg["tokenizer_threads"]
     ceilings["library_preprocess_per_s"] = timed(
         lambda: [st.preprocess(sweep_texts[i:i + st_bs]) for i in range(0, len(sweep_texts), st_bs)],
         len(sweep_texts), 1, "cpu")["per_s"]
@@ -250,7 +220,6 @@ def bench_embed(cfg: dict[str, Any], model: str, chunks: list[str]) -> dict[str,
 
     ceilings["model_only_per_s"] = timed(model_only, len(sweep_texts), reps, device)["per_s"]
     out["ceilings"] = ceilings
-    fast.close()
     return out
 
 
@@ -285,13 +254,14 @@ def bench_rerank(cfg: dict[str, Any], model: str, data: dict[str, Any]) -> dict[
                        warm=lambda b=bs: ce_run(warm_pairs, b))["per_s"] for bs in _ints(cfg["ce_batch_sizes"])}
     ce_bs = max(sweep, key=sweep.get)
     out["plain_cross_encoder_batch_sweep"] = {"per_s": sweep, "best": ce_bs}
-    k = len(sweep_pairs)
-    fast, out["fast_batch_sweep"] = fast_sweep(
-        cfg, lambda bs, procs: FastEncoder(model, device=device, dtype=dtype, max_length=cfg["max_length"],
-                                           batch_size=bs, tokenizer_threads=cfg["tokenizer_threads"],
-                                           tokenizer_processes=procs, kind="rerank"),
-        lambda e, warm: e.score(qs[:1024], ps[:1024]) if warm else e.score(qs[:k], ps[:k]), k)
-    fast_bs = fast.batch_size
+    enc = {bs: FastEncoder(model, device=device, dtype=dtype, max_length=cfg["max_length"], batch_size=bs,
+                           tokenizer_threads=cfg["tokenizer_threads"], kind="rerank")
+           for bs in _ints(cfg["fast_batch_sizes"])}
+    fsweep = {bs: timed(lambda e=e: e.score(qs[:len(sweep_pairs)], ps[:len(sweep_pairs)]), len(sweep_pairs), 1,
+                        device, warm=lambda e=e: e.score(qs[:1024], ps[:1024]))["per_s"] for bs, e in enc.items()}
+    fast_bs = max(fsweep, key=fsweep.get)
+    fast = enc[fast_bs]
+    out["fast_batch_sweep"] = {"per_s": fsweep, "best": fast_bs}
     out["plain_cross_encoder"] = {**timed(lambda: ce_run(pairs, ce_bs), n, reps, device), "batch_size": ce_bs}
     out["fast"] = {**timed(lambda: fast.score(qs, ps), n, reps, device), "batch_size": fast_bs}
     out["speedup"] = round(out["fast"]["per_s"] / out["plain_cross_encoder"]["per_s"], 2)
@@ -301,7 +271,6 @@ def bench_rerank(cfg: dict[str, Any], model: str, data: dict[str, Any]) -> dict[
                                          f"fast_{dtype}": round(float(np.abs(fast_d - ref).max()), 5)}
     logger.info("rerank: plain %s pairs/s (batch %d), fast %s pairs/s (batch %d)",
                 out["plain_cross_encoder"]["per_s"], ce_bs, out["fast"]["per_s"], fast_bs)
-    fast.close()
     return out
 
 

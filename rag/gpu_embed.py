@@ -5,10 +5,8 @@ on a bare CUDA box. The model, its pooling and normalisation are sentence-transf
 (``SentenceTransformer`` / ``CrossEncoder`` modules, half precision, torch SDPA); what is added is only what
 ``encode``/``predict`` do not do themselves (measured in ``evals.gpu_bench``):
 
-1. **Pre-tokenising a whole wave in parallel**, instead of tokenising each batch in the loop that feeds the GPU:
-   in ``tokenizer_threads`` threads of this process (the Rust tokenizer also spreads each call over the cores),
-   or in ``tokenizer_processes`` worker processes, each with its own copy of the tokenizer. The ids are read
-   out of the encodings in one flat pass (see ``_encode_arrays``).
+1. **Pre-tokenising a whole wave in parallel** with the Rust tokenizer (``tokenizer_threads`` shards; the
+   tokenizer releases the GIL), instead of tokenising each batch in the loop that feeds the GPU.
 2. **Host/device overlap**: a producer thread tokenises the next wave and packs length-sorted batches into
    pinned memory while the GPU runs earlier ones; copies are ``non_blocking``; results stay on the GPU until
    one final copy (``encode`` synchronises on every batch to move it to the host).
@@ -29,11 +27,10 @@ from __future__ import annotations
 import importlib.util
 import itertools
 import logging
-import multiprocessing
 import queue
 import threading
 from collections.abc import Iterator
-from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -101,25 +98,6 @@ def _encode_arrays(backend: Any, texts: list[str], pairs: list[str] | None) -> _
     return _Tokens(ids, lengths, tt)
 
 
-_WORKER_BACKEND: Any = None  # the tokenizer of one tokenizer process (set by _init_tokenizer_process)
-
-
-def _init_tokenizer_process(tokenizer_json: str, max_length: int) -> None:
-    import os
-
-    os.environ["TOKENIZERS_PARALLELISM"] = "false"  # one process, one thread: the pool is the parallelism
-    from tokenizers import Tokenizer
-
-    global _WORKER_BACKEND
-    _WORKER_BACKEND = Tokenizer.from_str(tokenizer_json)
-    _WORKER_BACKEND.no_padding()
-    _WORKER_BACKEND.enable_truncation(max_length)
-
-
-def _encode_in_process(texts: list[str], pairs: list[str] | None) -> _Tokens:
-    return _encode_arrays(_WORKER_BACKEND, texts, pairs)
-
-
 class FastEncoder:
     """A ``SentenceTransformer`` (``kind="embed"``) or ``CrossEncoder`` (``kind="rerank"``) run in bulk.
 
@@ -128,16 +106,13 @@ class FastEncoder:
     :param dtype: ``fp16``, ``bf16`` or ``fp32`` (weights and activations).
     :param max_length: tokens per text or pair (longer ones are truncated, as the library does).
     :param batch_size: sequences per forward pass.
-    :param tokenizer_threads: parallel tokenizer shards per wave in threads (when ``tokenizer_processes`` is 0).
-    :param tokenizer_processes: worker processes that tokenise each wave (0: threads of this process). The
-        processes are spawned once, at the first call, and stop with :meth:`close`.
+    :param tokenizer_threads: parallel tokenizer shards per wave.
     :param kind: ``embed`` or ``rerank``.
     :raises ValueError: on an unknown dtype or kind, or a non-positive size.
     """
 
     def __init__(self, model: str, device: str = "cuda", dtype: str = "fp16", max_length: int = 256,
-                 batch_size: int = 512, tokenizer_threads: int = 16, kind: str = "embed",
-                 tokenizer_processes: int = 0) -> None:
+                 batch_size: int = 512, tokenizer_threads: int = 16, kind: str = "embed") -> None:
         if dtype not in DTYPES:
             raise ValueError(f"dtype must be one of {DTYPES}, got {dtype!r}")
         if kind not in ("embed", "rerank"):
@@ -146,21 +121,17 @@ class FastEncoder:
                             ("tokenizer_threads", tokenizer_threads)):
             if value < 1:
                 raise ValueError(f"{name} must be >= 1, got {value}")
-        if tokenizer_processes < 0:
-            raise ValueError(f"tokenizer_processes must be >= 0, got {tokenizer_processes}")
         self.model_path = model
         self.device = device
         self.dtype = dtype
         self.max_length = max_length
         self.batch_size = batch_size
         self.tokenizer_threads = tokenizer_threads
-        self.tokenizer_processes = tokenizer_processes
         self.kind = kind
         self.attention = attention_backend(device, dtype)
         self.model: Any = None  # the SentenceTransformer or CrossEncoder
         self._backend: Any = None
         self._extra: dict[str, Any] = {}
-        self._processes: ProcessPoolExecutor | None = None
 
     # --- loading -----------------------------------------------------------------------------------
     def warm_up(self) -> None:
@@ -195,30 +166,9 @@ class FastEncoder:
         logger.info("FastEncoder %s on %s: %s, attention=%s, batch=%d", self.kind, self.device, self.dtype,
                     self.attention, self.batch_size)
 
-    def close(self) -> None:
-        """Stop the tokenizer processes (a later call starts them again)."""
-        if self._processes is not None:
-            self._processes.shutdown(wait=True, cancel_futures=True)
-            self._processes = None
-
-    def __enter__(self) -> FastEncoder:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def _process_pool(self) -> ProcessPoolExecutor:
-        if self._processes is None:
-            # spawn, not fork: this process may already hold CUDA and the Rust tokenizer's thread pool
-            self._processes = ProcessPoolExecutor(
-                self.tokenizer_processes, mp_context=multiprocessing.get_context("spawn"),
-                initializer=_init_tokenizer_process, initargs=(self._backend.to_str(), self.max_length))
-        return self._processes
-
     # --- host side ---------------------------------------------------------------------------------
     def tokenize(self, texts: list[str], pairs: list[str] | None = None) -> _Tokens:
-        """Token ids of ``texts`` (and ``pairs``) as padded arrays, in parallel shards: one per tokenizer process,
-        or ``tokenizer_threads`` threads when there are none.
+        """Token ids of ``texts`` (and ``pairs``) as padded arrays, in ``tokenizer_threads`` parallel shards.
 
         Texts are stripped first, as sentence-transformers' ``tokenize`` does.
         """
@@ -226,13 +176,9 @@ class FastEncoder:
         texts = [t.strip() for t in texts]
         pairs = [p.strip() for p in pairs] if pairs is not None else None
         n = len(texts)
-        workers = self.tokenizer_processes or self.tokenizer_threads
-        shards = max(1, min(workers, n // 256 or 1))
+        shards = max(1, min(self.tokenizer_threads, n // 256 or 1))
         bounds = [(n * i // shards, n * (i + 1) // shards) for i in range(shards)]
         jobs = [(texts[a:b], pairs[a:b] if pairs is not None else None) for a, b in bounds]
-        if self.tokenizer_processes:
-            pool = self._process_pool()
-            return _Tokens.concat([f.result() for f in [pool.submit(_encode_in_process, *job) for job in jobs]])
         if shards == 1:
             return _encode_arrays(self._backend, *jobs[0])
         with ThreadPoolExecutor(shards) as pool:
