@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import base64
 import io
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -168,8 +169,27 @@ def settings_sidebar(docs: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 # --- answering -----------------------------------------------------------------------------------------------
+ANSWERING = "answer_in_progress"  # session key: an Event set once the running answer has been recorded
+
+
+def wait_for_interrupted_answer(timeout_s: float = 15.0) -> None:
+    """With fast reruns Streamlit starts the next run while the interrupted one is still unwinding: wait until
+    that one has recorded its answer as stopped, so this run shows it."""
+    running = st.session_state.get(ANSWERING)
+    if running is not None and not running.is_set():
+        running.wait(timeout_s)
+
+
 def ask(conv: dict[str, Any], question: str, kwargs: dict[str, Any]) -> None:
     """Ask and stream the answer; a Stop click, a rerun or a closed tab stops it (``AnswerStream.stop``)."""
+    done = st.session_state[ANSWERING] = threading.Event()
+    try:
+        _ask(conv, question, kwargs)
+    finally:
+        done.set()
+
+
+def _ask(conv: dict[str, Any], question: str, kwargs: dict[str, Any]) -> None:
     msgs = conv["messages"]
     history = [m["text"] for m in msgs if m["role"] == "user"]
     msgs.append({"role": "user", "text": question})
@@ -179,15 +199,15 @@ def ask(conv: dict[str, Any], question: str, kwargs: dict[str, Any]) -> None:
     with st.chat_message("assistant"):
         stream, text, interrupted = None, "", False
         with guard("Answering"):
-            standalone = rag().condense(question, history)
-            if standalone != question:
-                st.caption(f"Searched for: {standalone}")
-            stop_slot = st.empty()
-            stop_slot.button("Stop", key="stop_answer", icon=":material/stop_circle:",
-                             help="Stop this answer (it is kept as stopped; Regenerate asks again)")
-            box = st.empty()
-            box.markdown("_Searching your documents…_")
-            try:
+            try:  # from the first widget on: a Stop that lands before the search has begun also stops it
+                standalone = rag().condense(question, history)
+                if standalone != question:
+                    st.caption(f"Searched for: {standalone}")
+                stop_slot = st.empty()
+                stop_slot.button("Stop", key="stop_answer", icon=":material/stop_circle:",
+                                 help="Stop this answer (it is kept as stopped; Regenerate asks again)")
+                box = st.empty()
+                box.markdown("_Searching your documents…_")
                 stream = rag().ask(standalone, stream=True, **kwargs)
                 for token in stream:
                     text += token
@@ -279,6 +299,7 @@ def passage_panel(chunk: dict[str, Any]) -> None:
 
 
 def main() -> None:
+    wait_for_interrupted_answer()
     conv = conversation()
     docs = documents() or []
     chats_sidebar(conv)
