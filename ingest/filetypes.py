@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ingest.errors import EmptyDocumentError, EncryptedDocumentError, IngestError, UnsupportedFileError
+from ingest.limits import raise_hint
 
 # extension -> canonical type
 EXTENSIONS: dict[str, str] = {
@@ -108,7 +109,7 @@ def check_file(path: Path, max_file_mb: float) -> FileCheck:
         raise EmptyDocumentError(src, "empty file (0 bytes): nothing to ingest; re-export or re-download it")
     if size > max_file_mb * 1024 * 1024:
         raise IngestError(
-            src, f"file is {size / 1048576:.1f} MB, over the {max_file_mb:g} MB limit (raise DOCRAG_MAX_FILE_MB)"
+            src, f"file is {size / 1048576:.1f} MB, over the {max_file_mb:g} MB limit {raise_hint('max_file_mb')}"
         )
     ext = path.suffix.lower()
     by_ext = EXTENSIONS.get(ext)

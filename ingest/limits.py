@@ -38,12 +38,17 @@ ZIP_TYPES = frozenset({"docx", "xlsx", "pptx", "odt", "epub"})
 _PAGE_MEMBERS = {"pptx": ("ppt/slides/slide", ".xml"), "xlsx": ("xl/worksheets/sheet", ".xml")}
 
 
+def raise_hint(limit: str) -> str:
+    """``(raise DOCRAG_...)``: the setting that lifts the parse budget's ``limit``, as every over-limit line ends."""
+    return f"(raise {SETTING_OF[limit]})"
+
+
 class LimitExceededError(IngestError):
     """A file is over one of the parse budget's limits. ``limit`` is the :class:`ParseLimits` field."""
 
     def __init__(self, source: str, what: str, limit: str) -> None:
         self.limit = limit
-        super().__init__(source, f"{what} (raise {SETTING_OF[limit]})")
+        super().__init__(source, f"{what} {raise_hint(limit)}")
 
 
 def over_budget(limit: str, value: float) -> str:
@@ -51,7 +56,7 @@ def over_budget(limit: str, value: float) -> str:
     DOCRAG_PARSE_MEMORY_MB)`` / ``parsing took over 300 s (raise DOCRAG_PARSE_TIMEOUT_S)``."""
     what = {"memory_mb": f"parsing needed over {value:g} MB of memory",
             "timeout_s": f"parsing took over {value:g} s"}[limit]
-    return f"{what} (raise {SETTING_OF[limit]})"
+    return f"{what} {raise_hint(limit)}"
 
 
 @dataclass(frozen=True)

@@ -43,7 +43,7 @@ from typing import Any, Self
 
 from haystack import Document
 
-from ingest.limits import SETTING_OF, ParseLimits, over_budget
+from ingest.limits import ParseLimits, over_budget, raise_hint
 
 logger = logging.getLogger(__name__)
 
@@ -188,7 +188,7 @@ class _Worker:
         code = self.proc.returncode
         # the address-space rlimit turns a runaway allocation into MemoryError or a crash of the worker
         return ParseResult(path, error=f"the parse worker died (exit {code}), most likely over its "
-                           f"{limits.memory_mb} MB memory ceiling (raise {SETTING_OF['memory_mb']})",
+                           f"{limits.memory_mb} MB memory ceiling {raise_hint('memory_mb')}",
                            limit="memory_mb", seconds=elapsed, peak_rss_mb=self.peak_kb / 1024)
 
 
