@@ -292,8 +292,9 @@ def test_conversation_citation_panel_reload_and_two_tabs(app_url: str, tmp_path:
         moved = wait_for(lambda: (v := browser.js(value)) and abs(v - 0.2) < 1e-6 and v, 30,
                          "the temperature slider at 0.2 in the first tab")
         other = browser.open_tab(f"{app_url}/chat")
-        other_value = wait_for(lambda: (v := other.js(value)) is not None and v == v and [v], 120,
-                               "the temperature slider in the second tab", interval=1)[0]  # v == v: not NaN
+        # NaN (no slider yet) has no JSON value: Runtime.evaluate gives None for it
+        other_value = wait_for(lambda: (v := other.js(value)) is not None and [v], 120,
+                               "the temperature slider in the second tab", interval=1)[0]
         time.sleep(2)  # both sessions have rerun: the first tab still has its own value
         here_value = browser.js(value)
         # the Analysis page
