@@ -60,14 +60,6 @@ _DOCUMENT_KIND = re.compile(rf"(?:(?:{_DOC_QUALIFIERS})\s+)+(?:Report|Form|State
                             r"(?:\s+Form)?")
 
 
-
-
-
-
-
-
-
-
 def display_text(text: str) -> str:
     """The shown form: whitespace collapsed, dotted abbreviations joined, outer punctuation stripped."""
     t = unicodedata.normalize("NFKC", str(text))
@@ -201,8 +193,9 @@ _LEAD_STOP = frozenset({"The", "A", "An", "In", "On", "At", "Of", "For", "By", "
 
 
 _CONNECT = ("of", "and", "for", "&")
-# what follows the last word of a form field's label ("Aircraft Category: Airplane", "Certificate(s) Held:")
-_FIELD_LABEL = re.compile(r"(?:\(s\))?(?:[ \t][A-Z][\w/()\-]*){0,2}[ \t]?:(?:\s|$)")
+# what follows the last word of a form field's label ("Aircraft Category: Airplane", "Certificate(s) Held:"), or
+# the rest of a label that counts its values ("Operating Certificate(s)", wrapped onto the next line before its ":")
+_FIELD_LABEL = re.compile(r"(?:\(s\))?(?:[ \t][A-Z][\w/()\-]*){0,2}[ \t]?:(?:\s|$)|(?:[ \t][A-Z][\w\-]*){0,2}\(s\)")
 # the head nouns that make a name an organisation ("United States Trustee Program", "Record Management Division")
 ORG_HEADS = frozenset({"Administration", "Agency", "Association", "Authority", "Bank", "Board", "Bureau",
                        "Commission", "Committee", "Company", "Corporation", "Council", "Court", "Department",
@@ -269,7 +262,7 @@ def _in_context_noise(text: str, e: dict[str, Any]) -> bool:
             r"\s?(?:lbs?|kg|ft|feet|hours?|hrs?|miles?|km|m|inch(?:es)?|units?|tons?|%)\b", text[e["end"]:], re.I)):
         return True
     if e["label"] in NAME_LABELS and re.fullmatch(r"[A-Z][a-z]+", t) and \
-            re.match(r"[ \t][A-Z][\w/()\-]*(?:[ \t][A-Z][\w/()\-]*)?[ \t]?:(?:\s|$)", text[e["end"]:]) and \
+            re.match(r"[ \t][A-Z]", text[e["end"]:e["end"] + 2]) and _FIELD_LABEL.match(text, e["end"]) and \
             not re.search(r":[ \t]*$", text[max(0, e["start"] - 3):e["start"]]):
         return True  # the first word of a form field's label ("... / Altimeter Setting: 30.27"), not a value
     return e["label"] in {"MISC", "LOC"} and " " not in t and t[:1].isupper() and t[1:].islower() and \

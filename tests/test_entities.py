@@ -135,3 +135,11 @@ def test_the_first_word_of_a_form_label_is_no_name_but_a_value_is() -> None:
     text = "Forecast/Actual: / Altimeter Setting: 30.27 inches Hg\nAircraft Make: Piper Registration: N5921D"
     raw = _ents(text, ("LOC", "Altimeter"), ("MISC", "Piper"))
     assert [e["text"] for e in clean_entities(text, raw)] == ["Piper"]
+
+
+def test_a_name_stops_before_a_label_that_counts_its_values() -> None:
+    # the NTSB form wraps "Operating Certificate(s) Held:" onto two lines after the operator's name
+    text = "Operator: Willis O Forman Operating Certificate(s)\nHeld:\nNone\nOwner: Smith Aviation Services Inc"
+    raw = _ents(text, ("ORG", "Willis O Forman"), ("MISC", "Operating"), ("ORG", "Smith Aviation"))
+    assert [(e["label"], e["text"]) for e in clean_entities(text, raw)] == [
+        ("PERSON", "Willis O Forman"), ("ORG", "Smith Aviation Services Inc")]
