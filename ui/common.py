@@ -148,6 +148,19 @@ def documents() -> list[dict[str, Any]] | None:
     return None
 
 
+def documents_or_empty_state() -> list[dict[str, Any]] | None:
+    """The stored documents; None when there are none (a link to Add documents is shown) or the store cannot be
+    read (the error is shown)."""
+    docs = documents()
+    if docs is None:
+        return None
+    if not docs:
+        st.info("No documents yet.", icon=":material/upload_file:")
+        st.page_link("views/add.py", label="Add documents", icon=":material/upload_file:")
+        return None
+    return docs
+
+
 def snap_to_words(text: str, start: int, end: int) -> tuple[int, int]:
     """Widen ``[start, end)`` so it neither starts nor stops inside a word (no "Total, a" highlights)."""
     start, end = max(0, min(start, len(text))), max(0, min(end, len(text)))

@@ -11,7 +11,7 @@ import streamlit as st
 
 from ui import charts
 from rag.entities import entity_key
-from ui.common import clean_frame, documents, guard, page_label, rag
+from ui.common import clean_frame, documents_or_empty_state, guard, page_label, rag
 
 MAX_COOCCURRENCE_DOCS = 25  # chunk-level entity reads per selected document; keep the page responsive
 
@@ -130,12 +130,8 @@ def insights_tab(ents: pd.DataFrame, docs: list[dict], sources: list[str]) -> No
 
 def main() -> None:
     st.title("Analysis")
-    docs = documents()
+    docs = documents_or_empty_state()
     if docs is None:
-        return
-    if not docs:
-        st.info("No documents yet.", icon=":material/upload_file:")
-        st.page_link("views/add.py", label="Add documents", icon=":material/upload_file:")
         return
     names = {d["source"]: d["file_name"] for d in docs}
     st.session_state["_names"] = names

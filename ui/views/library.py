@@ -9,7 +9,7 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from ui.common import (SHEET_TYPES, SLIDE_TYPES, clean_frame, documents, guard, is_upload, location,
+from ui.common import (SHEET_TYPES, SLIDE_TYPES, clean_frame, documents_or_empty_state, guard, is_upload, location,
                        page_label, rag, remove_upload, show_chunk)
 
 
@@ -31,12 +31,8 @@ def main() -> None:
     kind, message = st.session_state.pop("library_flash", (None, None))
     if message:
         getattr(st, kind)(message)
-    docs = documents()
+    docs = documents_or_empty_state()
     if docs is None:
-        return
-    if not docs:
-        st.info("No documents yet.", icon=":material/upload_file:")
-        st.page_link("views/add.py", label="Add documents", icon=":material/upload_file:")
         return
 
     query = st.text_input("Search by name", key="library_search", placeholder="part of a file name or path")
