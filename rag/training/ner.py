@@ -156,7 +156,7 @@ def train(cfg: dict) -> None:
     from transformers import AutoModelForTokenClassification, AutoTokenizer
 
     from evals.datasets.conll2003 import read_sentences as read_conll
-    from rag.training.common import hardware, pick_device, set_seed, versions, write_json
+    from rag.training.common import adamw, hardware, optimizer_step, pick_device, set_seed, versions, write_json
     from rag.training.compact import folder_size, materialize, save_compact
 
     work, out_dir = Path(cfg["work_dir"]), Path(cfg["out_dir"])
@@ -171,13 +171,7 @@ def train(cfg: dict) -> None:
     model = AutoModelForTokenClassification.from_pretrained(
         base_dir, num_labels=len(LABELS), id2label=dict(enumerate(LABELS)),
         label2id={lab: i for i, lab in enumerate(LABELS)}).to(device)
-    no_decay = ("bias", "LayerNorm.weight")
-    params = [
-        {"params": [p for n, p in model.named_parameters() if not any(x in n for x in no_decay)],
-         "weight_decay": cfg["weight_decay"]},
-        {"params": [p for n, p in model.named_parameters() if any(x in n for x in no_decay)], "weight_decay": 0.0},
-    ]
-    opt = torch.optim.AdamW(params, lr=cfg["lr"], fused=device.startswith("cuda"))
+    opt = adamw(model, cfg["lr"], cfg["weight_decay"], device)
     per_epoch = math.ceil(len(items["train"]) / cfg["batch_size"])
     steps = per_epoch * cfg["epochs"]
     warm = max(1, int(cfg["warmup"] * steps))
@@ -198,11 +192,7 @@ def train(cfg: dict) -> None:
                 logits = model(input_ids=ids, attention_mask=att).logits
             loss = torch.nn.functional.cross_entropy(logits.float().view(-1, len(LABELS)), lab.view(-1),
                                                      ignore_index=-100)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-            opt.step()
-            sched.step()
-            opt.zero_grad(set_to_none=True)
+            optimizer_step(loss, model, opt, sched)
             losses.append(loss.item())
         f1 = entity_f1(gold_a, predict_words(model, items["testa"], sents["testa"], device, cfg["eval_batch"]))
         history.append({"epoch": epoch + 1, "loss": round(float(np.mean(losses)), 4), "testa_f1": round(f1, 4),

@@ -357,7 +357,8 @@ def train(cfg: dict) -> None:
     import torch.nn.functional as F
     from transformers import AutoModelForQuestionAnswering, AutoTokenizer
 
-    from rag.training.common import hardware, pick_device, read_json, set_seed, versions, write_json
+    from rag.training.common import (adamw, hardware, optimizer_step, pick_device, read_json, set_seed, versions,
+                                      write_json)
     from rag.training.compact import folder_size, materialize, save_compact
 
     work = Path(cfg["work_dir"])
@@ -392,13 +393,7 @@ def train(cfg: dict) -> None:
 
     set_seed(cfg["seed"])
     model = AutoModelForQuestionAnswering.from_pretrained(base_dir).to(device)
-    no_decay = ("bias", "LayerNorm.weight", "layernorm", "norm.weight")
-    params = [
-        {"params": [p for nm, p in model.named_parameters() if not any(k in nm for k in no_decay)],
-         "weight_decay": cfg["weight_decay"]},
-        {"params": [p for nm, p in model.named_parameters() if any(k in nm for k in no_decay)], "weight_decay": 0.0},
-    ]
-    opt = torch.optim.AdamW(params, lr=cfg["lr"], fused=device.startswith("cuda"))
+    opt = adamw(model, cfg["lr"], cfg["weight_decay"], device)
     bs = cfg["batch"]
     steps = max(1, int(n * cfg["epochs"]) // bs)
     warm = max(1, int(cfg["warmup"] * steps))
@@ -421,11 +416,7 @@ def train(cfg: dict) -> None:
             res = model(**batch)
         loss = (F.cross_entropy(res.start_logits.float(), ys[idx]) +
                 F.cross_entropy(res.end_logits.float(), ye[idx])) / 2
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        opt.step()
-        sched.step()
-        opt.zero_grad(set_to_none=True)
+        optimizer_step(loss, model, opt, sched)
         losses.append(loss.item())
         if step % 200 == 0 or step == steps - 1:
             logger.info("step %d/%d loss %.4f (mean200 %.4f) %.0f windows/s", step, steps, losses[-1],

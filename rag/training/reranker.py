@@ -451,7 +451,8 @@ def train(cfg: dict) -> None:
     import torch.nn.functional as F
     from sentence_transformers import CrossEncoder
 
-    from rag.training.common import hardware, pick_device, read_json, set_seed, versions, write_json
+    from rag.training.common import (adamw, hardware, optimizer_step, pick_device, read_json, set_seed, versions,
+                                      write_json)
     from rag.training.compact import folder_size, materialize, save_compact
 
     work, out_dir = Path(cfg["work_dir"]), Path(cfg["out_dir"])
@@ -480,13 +481,7 @@ def train(cfg: dict) -> None:
     logger.info("tokenized the evaluation pairs in %.1fs, scored the start model in %.1fs; training budget %.0fs",
                 t_tok, t_score, budget)
 
-    no_decay = ("bias", "LayerNorm.weight", "layernorm", "norm.weight")
-    params = [
-        {"params": [p for n, p in model.named_parameters() if not any(x in n for x in no_decay)],
-         "weight_decay": cfg["weight_decay"]},
-        {"params": [p for n, p in model.named_parameters() if any(x in n for x in no_decay)], "weight_decay": 0.0},
-    ]
-    opt = torch.optim.AdamW(params, lr=cfg["lr"], fused=device.startswith("cuda"))
+    opt = adamw(model, cfg["lr"], cfg["weight_decay"], device)
     bs = cfg["batch_groups"]
     planned = math.ceil(len(items) / bs)
     plan = {"steps": planned, "warm": max(1, int(cfg["warmup"] * planned))}
@@ -508,11 +503,7 @@ def train(cfg: dict) -> None:
                             enabled=cfg["bf16"]):
             logits = model(**enc).logits.view(n_batch, g).float()
         loss = F.cross_entropy(logits, torch.zeros(n_batch, dtype=torch.long, device=logits.device))
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        opt.step()
-        sched.step()
-        opt.zero_grad(set_to_none=True)
+        optimizer_step(loss, model, opt, sched)
         losses.append(loss.detach())
         step += 1
         if step == cfg["probe_steps"] or (step > cfg["probe_steps"] and step % cfg["refit_every"] == 0):

@@ -226,3 +226,31 @@ class TestShippedNer:
             assert resolved.origin == "shipped" and (Path(resolved.path) / "model.safetensors").is_file()
         else:
             assert resolved.path == "en_core_web_sm"
+
+
+def test_adamw_decays_weights_only_and_a_step_moves_them():
+    import torch
+
+    from rag.training.common import adamw, optimizer_step
+
+    class Tiny(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.dense = torch.nn.Linear(4, 4)
+            self.LayerNorm = torch.nn.LayerNorm(4)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return self.LayerNorm(self.dense(x))
+
+    torch.manual_seed(0)
+    model = Tiny()
+    opt = adamw(model, lr=0.1, weight_decay=0.01, device="cpu")
+    decayed, plain = opt.param_groups
+    assert [p.shape for p in decayed["params"]] == [torch.Size([4, 4])] and decayed["weight_decay"] == 0.01
+    assert len(plain["params"]) == 3 and plain["weight_decay"] == 0.0  # dense bias, LayerNorm weight and bias
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda step: 1.0 - step / 10)
+    before = model.dense.weight.detach().clone()
+    optimizer_step(model(torch.randn(8, 4)).pow(2).sum() * 1e6, model, opt, sched)  # clipped to norm 1
+    assert not torch.equal(before, model.dense.weight)
+    assert all(p.grad is None for p in model.parameters())
+    assert sched.get_last_lr() == pytest.approx([0.09, 0.09])
