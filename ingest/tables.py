@@ -146,3 +146,63 @@ def table_parts(text: str, ctx: TableContext, max_words: int, caption: str = "",
     if n > base:
         parts.append("\n".join(cur))
     return parts
+
+
+def is_table_chunk(meta: dict) -> bool:
+    """A chunk made by :func:`table_parts` (the chunker gives a table chunks of its own)."""
+    return meta.get("element_types") == ["Table"]
+
+
+Span = tuple[int, int]
+
+
+@dataclass
+class RowPassage:
+    """One passage a reader reads from a table chunk: ``pieces`` of the chunk text joined with newlines (the
+    caption, the row), ``answers`` where an answer may lie (the row label, cell values; not the headers), ``row``
+    the bounds of the row line (the answer's verbatim context)."""
+
+    pieces: list[Span]
+    answers: list[Span]
+    row: Span
+
+
+def row_parts(text: str, start: int, end: int) -> tuple[Span | None, list[Span]]:
+    """The row label and the cell values of the row line ``text[start:end]`` (:func:`row_line`'s ``label ·
+    header: value | header: value``) as offsets into ``text``: ``(label or None, [value])``."""
+    line = text[start:end]
+    label, rest = None, 0
+    dot = line.find(" · ")
+    if dot > 0 and CELL_SEP not in line[:dot]:
+        label, rest = (start, start + dot), dot + 3
+    cells, pos = [], rest
+    for pair in line[rest:].split(CELL_SEP):
+        colon = pair.find(": ")
+        a = pos + (colon + 2 if colon >= 0 else 0)
+        if pair.strip() and a < pos + len(pair):
+            cells.append((start + a, start + pos + len(pair)))
+        pos += len(pair) + len(CELL_SEP)
+    return label, cells
+
+
+def row_passages(text: str) -> list[RowPassage]:
+    """How a reader reads a table chunk: each row with the table's caption, without the neighbouring rows'
+    cells, its answer one of the row's cell values or its label. The caption is the chunk's first line when that
+    is no row (neither ``header: value`` nor ``cell | cell``). (One passage per cell, caption + label + cell, was
+    measured too: the reader was less sure of the right cell there.)"""
+    lines, pos = [], 0
+    for line in text.split("\n"):
+        if line.strip():
+            lines.append((pos, pos + len(line)))
+        pos += len(line) + 1
+    if not lines:
+        return [RowPassage([(0, len(text))], [(0, len(text))], (0, len(text)))]
+    first = text[lines[0][0]:lines[0][1]]
+    head: list[Span] = []
+    if not (CELL_SEP in first or ": " in first or len(lines) == 1):
+        head, lines = [lines[0]], lines[1:]
+    out = []
+    for ln in lines:
+        label, cells = row_parts(text, *ln)
+        out.append(RowPassage(head + [ln], ([label] if label else []) + cells or [ln], ln))
+    return out

@@ -9,6 +9,7 @@ from typing import Any
 from haystack import Document, component, default_from_dict, default_to_dict
 from haystack.dataclasses import ExtractedAnswer
 
+from ingest.tables import RowPassage, is_table_chunk, row_passages
 from rag.span_decode import Calibrator, window_spans
 
 logger = logging.getLogger(__name__)
@@ -39,6 +40,21 @@ def sentence_around(text: str, start: int, end: int, max_chars: int = 400) -> tu
         while e < len(text) and e > end and not text[e].isspace():
             e -= 1
     return s, e
+
+
+def _in_text(pieces: list[tuple[int, int]], start: int, end: int) -> tuple[int, int] | None:
+    """A span of the passage joined from ``pieces`` (with newlines) as offsets into the document text; None when
+    it crosses from one piece into the next."""
+    cursor = 0
+    for a, b in pieces:
+        if start < cursor + (b - a):
+            return (a + start - cursor, a + end - cursor) if end <= cursor + (b - a) else None
+        cursor += b - a + 1
+    return None
+
+
+def _inside(span: tuple[int, int], ranges: list[tuple[int, int]]) -> bool:
+    return any(a <= span[0] and span[1] <= b for a, b in ranges)
 
 
 @component
@@ -149,33 +165,46 @@ class ExtractiveReader:
         if self._model is None:
             self.warm_up()
         texts = [d.content or "" for d in docs]
-        enc, starts, ends = self._windows(query, texts)
-        cands: list[tuple[float, int, Any]] = []
-        for f, di in enumerate(enc["overflow_to_sample_mapping"].tolist()):
+        # what the model reads: a prose chunk whole, a table chunk row by row (ingest.tables.row_passages)
+        # what the model reads: a prose chunk whole, a table chunk cell by cell (ingest.tables.row_passages)
+        passages = [(di, p) for di, d in enumerate(docs) for p in (
+            row_passages(texts[di]) if is_table_chunk(d.meta) else [RowPassage([(0, len(texts[di]))], [], (0, 0))])]
+        enc, starts, ends = self._windows(query, ["\n".join(texts[di][a:b] for a, b in p.pieces)
+                                                  for di, p in passages])
+        cands: list[tuple[float, int, int, int, tuple[int, int] | None, Any]] = []  # margin, doc, start, end, row
+        for f, pi in enumerate(enc["overflow_to_sample_mapping"].tolist()):
+            di, p = passages[pi]
+            offsets = enc["offset_mapping"][f].tolist()
             mask = np.array([sid == 1 for sid in enc.sequence_ids(f)])
-            for sp in window_spans(np.array(starts[f]), np.array(ends[f]), enc["offset_mapping"][f].tolist(), mask,
+            if p.answers:  # a table cell: the answer is its value or the row label, not a header or the caption
+                at = [_in_text(p.pieces, a, b) for a, b in offsets]
+                mask &= np.array([w is not None and _inside(w, p.answers) for w in at])
+            for sp in window_spans(np.array(starts[f]), np.array(ends[f]), offsets, mask,
                                    self.max_answer_tokens, self.spans_per_window):
-                cands.append((sp.margin, di, sp))
+                where = _in_text(p.pieces, sp.start, sp.end)
+                if where is None or (p.answers and not _inside(where, p.answers)):
+                    continue  # across two pieces or two cells: no quote of the chunk
+                cands.append((sp.margin, di, where[0], where[1], p.row if p.answers else None, sp))
         cands.sort(key=lambda c: -c[0])
         answers: list[ExtractedAnswer] = []
         taken: list[tuple[int, int, int]] = []
-        for margin, di, sp in cands:
-            if any(di == t[0] and sp.start < t[2] and t[1] < sp.end for t in taken):
+        for margin, di, start, end, row, sp in cands:
+            if any(di == t[0] and start < t[2] and t[1] < end for t in taken):
                 continue  # overlaps a better span of the same document
             doc = docs[di]
-            text = texts[di][sp.start:sp.end]
+            text = texts[di][start:end]
             if not text.strip():
                 continue
             rerank = float(doc.score) if doc.score is not None else 0.0
             p = self._calibrator.probability(margin, rerank)
-            s0, s1 = sentence_around(texts[di], sp.start, sp.end)
+            s0, s1 = row if row is not None else sentence_around(texts[di], start, end)
             answers.append(ExtractedAnswer(
                 query=query, score=p, data=text, document=doc, context=texts[di][s0:s1],
-                document_offset=ExtractedAnswer.Span(sp.start, sp.end),
-                context_offset=ExtractedAnswer.Span(sp.start - s0, sp.end - s0),
+                document_offset=ExtractedAnswer.Span(start, end),
+                context_offset=ExtractedAnswer.Span(start - s0, end - s0),
                 meta={"margin": round(margin, 4), "logit": round(sp.score, 4), "null_logit": round(sp.null_score, 4),
                       "rerank_score": rerank, "sentence_start": s0, "sentence_end": s1}))
-            taken.append((di, sp.start, sp.end))
+            taken.append((di, start, end))
             if len(answers) >= top_k:
                 break
         best = answers[0].score if answers else 0.0

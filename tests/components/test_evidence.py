@@ -109,3 +109,31 @@ def test_agrees_refuses_words_the_evidence_and_question_lack():
     # words of the question may be echoed
     assert agrees("The shipment was 20,000 bottles [1]", ev, query="How big was the shipment?")
     assert not agrees("The shipment was 20,000 bottles [1]", ev)
+
+
+@pytest.fixture(scope="module")
+def shipped_reader():
+    from rag import graph
+    from rag.config import Settings
+    from rag.engine import POOL
+
+    return POOL.warm(graph.reader_component(Settings()))
+
+
+TABLE = ("City\nNew York · Hotel cap per night: $250 | Meal per diem: $75\n"
+         "London · Hotel cap per night: £220 | Meal per diem: £60\nOther cities · Hotel cap per night: $180 | "
+         "Meal per diem: $55")
+
+
+@pytest.mark.parametrize(("question", "value"), [("What is the meal per diem in New York?", "$75"),
+                                                 ("How much is the hotel cap in New York?", "$250")])
+def test_the_reader_reads_a_table_chunk_row_by_row(shipped_reader, question: str, value: str) -> None:
+    """The whole table read at once answers New York's per diem with another row's "$55"; row by row, behind the
+    caption, the answer is a cell of the asked row and its context that row."""
+    table = Document(id="t1", content=TABLE, meta={"element_types": ["Table"]}, score=1.0)
+    best = shipped_reader.run(query=question, documents=[table])["answers"][0]
+    assert best.data == value
+    assert TABLE[best.document_offset.start:best.document_offset.end] == value
+    assert best.context == "New York · Hotel cap per night: $250 | Meal per diem: $75"
+    prose = Document(id="p1", content=TABLE, meta={}, score=1.0)  # the same text as prose: read whole
+    assert shipped_reader.run(query=question, documents=[prose])["answers"][0].context != best.context

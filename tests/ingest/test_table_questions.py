@@ -63,3 +63,27 @@ def test_top5_chunk_holds_the_asked_cell(rag: DocRAG) -> None:
     rate = 1 - len(misses) / len(QUESTIONS)
     print(f"\ntable questions: a top-5 chunk holds the cell for {rate:.3f} of {len(QUESTIONS)}; misses {misses}")
     assert rate >= TARGET, misses
+
+
+ANSWER_TARGET = 0.6  # measured 0.684 (13 of 19) with row-by-row reading, 0.316 reading each table chunk whole
+
+
+def states_value(answer: str, value: str) -> bool:
+    return re.search(rf"(^|[\s:$€£(]){re.escape(_norm(value))}($|[\s.,)\[])", _norm(answer)) is not None
+
+
+def test_states_value_needs_the_whole_value() -> None:
+    assert states_value("9467 [1]", "9467") and states_value("The cap is £220.", "220")
+    assert not states_value("19467 [1]", "9467") and not states_value("-6 [1]", "6")
+
+
+def test_answers_state_the_asked_cell(rag: DocRAG) -> None:
+    """The evidence-first answer (the reader reads table chunks row by row) states the asked cell's value."""
+    wrong = []
+    for q in QUESTIONS:
+        a = rag.ask(q["q"], with_entities=False)
+        if a.declined or not states_value(a.text, q["value"]):
+            wrong.append((q["q"], q["value"], a.text[:60]))
+    rate = 1 - len(wrong) / len(QUESTIONS)
+    print(f"\ntable questions: the answer states the cell for {rate:.3f} of {len(QUESTIONS)}; wrong {wrong}")
+    assert rate >= ANSWER_TARGET, wrong

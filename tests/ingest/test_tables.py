@@ -1,6 +1,7 @@
 """ingest.tables: row labels and column headers stay with every cell (fast, no models)."""
 
-from ingest.tables import TableContext, header_only, is_numeric, parse_rows, row_line, split_header, table_parts
+from ingest.tables import (TableContext, header_only, is_numeric, parse_rows, row_line, row_passages, split_header,
+                           table_parts)
 
 
 class TestTables:
@@ -26,3 +27,22 @@ class TestTables:
         assert table_parts(head, ctx, 50, next_text=body) == []
         assert table_parts(body, ctx, 50) == [
             "In millions of CHF · January–June 2023\nZone NA · Sales: 12553 | Trading operating profit: 2632 | Margin: 21.0%"]
+
+
+def test_row_passages_read_each_row_behind_the_caption_with_its_cells_as_answers() -> None:
+    text = "In millions of CHF · January–June 2023\nZone EUR · Sales (a): 9467 | Trading: 1373\nZone NA · Sales: 12553"
+    passages = row_passages(text)
+    assert len(passages) == 2
+    p = passages[0]
+    assert "\n".join(text[a:b] for a, b in p.pieces) == "In millions of CHF · January–June 2023\n" \
+        "Zone EUR · Sales (a): 9467 | Trading: 1373"
+    assert [text[a:b] for a, b in p.answers] == ["Zone EUR", "9467", "1373"]  # never a header or the caption
+    assert text[slice(*p.row)] == "Zone EUR · Sales (a): 9467 | Trading: 1373"
+    assert [text[a:b] for a, b in passages[1].answers] == ["Zone NA", "12553"]
+
+
+def test_row_passages_without_a_caption_read_every_line_as_a_row() -> None:
+    text = "Red | Green | Blue\nPurple | Orange | Yellow"
+    passages = row_passages(text)
+    assert [[text[a:b] for a, b in p.pieces] for p in passages] == [["Red | Green | Blue"], ["Purple | Orange | Yellow"]]
+    assert [text[a:b] for a, b in passages[1].answers] == ["Purple", "Orange", "Yellow"]
