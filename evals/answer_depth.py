@@ -23,7 +23,7 @@ METRICS = ("f1", "abstention_accuracy", "answerable_coverage", "citation_accurac
 
 def study(questions: int, depths: list[int], home: Path, mode: str = "evidence") -> dict[str, Any]:
     from evals import datasets as dsets
-    from evals.runner import Options, Workspace, _answer_rows, _config_metrics, ensure_ingested
+    from evals.runner import Options, Workspace, answer_rows, config_metrics, ensure_ingested
 
     opts = Options(home=home, progress=lambda m: print(m, file=sys.stderr, flush=True))
     ds = dsets.load("squad-calib", None, limit=questions)
@@ -34,8 +34,8 @@ def study(questions: int, depths: list[int], home: Path, mode: str = "evidence")
         d.ask(ds.cases[0].question, with_entities=False)  # models warm before anything is timed
         for k in depths:
             d.update_settings(answer_rerank_k=k, answer_mode=mode)
-            rows, extra = _answer_rows(d, ds.cases, opts, f"answer_rerank_k={k}")
-            m = _config_metrics(rows, extra)
+            rows, extra = answer_rows(d, ds.cases, opts, f"answer_rerank_k={k}")
+            m = config_metrics(rows, extra)
             out["by_depth"][str(k)] = {x: round(m[x], 4) for x in METRICS if x in m}
     return out
 

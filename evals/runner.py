@@ -184,7 +184,7 @@ ANSWER_CONFIGS = ("evidence", "extractive", "generator")
 GENERATOR_CI_QUESTIONS = 24  # the generator-only config is slow on 2 cores: CI runs it on a seeded subset
 
 
-def _answer_rows(d: Any, cases: list, opts: Options, label: str) -> tuple[list[dict], dict[str, Any]]:
+def answer_rows(d: Any, cases: list, opts: Options, label: str) -> tuple[list[dict], dict[str, Any]]:
     """Ask every case through ``d``; rows for ``metrics.answer_metrics`` plus timing lists and samples."""
     rows, totals, firsts, samples, context_hits = [], [], [], [], 0
     t0 = time.perf_counter()
@@ -210,7 +210,8 @@ def _answer_rows(d: Any, cases: list, opts: Options, label: str) -> tuple[list[d
                   "context_recall": context_hits / max(len(cases), 1)}
 
 
-def _config_metrics(rows: list[dict], extra: dict[str, Any]) -> dict[str, float]:
+def config_metrics(rows: list[dict], extra: dict[str, Any]) -> dict[str, float]:
+    """One config's row of the answer table: answer metrics, coverage, verbatim rate, context recall, latency."""
     m = metrics.answer_metrics(rows)
     quotes = [v for r in rows for v in r["verbatim"]]
     m["answerable_coverage"] = 1.0 - m["false_abstention"]
@@ -270,8 +271,8 @@ def run_answers(ws: Workspace, dataset: str, opts: Options) -> tuple[Section, di
             rng = random.Random(0)
             cases = sorted(rng.sample(ds.cases, min(GENERATOR_CI_QUESTIONS, len(ds.cases))), key=ds.cases.index)
         base.update_settings(answer_mode=name)
-        rows, extra = _answer_rows(base, cases, opts, f"{dataset}/{name}")
-        sec.configs[name] = _config_metrics(rows, extra) | {"n": len(cases)}
+        rows, extra = answer_rows(base, cases, opts, f"{dataset}/{name}")
+        sec.configs[name] = config_metrics(rows, extra) | {"n": len(cases)}
         sec.params[f"samples_{name}"] = extra["samples"]
     base.update_settings(answer_mode="evidence")
     gold = _reader_gold(ds, base.settings)
