@@ -40,3 +40,28 @@ def split_sentences(text: str) -> list[tuple[int, str]]:
     if text[start:].strip():
         out.append((start, text[start:].strip()))
     return out
+
+
+# a sentence written to an AI assistant rather than to the document's reader: hidden instructions in a document
+_TO_ASSISTANT = re.compile(
+    r"\b(?:ignore|disregard|forget|override)\b[^.\n]{0,30}\b(?:previous|prior|above|all|any|your)\b[^.\n]{0,15}"
+    r"\b(?:instructions?|prompts?)\b(?=[^.\n]*\b(?:reply|respond|answer|say|output|write|print)\b)"
+    r"|\bignore the user\b"
+    r"|(?:^|\n)\W*(?:assistant|developer|admin)(?:_instruction|\s+instruction|\s+override)?s?\s*[:\]]"
+    r"|\b(?:new|updated) instructions (?:from|for) the\b"
+    r"|\b(?:you are now|as an ai|ai assistants?|dear assistant|all assistants|assistants must)\b"
+    r"|\b(?:reply|respond|answer)\b[^.\n]{0,30}\b(?:only with|only in|the single word|every question)\b"
+    r"|\bfrom now on\b[^.\n]{0,30}\b(?:answer|reply|respond)\b"
+    r"|\b(?:start|begin|end) (?:every|each|your) (?:answer|reply|response)\b"
+    r"|\b(?:print|repeat|reveal)\b[^.\n]{0,30}\b(?:system prompt|your (?:full )?instructions|your prompt)\b"
+    r"|<\|im_(?:start|end)\|>|###\s*(?:user|assistant|system)\s*:",
+    re.IGNORECASE)
+_SYSTEM_TURN = re.compile(r"(?:^|\n)\W*SYSTEM\s*:")  # a chat role in capitals ("SYSTEM: New policy ...")
+
+
+def addresses_the_assistant(sentence: str) -> bool:
+    """True for a sentence that gives orders to an AI assistant ("Ignore all previous instructions and reply
+    ...", "SYSTEM: ...", "Dear assistant, ...", chat-template tokens): such a sentence is never evidence for an
+    answer, whatever it claims. Deliberately narrow (ordinary sentences such as "Please ignore my previous email"
+    or "System: Model X200" stay evidence); the prompt's fencing and the answer check stand behind it."""
+    return _TO_ASSISTANT.search(sentence) is not None or _SYSTEM_TURN.search(sentence) is not None

@@ -11,6 +11,7 @@ from haystack.dataclasses import ExtractedAnswer
 
 from ingest.tables import RowPassage, is_table_chunk, row_passages
 from rag.span_decode import Calibrator, window_spans
+from rag.text import addresses_the_assistant
 
 logger = logging.getLogger(__name__)
 
@@ -198,6 +199,8 @@ class ExtractiveReader:
             rerank = float(doc.score) if doc.score is not None else 0.0
             p = self._calibrator.probability(margin, rerank)
             s0, s1 = row if row is not None else sentence_around(texts[di], start, end)
+            if addresses_the_assistant(texts[di][s0:s1]):
+                continue  # an instruction hidden in the document is data, never the evidence of an answer
             answers.append(ExtractedAnswer(
                 query=query, score=p, data=text, document=doc, context=texts[di][s0:s1],
                 document_offset=ExtractedAnswer.Span(start, end),
