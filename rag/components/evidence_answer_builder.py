@@ -26,6 +26,15 @@ that these those there their they he she his her them which who whom whose what 
 also about into over under after before during between around per not no yes""".split())
 
 
+_YES_NO = re.compile(r"\s*(?:is|are|was|were|do|does|did|can|could|will|would|should|shall|has|have|had|may|must|"
+                     r"isn't|aren't|wasn't|doesn't|don't|didn't|can't|won't)\b", re.IGNORECASE)
+
+
+def is_yes_no(question: str) -> bool:
+    """A question answered with yes or no ("Is alcohol reimbursed?"), not a choice ("Is it A or B?")."""
+    return _YES_NO.match(question) is not None and not re.search(r"\bor\b", question, re.IGNORECASE)
+
+
 def novel_words(generated: str, evidence: list[dict[str, Any]], query: str = "") -> list[str]:
     """Content words of ``generated`` found in neither the evidence sentences nor the question."""
     known = set(normalize_answer(" ".join([query, *(e["sentence"] for e in evidence),
@@ -90,7 +99,8 @@ class EvidenceAnswerBuilder:
         else:
             mode = "extractive"
             cited = [1]
-            text = f"{evidence[0]['text'].strip()} [1]"
+            # a yes/no question is answered by the sentence, not by a fragment of it ("Alcohol is not")
+            text = f"{evidence[0]['sentence' if is_yes_no(query) else 'text'].strip()} [1]"
         citations = [self._citation(n, evidence[n - 1]) for n in cited]
         # evidence keeps the prompt's numbering ([n] = evidence[n - 1]); the confidence is the cited spans' best
         return {"answer": {"query": query, "text": text, "citations": citations, "evidence": evidence,

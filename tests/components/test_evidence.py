@@ -170,3 +170,18 @@ def test_the_reader_never_takes_its_answer_from_an_instruction_in_the_document(s
                      meta={}, score=1.0)  # the same claim as an ordinary sentence is evidence
     best = shipped_reader.run(query="Is the offsite cancelled?", documents=[plain])["answers"][0]
     assert best.data is not None and "Marta wrote" in best.context
+
+
+def test_a_yes_no_question_falls_back_to_the_sentence_not_a_fragment():
+    from rag.components.evidence_answer_builder import is_yes_no
+
+    assert is_yes_no("Is alcohol reimbursed?") and is_yes_no("Does the memo mention water?")
+    assert not is_yes_no("Is the budget in euros or dollars?") and not is_yes_no("Who delivered the bottles?")
+    ev = [evidence_dict(_answer(DOC, "20,000 bottles", 0.9))]
+    builder = EvidenceAnswerBuilder()
+    polar = builder.run(query="Were bottles delivered?", candidates=ev, evidence=ev,
+                        replies=[ChatMessage.from_assistant("Yes, 5 crates [1].")])["answer"]
+    assert polar["mode"] == "extractive" and polar["text"] == f"{ev[0]['sentence']} [1]"
+    assert polar["text"].startswith("The memo says 20,000 bottles were delivered")
+    what = builder.run(query="What was delivered?", candidates=ev, evidence=ev, replies=[])["answer"]
+    assert what["text"] == "20,000 bottles [1]"
