@@ -25,8 +25,9 @@ def sentence_around(text: str, start: int, end: int, max_chars: int = 400) -> tu
     a sentence longer than ``max_chars`` is cut to a window around the span.
     """
     s = 0
-    for m in _SENT_END.finditer(text, 0, start):
-        s = m.end()
+    for m in _SENT_END.finditer(text, 0, min(len(text), start + 1)):  # + 1: the lookahead sees the span's first
+        if m.end() <= start:                                             # letter, so a sentence it starts ends here
+            s = m.end()
     m = _SENT_END.search(text, end)
     e = m.start() if m else len(text)
     while s < start and text[s].isspace():

@@ -43,6 +43,9 @@ def test_sentence_around_is_exact_and_whole():
     a = text.index("20,000 bottles")
     s, e = sentence_around(text, a, a + len("20,000 bottles"))
     assert text[s:e] == "The memo says 20,000 bottles were delivered on May 5."
+    a = text.index("The memo")  # a span that starts its sentence: the sentence before is not part of it
+    s, e = sentence_around(text, a, a + len("The memo"))
+    assert text[s:e] == "The memo says 20,000 bottles were delivered on May 5."
 
 
 def test_reader_rejects_bad_arguments():
