@@ -166,6 +166,23 @@ class RowPassage:
     answers: list[Span]
     row: Span
 
+    def text(self, source: str) -> str:
+        """The passage the reader reads: the pieces of ``source`` joined with newlines."""
+        return "\n".join(source[a:b] for a, b in self.pieces)
+
+    def locate(self, start: int, end: int) -> Span | None:
+        """A span of :meth:`text` as offsets into the source; None when it crosses from one piece into the next."""
+        cursor = 0
+        for a, b in self.pieces:
+            if start < cursor + (b - a):
+                return (a + start - cursor, a + end - cursor) if end <= cursor + (b - a) else None
+            cursor += b - a + 1
+        return None
+
+    def answerable(self, span: Span) -> bool:
+        """``span`` (source offsets) lies within one of :attr:`answers`."""
+        return any(a <= span[0] and span[1] <= b for a, b in self.answers)
+
 
 def row_parts(text: str, start: int, end: int) -> tuple[Span | None, list[Span]]:
     """The row label and the cell values of the row line ``text[start:end]`` (:func:`row_line`'s ``label ·

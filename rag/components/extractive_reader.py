@@ -44,21 +44,6 @@ def sentence_around(text: str, start: int, end: int, max_chars: int = 400) -> tu
     return s, e
 
 
-def _in_text(pieces: list[tuple[int, int]], start: int, end: int) -> tuple[int, int] | None:
-    """A span of the passage joined from ``pieces`` (with newlines) as offsets into the document text; None when
-    it crosses from one piece into the next."""
-    cursor = 0
-    for a, b in pieces:
-        if start < cursor + (b - a):
-            return (a + start - cursor, a + end - cursor) if end <= cursor + (b - a) else None
-        cursor += b - a + 1
-    return None
-
-
-def _inside(span: tuple[int, int], ranges: list[tuple[int, int]]) -> bool:
-    return any(a <= span[0] and span[1] <= b for a, b in ranges)
-
-
 @component
 class ExtractiveReader:
     """Finds the answer span in each document, with a calibrated probability that it answers the query.
@@ -167,26 +152,25 @@ class ExtractiveReader:
         if self._model is None:
             self.warm_up()
         texts = [d.content or "" for d in docs]
-        # what the model reads: a prose chunk whole, a table chunk row by row (ingest.tables.row_passages)
-        # what the model reads: a prose chunk whole, a table chunk cell by cell (ingest.tables.row_passages)
-        passages = [(di, p) for di, d in enumerate(docs) for p in (
-            row_passages(texts[di]) if is_table_chunk(d.meta) else [RowPassage([(0, len(texts[di]))], [], (0, 0))])]
-        enc, starts, ends = self._windows(query, ["\n".join(texts[di][a:b] for a, b in p.pieces)
-                                                  for di, p in passages])
-        cands: list[tuple[float, int, int, int, tuple[int, int] | None, Any]] = []  # margin, doc, start, end, row
+        # what the model reads: a prose chunk whole (row None), a table chunk row by row (ingest.tables.row_passages)
+        passages: list[tuple[int, RowPassage | None]] = [
+            (di, row) for di, d in enumerate(docs)
+            for row in (row_passages(texts[di]) if is_table_chunk(d.meta) else [None])]
+        enc, starts, ends = self._windows(query, [row.text(texts[di]) if row else texts[di] for di, row in passages])
+        cands: list[tuple[float, int, int, int, RowPassage | None, Any]] = []  # margin, doc, start, end, table row
         for f, pi in enumerate(enc["overflow_to_sample_mapping"].tolist()):
-            di, p = passages[pi]
+            di, row = passages[pi]
             offsets = enc["offset_mapping"][f].tolist()
             mask = np.array([sid == 1 for sid in enc.sequence_ids(f)])
-            if p.answers:  # a table cell: the answer is its value or the row label, not a header or the caption
-                at = [_in_text(p.pieces, a, b) for a, b in offsets]
-                mask &= np.array([w is not None and _inside(w, p.answers) for w in at])
+            if row is not None:  # a table row: the answer is a cell value or the row label, not a header or caption
+                at = [row.locate(a, b) for a, b in offsets]
+                mask &= np.array([w is not None and row.answerable(w) for w in at])
             for sp in window_spans(np.array(starts[f]), np.array(ends[f]), offsets, mask,
                                    self.max_answer_tokens, self.spans_per_window):
-                where = _in_text(p.pieces, sp.start, sp.end)
-                if where is None or (p.answers and not _inside(where, p.answers)):
+                where = row.locate(sp.start, sp.end) if row is not None else (sp.start, sp.end)
+                if where is None or (row is not None and not row.answerable(where)):
                     continue  # across two pieces or two cells: no quote of the chunk
-                cands.append((sp.margin, di, where[0], where[1], p.row if p.answers else None, sp))
+                cands.append((sp.margin, di, where[0], where[1], row, sp))
         cands.sort(key=lambda c: -c[0])
         answers: list[ExtractedAnswer] = []
         taken: list[tuple[int, int, int]] = []
@@ -199,7 +183,7 @@ class ExtractiveReader:
                 continue
             rerank = float(doc.score) if doc.score is not None else 0.0
             p = self._calibrator.probability(margin, rerank)
-            s0, s1 = row if row is not None else sentence_around(texts[di], start, end)
+            s0, s1 = row.row if row is not None else sentence_around(texts[di], start, end)
             if addresses_the_assistant(texts[di][s0:s1]):
                 continue  # an instruction hidden in the document is data, never the evidence of an answer
             answers.append(ExtractedAnswer(

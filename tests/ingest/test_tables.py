@@ -34,8 +34,12 @@ def test_row_passages_read_each_row_behind_the_caption_with_its_cells_as_answers
     passages = row_passages(text)
     assert len(passages) == 2
     p = passages[0]
-    assert "\n".join(text[a:b] for a, b in p.pieces) == "In millions of CHF · January–June 2023\n" \
-        "Zone EUR · Sales (a): 9467 | Trading: 1373"
+    read = p.text(text)
+    assert read == "In millions of CHF · January–June 2023\nZone EUR · Sales (a): 9467 | Trading: 1373"
+    at = read.index("9467")
+    assert p.locate(at, at + 4) == (text.index("9467"), text.index("9467") + 4)
+    assert p.locate(read.index("2023"), read.index("Zone") + 4) is None  # from the caption into the row
+    assert p.answerable(p.locate(at, at + 4)) and not p.answerable((text.index("Sales"), text.index("Sales") + 5))
     assert [text[a:b] for a, b in p.answers] == ["Zone EUR", "9467", "1373"]  # never a header or the caption
     assert text[slice(*p.row)] == "Zone EUR · Sales (a): 9467 | Trading: 1373"
     assert [text[a:b] for a, b in passages[1].answers] == ["Zone NA", "12553"]
