@@ -44,6 +44,9 @@ NEG_QUERIES = 30000  # SQuAD 1.1 questions that get a mined no-answer paragraph
 MINE_DEPTH = 10  # the no-answer paragraph is the best of the hybrid top-MINE_DEPTH that is not the answer's
 SYNTH_REMOVED = 20000  # SQuAD 1.1 questions paired with their paragraph minus the answer's sentence (no answer)
 SYNTH_SWAPPED = 15000  # SQuAD 1.1 questions with a name/number swapped for one the paragraph lacks (no answer)
+SYNTH_ANTONYM = 0  # ... with a superlative/ordinal/direction word flipped to an antonym the paragraph lacks
+SYNTH_NEGATED = 0  # ... with "not" put after the question's auxiliary ("Who was not ...")
+SYNTH_INSIDE = 0  # ... with a name swapped for another name of the same paragraph, absent from the answer sentence
 COURSE_TRAIN_ARTICLES = 10  # of the 16 course-split articles; the rest calibrate
 COURSE_REPEATS = 3
 EPOCHS = 3.0
@@ -249,13 +252,67 @@ def _swap_term(question: str, context: str, names: list[str], rng: random.Random
     return None
 
 
-def synthetic_negatives(prep: dict, n_removed: int, n_swapped: int, seed: int) -> list[tuple[str, str, str]]:
+_ANTONYMS = dict(p for a, b in (
+    ("first", "last"), ("largest", "smallest"), ("biggest", "smallest"), ("highest", "lowest"),
+    ("longest", "shortest"), ("earliest", "latest"), ("oldest", "youngest"), ("most", "least"),
+    ("best", "worst"), ("maximum", "minimum"), ("north", "south"), ("east", "west"), ("northern", "southern"),
+    ("eastern", "western"), ("before", "after"), ("increase", "decrease"), ("increased", "decreased"),
+    ("more", "fewer"), ("major", "minor"), ("top", "bottom"), ("upper", "lower"), ("rise", "fall"),
+    ("won", "lost"), ("win", "lose"), ("began", "ended"), ("start", "end"), ("inside", "outside"),
+    ("cheapest", "most expensive"), ("strongest", "weakest"), ("fastest", "slowest"), ("richest", "poorest"))
+    for p in ((a, b), (b, a)))
+_WORD = re.compile(r"[A-Za-z]+")
+_AUX = re.compile(r"^(\s*(?:(?:in|on|at|from|by|for|to|during|of)\s+)?(?:what|who|whom|which|where|when|why|how)"
+                  r"\b[^?]{0,40}?\b(?:is|was|are|were|did|does|do|can|could|will|would|has|have|had)\b)"
+                  r"(?!\s+(?:not|n't|never)\b)", re.IGNORECASE)
+
+
+def _flip_antonym(question: str, context: str) -> str | None:
+    """``question`` with one word flipped to its antonym ("first" -> "last") that ``context`` does not hold."""
+    ctx = set(w.lower() for w in _WORD.findall(context))
+    for m in _WORD.finditer(question):
+        new = _ANTONYMS.get(m.group().lower())
+        if new and not set(new.split()) <= ctx:
+            new = new.capitalize() if m.group()[0].isupper() else new
+            return question[:m.start()] + new + question[m.end():]
+    return None
+
+
+def _negate(question: str) -> str | None:
+    """``question`` with "not" after its auxiliary ("Who was the first ..." -> "Who was not the first ...")."""
+    if re.search(r"\b(?:not|never|n't|no)\b", question, re.IGNORECASE):
+        return None
+    m = _AUX.match(question)
+    return f"{m.group(1)} not{question[m.end():]}" if m else None
+
+
+def _swap_inside(question: str, context: str, a0: int, answer: str, rng: random.Random) -> str | None:
+    """``question`` with a name it shares with ``context`` replaced by another name of ``context`` that the
+    answer's sentence does not mention (a plausible entity, the wrong relation)."""
+    from rag.text import split_sentences
+
+    a1 = a0 + len(answer)
+    sentence = " ".join(t for off, t in split_sentences(context) if off < a1 and off + len(t) > a0)
+    olds = [m for m in _name_matches(question) if m.group() in context]
+    news = sorted({n for n in _names(context) if n not in sentence and n.lower() not in question.lower()
+                   and n not in answer and answer not in n})
+    if not olds or not news:
+        return None
+    m = rng.choice(olds)
+    return question[:m.start()] + rng.choice(news) + question[m.end():]
+
+
+def synthetic_negatives(prep: dict, n_removed: int, n_swapped: int, seed: int, n_antonym: int = 0,
+                        n_negated: int = 0, n_inside: int = 0) -> list[tuple[str, str, str]]:
     """SQuAD 2.0-style unanswerable ``(question, context, kind)`` triples made from SQuAD 1.1 train.
 
     ``removed``: the question's own paragraph with the answer's sentence cut out (the topic, the entities and
     the wording stay; the fact is gone). ``swapped``: the question with a name or number of its paragraph
     replaced by a name from another paragraph of the same article (or a nearby number) that this paragraph does
-    not hold -- the "entity swap" near miss. Deterministic for a seed; never touches the course or test sets.
+    not hold -- the "entity swap" near miss. ``antonym``, ``negated``, ``inside``: the antonym, negation and
+    in-paragraph entity-swap kinds of unanswerable question the SQuAD 2.0 paper counts (:func:`_flip_antonym`,
+    :func:`_negate`, :func:`_swap_inside`), drawn in a second pass over the questions. Deterministic for a seed;
+    never touches the course or test sets.
     """
     rng = random.Random(seed + 7)
     ctx, art = prep["contexts"], prep["ctx_article"]
@@ -282,6 +339,21 @@ def synthetic_negatives(prep: dict, n_removed: int, n_swapped: int, seed: int) -
                 swapped += 1
         if removed >= n_removed and swapped >= n_swapped:
             break
+    want = {"antonym": n_antonym, "negated": n_negated, "inside": n_inside}
+    got = dict.fromkeys(want, 0)
+    rng2 = random.Random(seed + 11)
+    for k in order[::-1]:
+        if all(got[kind] >= want[kind] for kind in want):
+            break
+        q, ci, a0, answer = prep["squad"][k]
+        kind = ("antonym", "negated", "inside")[k % 3]
+        if got[kind] >= want[kind]:
+            continue
+        new_q = (_flip_antonym(q, ctx[ci]) if kind == "antonym" else _negate(q) if kind == "negated"
+                 else _swap_inside(q, ctx[ci], a0, answer, rng2))
+        if new_q and new_q != q:
+            out.append((new_q, ctx[ci], kind))
+            got[kind] += 1
     return out
 
 
@@ -378,7 +450,8 @@ def train(cfg: dict) -> None:
         qs.append(q), cs.append(ctx[ci]), ans.append((a0, text))
     for q, ci in negs:
         qs.append(q), cs.append(ctx[ci]), ans.append(None)
-    synth = synthetic_negatives(prep, cfg["synth_removed"], cfg["synth_swapped"], cfg["seed"])
+    synth = synthetic_negatives(prep, cfg["synth_removed"], cfg["synth_swapped"], cfg["seed"], cfg["synth_antonym"],
+                                cfg["synth_negated"], cfg["synth_inside"])
     for q, text, _ in synth:
         qs.append(q), cs.append(text), ans.append(None)
     for _ in range(cfg["course_repeats"]):
@@ -440,7 +513,8 @@ def train(cfg: dict) -> None:
             "total_seconds": round(time.time() - t_start, 1), "steps_done": len(losses), "steps_planned": steps,
             "stopped_early": stopped, "examples": len(qs), "windows": n,
             "no_answer_windows": int((ys == 0).sum().item()), "mined_pairs": len(negs),
-            "synthetic": {kind: sum(1 for *_, k in synth if k == kind) for kind in ("removed", "swapped")},
+            "synthetic": {kind: sum(1 for *_, k in synth if k == kind)
+                          for kind in ("removed", "swapped", "antonym", "negated", "inside")},
             "course_train_questions": len(prep["course_train"]),
             "loss_first200": float(np.mean(losses[:200])), "loss_last200": float(np.mean(losses[-200:])),
             "compact_bytes": folder_size(compact_dir), "titles": prep["titles"], "hyperparameters": cfg}
