@@ -201,14 +201,20 @@ _NAME = re.compile(r"\b[A-Z][\w'-]*(?:\s+(?:of|the|de|von|van)?\s*[A-Z][\w'-]*)*
 _NUMBER = re.compile(r"\b\d[\d,.]*\b")
 
 
+def _holds_answer(a0: int, answer: str):
+    """Predicate on ``(offset, sentence)``: the sentence overlaps the answer span ``[a0, a0 + len(answer))``."""
+    a1 = a0 + len(answer)
+    return lambda off, t: off < a1 and off + len(t) > a0
+
+
 def _cut_answer_sentence(context: str, a0: int, answer: str) -> str | None:
     """``context`` without the sentence(s) that hold the answer span, or None when that leaves the answer
     (or too little text) behind."""
     from rag.text import normalize_answer, split_sentences
 
-    a1 = a0 + len(answer)
     sents = split_sentences(context)
-    keep = [t for off, t in sents if not (off < a1 and off + len(t) > a0)]
+    holds = _holds_answer(a0, answer)
+    keep = [t for off, t in sents if not holds(off, t)]
     if len(keep) < 2 or len(keep) == len(sents):
         return None
     text = " ".join(keep)
@@ -269,7 +275,7 @@ _AUX = re.compile(r"^(\s*(?:(?:in|on|at|from|by|for|to|during|of)\s+)?(?:what|wh
 
 def _flip_antonym(question: str, context: str) -> str | None:
     """``question`` with one word flipped to its antonym ("first" -> "last") that ``context`` does not hold."""
-    ctx = set(w.lower() for w in _WORD.findall(context))
+    ctx = {w.lower() for w in _WORD.findall(context)}
     for m in _WORD.finditer(question):
         new = _ANTONYMS.get(m.group().lower())
         if new and not set(new.split()) <= ctx:
@@ -291,8 +297,8 @@ def _swap_inside(question: str, context: str, a0: int, answer: str, rng: random.
     answer's sentence does not mention (a plausible entity, the wrong relation)."""
     from rag.text import split_sentences
 
-    a1 = a0 + len(answer)
-    sentence = " ".join(t for off, t in split_sentences(context) if off < a1 and off + len(t) > a0)
+    holds = _holds_answer(a0, answer)
+    sentence = " ".join(t for off, t in split_sentences(context) if holds(off, t))
     olds = [m for m in _name_matches(question) if m.group() in context]
     news = sorted({n for n in _names(context) if n not in sentence and n.lower() not in question.lower()
                    and n not in answer and answer not in n})
