@@ -364,22 +364,23 @@ def _latency(fn: Any, items: list[Any]) -> dict[str, float]:
 
 
 def bench_runtime(args: argparse.Namespace) -> dict[str, Any]:
-    """The three CPU models alone, torch (as the graph loads it: ``model_dtype=auto``) against ONNX Runtime
-    (``inference_backend=auto``), on the same real SQuAD passages: embedder chunks/s, reranker latency for one
-    question and its ``retrieve_k`` candidates in one batch, NER chunks/s. Ratios = ONNX over torch."""
+    """The four CPU models alone, torch (as the graph loads it: ``model_dtype=auto``, bf16 on CPUs with native
+    bf16) against ONNX Runtime (the gated variants), on the same real SQuAD passages: embedder chunks/s, reranker
+    latency for one question and its ``retrieve_k`` candidates in one batch, NER chunks/s, reader latency for one
+    question over 3 passages. Ratios = ONNX over torch; ``auto`` is what ``inference_backend=auto`` picks here."""
     from haystack import Document
 
-    from rag import graph
+    from rag import graph, models
     from rag.config import Settings
-    from rag.models import resolve_reranker
 
     data = json.loads((DATA / "squad" / "dev-v2.0.json").read_text())["data"]
     paras = [p["context"] for a in data for p in a["paragraphs"]]
     questions = [q["question"] for a in data for p in a["paragraphs"] for q in p["qas"]][:: 97][: args.queries]
     texts = paras[: args.runtime_chunks]
-    out: dict[str, Any] = {"machine": _machine(), "chunks": len(texts), "questions": len(questions)}
+    out: dict[str, Any] = {"machine": _machine(), "chunks": len(texts), "questions": len(questions),
+                           "cpu_bf16": models.cpu_bf16(), "auto": models.inference_backend("auto", "cpu")}
     per: dict[str, dict[str, Any]] = {}
-    for backend in ("torch", "auto"):
+    for backend in ("torch", "onnx"):
         settings = Settings(home=Path(tempfile.gettempdir()) / "docrag-bench", inference_backend=backend)
         row: dict[str, Any] = {}
         embedder = graph.doc_embedder(settings)
@@ -388,7 +389,7 @@ def bench_runtime(args: argparse.Namespace) -> dict[str, Any]:
         t0 = time.perf_counter()
         embedder.run([Document(content=t) for t in texts])
         row["embed_chunks_per_s"] = round(len(texts) / (time.perf_counter() - t0), 1)
-        reranker = graph.reranker_component(settings, resolve_reranker())
+        reranker = graph.reranker_component(settings, models.resolve_reranker())
         reranker.warm_up()
         cands = [Document(content=t) for t in paras[: settings.retrieve_k]]
         row["rerank_20"] = _latency(lambda q, r=reranker, c=cands: r.run(query=q, documents=c), questions)
@@ -397,14 +398,25 @@ def bench_runtime(args: argparse.Namespace) -> dict[str, Any]:
         t0 = time.perf_counter()
         ner.extract(texts)
         row["ner_chunks_per_s"] = round(len(texts) / (time.perf_counter() - t0), 1)
+        reader = graph.reader_component(settings)
         row["models"] = {"embedder": embedder.model, "reranker": reranker.model, "ner": ner.model}
-        per["torch" if backend == "torch" else "onnx"] = row
+        if reader is not None:
+            reader.warm_up()
+            passages = [Document(content=t, score=1.0) for t in paras[:3]]
+            row["read_3"] = _latency(lambda q, r=reader, c=passages: r.run(query=q, documents=c), questions)
+            row["models"]["reader"] = reader.model
+        if backend == "torch":  # the precision each model ran in
+            row["dtype"] = {k: models.torch_dtype(settings.model_dtype, "cpu", k)
+                            for k in ("embedder", "reranker", "ner", "reader")}
+        per[backend] = row
     out.update(per)
     t, o = per["torch"], per["onnx"]
     out["ratio_onnx_over_torch"] = {
         "embed_chunks_per_s": round(o["embed_chunks_per_s"] / t["embed_chunks_per_s"], 2),
         "rerank_p95_ms": round(o["rerank_20"]["p95_ms"] / t["rerank_20"]["p95_ms"], 3),
         "ner_chunks_per_s": round(o["ner_chunks_per_s"] / t["ner_chunks_per_s"], 2)}
+    if "read_3" in t and "read_3" in o:
+        out["ratio_onnx_over_torch"]["read_p95_ms"] = round(o["read_3"]["p95_ms"] / t["read_3"]["p95_ms"], 3)
     return out
 
 

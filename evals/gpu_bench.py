@@ -133,7 +133,8 @@ def bench_embed(cfg: dict[str, Any], model: str, chunks: list[str]) -> dict[str,
     import torch
     from sentence_transformers import SentenceTransformer
 
-    from rag.gpu_embed import FastEncoder, torch_dtype
+    from rag.gpu_embed import FastEncoder
+    from rag.models import torch_dtype_of
 
     device, dtype, reps = cfg["device"], cfg["dtype"], cfg["repeats"]
     distinct = len(chunks)
@@ -151,7 +152,7 @@ def bench_embed(cfg: dict[str, Any], model: str, chunks: list[str]) -> dict[str,
                                "truncated_share": round(float(np.mean(np.array(lengths) >= cfg["max_length"])), 4)}
     del ref_st
 
-    st = SentenceTransformer(model, device=device, model_kwargs={"dtype": torch_dtype(dtype)})
+    st = SentenceTransformer(model, device=device, model_kwargs={"dtype": torch_dtype_of(dtype)})
     st.max_seq_length = cfg["max_length"]
 
     def st_run(items: list[str], bs: int) -> Any:
@@ -227,7 +228,8 @@ def bench_rerank(cfg: dict[str, Any], model: str, data: dict[str, Any]) -> dict[
     import torch
     from sentence_transformers import CrossEncoder
 
-    from rag.gpu_embed import FastEncoder, torch_dtype
+    from rag.gpu_embed import FastEncoder
+    from rag.models import torch_dtype_of
 
     device, dtype, reps = cfg["device"], cfg["dtype"], cfg["repeats"]
     chunks, queries = data["chunks"], data["queries"]
@@ -242,7 +244,7 @@ def bench_rerank(cfg: dict[str, Any], model: str, data: dict[str, Any]) -> dict[
     ref = ref_ce.predict(distinct, batch_size=128, activation_fn=identity, show_progress_bar=False)
     del ref_ce
     ce = CrossEncoder(model, num_labels=1, device=device, max_length=cfg["max_length"],
-                      model_kwargs={"dtype": torch_dtype(dtype)})
+                      model_kwargs={"dtype": torch_dtype_of(dtype)})
 
     def ce_run(items: list[tuple[str, str]], bs: int) -> Any:
         return ce.predict(items, batch_size=bs, activation_fn=identity, convert_to_tensor=True,

@@ -1,6 +1,7 @@
-"""Quality gate of the CPU runtime: ONNX Runtime (int8 or fp32) against fp32 torch on the same inputs.
+"""Quality gate of the CPU runtime: ONNX Runtime (int8 or fp32), or torch in bf16, against fp32 torch on the
+same inputs.
 
-``python -m evals.runtime_gate [--variant int8] [--queries 300] [--distractors 700] [--rerank-queries 100]``
+``python -m evals.runtime_gate [--variant int8|fp32|bf16] [--queries 300] [--distractors 700] [--rerank-queries 100]``
 
 - **embedder**: cosine of every SciFact document embedding to fp32 torch (min, p1, mean), and dense nDCG@10
   on SciFact test (queries and documents embedded by the same runtime; corpus = every judged document plus
@@ -12,7 +13,8 @@
   calibration articles (``squad-calib``; never the test articles), the shipped gold-paragraph threshold applied.
 
 A model passes when cosine min >= 0.99 (embedder) and its metric is at most 0.005 below torch. JSON to stdout and
-``evals/reports/runtime-gate-<variant>.json``. The chosen variants live in ``rag.models.ONNX_VARIANTS``.
+``evals/reports/runtime-gate-<variant>.json``. The chosen variants live in ``rag.models.ONNX_VARIANTS`` (ONNX)
+and ``rag.models.BF16_CPU_KINDS`` (bf16 on CPUs with native bf16).
 """
 
 from __future__ import annotations
@@ -43,8 +45,14 @@ def cosine_stats(a: np.ndarray, b: np.ndarray) -> dict[str, float]:
             "mean": round(float(c.mean()), 5), "n": int(len(c))}
 
 
+def _candidate(variant: str) -> str:
+    """The name of the runtime under test: ``onnx`` (int8/fp32 export) or ``bf16`` (torch in bf16)."""
+    return "bf16" if variant == "bf16" else "onnx"
+
+
 def _load(kind: str, backend: str, variant: str) -> Any:
-    """The default embedder (``SentenceTransformer``) or reranker (``CrossEncoder``) on torch fp32 or ONNX."""
+    """The default embedder (``SentenceTransformer``) or reranker (``CrossEncoder``) on torch fp32, torch bf16
+    (``backend`` bf16) or ONNX."""
     from sentence_transformers import CrossEncoder, SentenceTransformer
 
     from rag import models
@@ -53,15 +61,18 @@ def _load(kind: str, backend: str, variant: str) -> Any:
     resolved = models.resolve_default(kind)
     if backend == "torch":
         return cls(resolved.path, device="cpu")
+    if backend == "bf16":
+        return cls(resolved.path, device="cpu", model_kwargs={"dtype": "bfloat16"})
     from rag.onnx_runtime import export_onnx
 
     return cls(str(export_onnx(resolved.path, models.ONNX_TASKS[kind], variant)), device="cpu",
                trust_remote_code=True)
 
 
-def _gate(ours: float, ref: float) -> dict[str, Any]:
-    """One-sided: the ONNX metric may be at most ``MAX_DELTA`` below torch (a gain is no quality cost)."""
-    return {"torch": round(ref, 4), "onnx": round(ours, 4), "delta": round(ours - ref, 4),
+def _gate(ours: float, ref: float, name: str) -> dict[str, Any]:
+    """One-sided: the candidate's (``name``) metric may be at most ``MAX_DELTA`` below fp32 torch (a gain is no
+    quality cost)."""
+    return {"torch": round(ref, 4), name: round(ours, 4), "delta": round(ours - ref, 4),
             "pass": ours >= ref - MAX_DELTA}
 
 
@@ -76,7 +87,8 @@ def gate_retrieval(args: argparse.Namespace) -> dict[str, Any]:
     qrels = {c.qid: c.qrels for c in ds.cases}
     out: dict[str, Any] = {"corpus": len(texts), "queries": len(queries)}
     emb: dict[str, tuple[np.ndarray, np.ndarray]] = {}
-    for backend in ("torch", "onnx"):
+    cand = _candidate(args.variant)
+    for backend in ("torch", cand):
         model = _load("embedder", backend, args.variant)
         t0 = time.perf_counter()
         d = model.encode(texts, batch_size=64, normalize_embeddings=True)
@@ -86,9 +98,9 @@ def gate_retrieval(args: argparse.Namespace) -> dict[str, Any]:
     for backend, (d, q) in emb.items():
         top = np.argsort(-(q @ d.T), axis=1)[:, :100]
         runs[backend] = {c.qid: {ids[j]: float(100 - r) for r, j in enumerate(row)} for c, row in zip(ds.cases, top)}
-    out["cosine"] = cosine_stats(emb["onnx"][0], emb["torch"][0])
+    out["cosine"] = cosine_stats(emb[cand][0], emb["torch"][0])
     ndcg = {b: metrics.ranking_metrics(qrels, runs[b], ["ndcg@10"])["ndcg@10"] for b in runs}
-    out["dense_ndcg@10"] = _gate(ndcg["onnx"], ndcg["torch"])
+    out["dense_ndcg@10"] = _gate(ndcg[cand], ndcg["torch"], cand)
     out["pass"] = out["dense_ndcg@10"]["pass"] and out["cosine"]["min"] >= MIN_COSINE
     # reranker: the same torch top-10 candidates for both runtimes
     by_id = dict(zip(ids, texts, strict=True))
@@ -100,7 +112,7 @@ def gate_retrieval(args: argparse.Namespace) -> dict[str, Any]:
             owners.append((c.qid, doc))
     rr: dict[str, Any] = {"queries": len(cases), "pairs": len(pairs)}
     rruns: dict[str, dict[str, dict[str, float]]] = {}
-    for backend in ("torch", "onnx"):
+    for backend in ("torch", cand):
         model = _load("reranker", backend, args.variant)
         t0 = time.perf_counter()
         scores = model.predict(pairs, batch_size=32, activation_fn=None)
@@ -111,7 +123,7 @@ def gate_retrieval(args: argparse.Namespace) -> dict[str, Any]:
         rruns[backend] = run
     sub = {c.qid: c.qrels for c in cases}
     rndcg = {b: metrics.ranking_metrics(sub, rruns[b], ["ndcg@10"])["ndcg@10"] for b in rruns}
-    rr["rerank_ndcg@10"] = _gate(rndcg["onnx"], rndcg["torch"])
+    rr["rerank_ndcg@10"] = _gate(rndcg[cand], rndcg["torch"], cand)
     rr["pass"] = rr["rerank_ndcg@10"]["pass"]
     return {"embedder": out, "reranker": rr}
 
@@ -127,17 +139,19 @@ def gate_ner(args: argparse.Namespace) -> dict[str, Any]:
     path = models.resolve_ner().path
     out: dict[str, Any] = {"sentences": len(texts)}
     f1 = {}
-    for backend in ("torch", "onnx"):
-        model = path if backend == "torch" else str(export_onnx(path, "token-classification", args.variant))
-        ext = DocumentEntityExtractor(backend="transformers", model=model, runtime=backend,
-                                      numeric_from_spacy=False)
+    cand = _candidate(args.variant)
+    for backend in ("torch", cand):
+        on_onnx = backend == "onnx"
+        model = str(export_onnx(path, "token-classification", args.variant)) if on_onnx else path
+        ext = DocumentEntityExtractor(backend="transformers", model=model, runtime="onnx" if on_onnx else "torch",
+                                      dtype="bf16" if backend == "bf16" else "fp32", numeric_from_spacy=False)
         ext.warm_up()
         t0 = time.perf_counter()
         spans = [s for i in range(0, len(texts), 256) for s in ext.extract(texts[i:i + 256])]
         out[f"{backend}_sentences_per_s"] = round(len(texts) / (time.perf_counter() - t0), 1)
         pred = [metrics.spans_to_iob2(c.tokens, s) for c, s in zip(ds.cases, spans, strict=True)]
         f1[backend] = metrics.ner_metrics(gold, pred)["f1"]
-    out["f1"] = _gate(f1["onnx"], f1["torch"])
+    out["f1"] = _gate(f1[cand], f1["torch"], cand)
     out["pass"] = out["f1"]["pass"]
     return {"ner": out}
 
@@ -156,9 +170,10 @@ def gate_reader(args: argparse.Namespace) -> dict[str, Any]:
     cal = models.reader_calibration(protocol="gold_paragraph")
     out: dict[str, Any] = {"questions": len(ev.cases), "set": "squad-calib (gold paragraph)"}
     f1 = {}
-    for backend in ("torch", "onnx"):
-        model = path if backend == "torch" else str(export_onnx(path, "question-answering", args.variant))
-        reader = ExtractiveReader(model=model, top_k=1, calibration=cal)
+    cand = _candidate(args.variant)
+    for backend in ("torch", cand):
+        model = str(export_onnx(path, "question-answering", args.variant)) if backend == "onnx" else path
+        reader = ExtractiveReader(model=model, top_k=1, calibration=cal, dtype="bf16" if backend == "bf16" else "fp32")
         reader.warm_up()
         preds, t0 = [], time.perf_counter()
         for c in ev.cases:
@@ -167,14 +182,14 @@ def gate_reader(args: argparse.Namespace) -> dict[str, Any]:
                           "score": best.score})
         out[f"{backend}_questions_per_s"] = round(len(preds) / (time.perf_counter() - t0), 1)
         f1[backend] = squad2_metrics(preds, [p["score"] >= cal["threshold"] and bool(p["text"]) for p in preds])["f1"]
-    out["f1"] = _gate(f1["onnx"], f1["torch"])
+    out["f1"] = _gate(f1[cand], f1["torch"], cand)
     out["pass"] = out["f1"]["pass"]
     return {"reader": out}
 
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m evals.runtime_gate", description=__doc__.split("\n")[0])
-    p.add_argument("--variant", choices=["int8", "fp32"], default="int8")
+    p.add_argument("--variant", choices=["int8", "fp32", "bf16"], default="int8")
     p.add_argument("--only", choices=["retrieval", "ner", "reader"], default=None)
     p.add_argument("--reader-questions", type=int, default=400)
     p.add_argument("--queries", type=int, default=300)

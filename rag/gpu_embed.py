@@ -36,9 +36,9 @@ from typing import Any
 
 import numpy as np
 
-logger = logging.getLogger(__name__)
+from rag.models import DTYPES, torch_dtype_of
 
-DTYPES = ("fp32", "fp16", "bf16")
+logger = logging.getLogger(__name__)
 
 
 def attention_backend(device: str, dtype: str) -> str:
@@ -46,12 +46,6 @@ def attention_backend(device: str, dtype: str) -> str:
     if device.startswith("cuda") and dtype in ("fp16", "bf16") and importlib.util.find_spec("flash_attn"):
         return "flash_attention_2"
     return "sdpa"
-
-
-def torch_dtype(dtype: str) -> Any:
-    import torch
-
-    return {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}[dtype]
 
 
 @dataclass
@@ -138,7 +132,7 @@ class FastEncoder:
         """Load the model once, as sentence-transformers loads it, in ``dtype``."""
         if self.model is not None:
             return
-        kwargs = {"dtype": torch_dtype(self.dtype), "attn_implementation": self.attention}
+        kwargs = {"dtype": torch_dtype_of(self.dtype), "attn_implementation": self.attention}
         if self.kind == "embed":
             from sentence_transformers import SentenceTransformer
 

@@ -72,30 +72,19 @@ def _device(settings: Settings) -> ComponentDevice:
     return ComponentDevice.from_str(models.resolve_device(settings.device))
 
 
-def _cpu_has_bf16() -> bool:
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as f:
-            flags = f.read()
-    except OSError:
-        return False
-    return " avx512_bf16" in flags or " amx_bf16" in flags
+def _model_kwargs(settings: Settings, runtime: models.RuntimeModel) -> dict[str, Any] | None:
+    """Weights precision and attention of a sentence-transformers model on torch (``runtime.dtype``, from
+    :func:`rag.models.torch_dtype`: fp16 with flash-attn (``gpu`` extra) or torch SDPA on CUDA, bf16 on CPUs
+    with native bf16, fp32 otherwise).
 
-
-def _model_kwargs(settings: Settings) -> dict[str, Any] | None:
-    """Weights precision and attention for the embedder and reranker.
-
-    ``model_dtype=auto``: fp16 with flash-attn (``gpu`` extra) or torch SDPA on CUDA; bf16 on CPUs with native
-    bf16 (AVX512-BF16/AMX: ~1.8x faster here, embeddings within cosine 0.996 of fp32); fp32 otherwise.
     The dtype is given by name: Haystack's ``to_dict()`` rewrites ``torch.dtype`` values in place, into
     ``"torch.bfloat16"``, which transformers refuses on the next load.
     """
-    device = models.resolve_device(settings.device)
-    dtype = settings.model_dtype
-    if dtype == "auto":
-        dtype = "fp16" if device.startswith("cuda") else ("bf16" if _cpu_has_bf16() else "fp32")
+    dtype = runtime.dtype or "fp32"
     if dtype == "fp32":
         return None
     kwargs: dict[str, Any] = {"dtype": {"fp16": "float16", "bf16": "bfloat16"}[dtype]}
+    device = models.resolve_device(settings.device)
     if device.startswith("cuda"):
         from rag.gpu_embed import attention_backend
 
@@ -121,7 +110,7 @@ def build_parser(settings: Settings, passwords: dict[str, str] | None = None) ->
 
 
 def _runtime(settings: Settings, kind: str, resolved: models.ResolvedModel) -> models.RuntimeModel:
-    return models.runtime_model(kind, resolved, settings.inference_backend, settings.device)
+    return models.runtime_model(kind, resolved, settings.inference_backend, settings.device, settings.model_dtype)
 
 
 def _st_kwargs(settings: Settings, runtime: models.RuntimeModel) -> dict[str, Any]:
@@ -133,7 +122,7 @@ def _st_kwargs(settings: Settings, runtime: models.RuntimeModel) -> dict[str, An
     """
     if runtime.backend == "onnx":
         return {"model": runtime.path, "trust_remote_code": True, "model_kwargs": None}
-    return {"model": runtime.path, "model_kwargs": _model_kwargs(settings)}
+    return {"model": runtime.path, "model_kwargs": _model_kwargs(settings, runtime)}
 
 
 def _embedder_kwargs(settings: Settings) -> dict[str, Any]:
@@ -194,7 +183,7 @@ def entity_extractor(settings: Settings) -> Any:
         return DocumentEntityExtractor(backend="spacy", model="en_core_web_sm")
     runtime = _runtime(settings, "ner", ner)
     return DocumentEntityExtractor(backend="transformers", model=runtime.path, runtime=runtime.backend,
-                                   device=models.resolve_device(settings.device))
+                                   device=models.resolve_device(settings.device), dtype=runtime.dtype or "fp32")
 
 
 def _add_retrieval(p: Pipeline, settings: Settings, store: QdrantDocumentStore, rerank: bool) -> str:
@@ -286,7 +275,7 @@ def reader_component(settings: Settings) -> Any:
 
     runtime = _runtime(settings, "reader", resolved)
     return ExtractiveReader(model=runtime.path, device=models.resolve_device(settings.device), top_k=3,
-                            calibration=models.reader_calibration(settings.reader))
+                            calibration=models.reader_calibration(settings.reader), dtype=runtime.dtype or "fp32")
 
 
 def build_prompt_builder(evidence: bool = False) -> ChatPromptBuilder:

@@ -10,6 +10,7 @@ the process on import, so a missing model fails fast with a message naming the p
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import logging
 import os
@@ -204,8 +205,9 @@ def reader_calibration(name: str = "", protocol: str = "open_book") -> dict[str,
     return data.get("open_book") or data.get("gold_paragraph")
 
 
-def load_qa_model(path: str, device: str = "cpu") -> tuple[object, object]:
-    """``(tokenizer, model)`` of a question-answering model (sharing across graphs is the engine's model pool)."""
+def load_qa_model(path: str, device: str = "cpu", dtype: str = "fp32") -> tuple[object, object]:
+    """``(tokenizer, model)`` of a question-answering model (sharing across graphs is the engine's model pool);
+    ``dtype`` (``fp32``, ``bf16``, ``fp16``) is the torch precision (an ONNX folder has its own)."""
     from transformers import AutoModelForQuestionAnswering, AutoTokenizer
 
     from rag.onnx_runtime import OrtModel, is_ort_folder
@@ -214,10 +216,20 @@ def load_qa_model(path: str, device: str = "cpu") -> tuple[object, object]:
         tok = AutoTokenizer.from_pretrained(path)
         if is_ort_folder(path):  # exported by runtime_model("reader", ...): ONNX Runtime on the CPU
             return tok, OrtModel.from_folder(path)
-        model = AutoModelForQuestionAnswering.from_pretrained(path).to(device).eval()
+        model = AutoModelForQuestionAnswering.from_pretrained(path).to(device, torch_dtype_of(dtype)).eval()
     except OSError as e:
         raise ModelNotFoundError(f"reader model {path} could not be loaded: {e}") from e
     return tok, model
+
+
+DTYPES = ("fp32", "fp16", "bf16")  # torch precisions a model can be loaded in
+
+
+def torch_dtype_of(name: str) -> object:
+    """The ``torch.dtype`` of a precision name (``fp32``, ``bf16``, ``fp16``)."""
+    import torch
+
+    return {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}[name]
 
 
 def resolve_ner(name: str = "") -> ResolvedModel:
@@ -271,7 +283,7 @@ def resolve_device(device: str = "auto") -> str:
     return "cpu"
 
 
-# --- inference runtime (CPU: ONNX Runtime where its quality gate passed; GPU: torch) ---------------------
+# --- inference runtime (GPU and AMX CPUs: torch; other CPUs: ONNX Runtime where its quality gate passed) ------
 # ONNX variant of each default model, chosen by the quality gates of ``python -m evals.runtime_gate``
 # (embedding cosine to fp32 torch, SciFact nDCG@10 and CoNLL F1 within 0.005 of torch; README "Benchmarks").
 ONNX_VARIANTS: dict[str, str] = {"embedder": "int8", "reranker": "fp32", "ner": "int8", "reader": "fp32"}
@@ -279,13 +291,45 @@ ONNX_TASKS: dict[str, str] = {"embedder": "feature-extraction", "reranker": "seq
                               "ner": "token-classification", "reader": "question-answering"}
 
 
+# Models that run in bf16 on a CPU with native bf16 (``model_dtype=auto``), chosen by the bf16 quality gate of
+# ``python -m evals.runtime_gate --variant bf16`` (same thresholds as ONNX int8); the others stay fp32 there.
+BF16_CPU_KINDS = frozenset({"embedder", "reranker", "ner", "reader"})
+# On CUDA, ``auto`` is fp16 for the sentence-transformers models (flash-attn or SDPA); the token models stay fp32.
+FP16_CUDA_KINDS = frozenset({"embedder", "reranker"})
+
+
 @dataclass(frozen=True)
 class RuntimeModel:
-    """The folder a component loads and the runtime it runs on (``torch`` or ``onnx``)."""
+    """The folder a component loads, the runtime it runs on (``torch`` or ``onnx``), the ONNX variant, and the
+    torch precision (``fp32``, ``bf16``, ``fp16``; None on ONNX, where it is the variant's)."""
 
     path: str
     backend: str
     variant: str | None = None
+    dtype: str | None = None
+
+
+@functools.lru_cache(maxsize=1)
+def cpu_bf16() -> str | None:
+    """The CPU's native bf16 matrix unit: ``"amx"`` (AMX-BF16 tiles), ``"avx512"`` (AVX512-BF16 dot products
+    only) or None. Read from ``/proc/cpuinfo`` (None where it cannot be read)."""
+    try:
+        flags = set(Path("/proc/cpuinfo").read_text(encoding="utf-8").split())
+    except OSError:
+        return None
+    if "amx_bf16" in flags:
+        return "amx"
+    return "avx512" if "avx512_bf16" in flags else None
+
+
+def torch_dtype(setting: str, device: str, kind: str = "embedder") -> str:
+    """The torch precision of ``kind`` under the ``model_dtype`` setting: ``auto`` = fp16 on CUDA for
+    :data:`FP16_CUDA_KINDS`, bf16 on a CPU with native bf16 for :data:`BF16_CPU_KINDS`, fp32 otherwise."""
+    if setting != "auto":
+        return setting
+    if resolve_device(device).startswith("cuda"):
+        return "fp16" if kind in FP16_CUDA_KINDS else "fp32"
+    return "bf16" if cpu_bf16() and kind in BF16_CPU_KINDS else "fp32"
 
 
 def resolve_default(kind: str) -> ResolvedModel | None:
@@ -295,21 +339,26 @@ def resolve_default(kind: str) -> ResolvedModel | None:
 
 
 def inference_backend(setting: str, device: str) -> str:
-    """``auto`` = ONNX Runtime on the CPU, torch on a GPU; otherwise the setting itself."""
+    """``auto`` = torch on a GPU and on a CPU with AMX-BF16 (bf16 matmuls in hardware: 3-4x ONNX Runtime int8 on
+    the embedder, NER and reranker there, README "CPU runtime"), ONNX Runtime on other CPUs; otherwise the
+    setting itself."""
     if setting == "auto":
-        return "torch" if resolve_device(device).startswith("cuda") else "onnx"
+        return "torch" if resolve_device(device).startswith("cuda") or cpu_bf16() == "amx" else "onnx"
     return setting
 
 
-def runtime_model(kind: str, resolved: ResolvedModel, backend: str, device: str = "cpu") -> RuntimeModel:
-    """The model folder to load for ``kind`` under the ``inference_backend`` setting ``backend``.
+def runtime_model(kind: str, resolved: ResolvedModel, backend: str, device: str = "cpu",
+                  dtype: str = "auto") -> RuntimeModel:
+    """The model folder to load for ``kind`` under the ``inference_backend`` setting ``backend`` (and the
+    ``model_dtype`` setting ``dtype`` when it runs on torch, :func:`torch_dtype`).
 
-    ONNX (``backend`` onnx, or auto on a CPU): the default models use their gated variant
+    ONNX (``backend`` onnx, or auto on a CPU without AMX): the default models use their gated variant
     (:data:`ONNX_VARIANTS`), any other model the fp32 (optimized, not quantized) export. The export runs once
     (at install time, else on first use) and is cached; if it fails, the model runs on torch (logged).
     """
+    on_torch = RuntimeModel(resolved.path, "torch", dtype=torch_dtype(dtype, device, kind))
     if inference_backend(backend, device) != "onnx" or resolved.path == "en_core_web_sm":
-        return RuntimeModel(resolved.path, "torch")
+        return on_torch
     from rag.onnx_runtime import export_onnx, is_ort_folder
 
     if is_ort_folder(resolved.path):
@@ -320,4 +369,4 @@ def runtime_model(kind: str, resolved: ResolvedModel, backend: str, device: str 
         return RuntimeModel(str(export_onnx(resolved.path, ONNX_TASKS[kind], variant)), "onnx", variant)
     except ModelNotFoundError as e:
         logger.warning("%s runs on torch: %s", kind, e)
-        return RuntimeModel(resolved.path, "torch")
+        return on_torch

@@ -85,19 +85,36 @@ class TestQualityGate:
 
 
 class TestWiring:
-    def test_cpu_default_is_onnx_and_torch_stays_available(self, tmp_path: Path) -> None:
-        assert models.inference_backend("auto", "cpu") == "onnx"
+    @pytest.mark.parametrize(("bf16", "backend", "dtype"), [(None, "onnx", "fp32"), ("avx512", "onnx", "bf16"),
+                                                           ("amx", "torch", "bf16")])
+    def test_cpu_default_follows_the_bf16_unit(self, monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+                                               bf16: str | None, backend: str, dtype: str) -> None:
+        """auto: torch bf16 on AMX CPUs, ONNX Runtime on the others; torch stays available everywhere."""
+        monkeypatch.setattr(models, "cpu_bf16", lambda: bf16)
+        assert models.inference_backend("auto", "cpu") == backend
         assert models.inference_backend("auto", "cuda") == "torch"
-        onnx = graph._embedder_kwargs(Settings(home=tmp_path))
-        assert is_ort_folder(onnx["model"]) and onnx["trust_remote_code"] is True
+        assert all(models.torch_dtype("auto", "cpu", k) == dtype for k in models.BF16_CPU_KINDS)
+        assert models.torch_dtype("fp32", "cpu", "embedder") == "fp32"
+        auto = graph._embedder_kwargs(Settings(home=tmp_path))
+        assert is_ort_folder(auto["model"]) == (backend == "onnx")
         torch_kw = graph._embedder_kwargs(Settings(home=tmp_path, inference_backend="torch"))
         assert torch_kw["model"] == models.resolve_embedder().path and "trust_remote_code" not in torch_kw
+        assert torch_kw["model_kwargs"] == ({"dtype": "bfloat16"} if dtype == "bf16" else None)
+        ner = graph.entity_extractor(Settings(home=tmp_path, inference_backend="torch"))
+        reader = graph.reader_component(Settings(home=tmp_path, inference_backend="torch"))
+        assert ner.dtype == reader.dtype == dtype
+        assert type(reader).from_dict(reader.to_dict()).dtype == dtype
+
+    def test_cpu_bf16_reads_the_flags(self) -> None:
+        flags = Path("/proc/cpuinfo").read_text().split()
+        want = "amx" if "amx_bf16" in flags else ("avx512" if "avx512_bf16" in flags else None)
+        assert models.cpu_bf16() == want
 
     def test_entity_extractor_on_onnx_matches_torch(self, tmp_path: Path) -> None:
         texts = ["Angela Merkel met Emmanuel Macron in Paris on behalf of the European Union.",
                  "Shares of Apple Inc. fell in New York after the report from Reuters."]
-        onnx_ext = graph.entity_extractor(Settings(home=tmp_path))
-        torch_ext = graph.entity_extractor(Settings(home=tmp_path, inference_backend="torch"))
+        onnx_ext = graph.entity_extractor(Settings(home=tmp_path, inference_backend="onnx"))
+        torch_ext = graph.entity_extractor(Settings(home=tmp_path, inference_backend="torch", model_dtype="fp32"))
         assert onnx_ext.runtime == "onnx" and torch_ext.runtime == "torch"
         assert type(onnx_ext).from_dict(onnx_ext.to_dict()).runtime == "onnx"
         got = [[(e["label"], e["text"]) for e in ents] for ents in onnx_ext.extract(texts)]
@@ -115,3 +132,38 @@ class TestWiring:
         assert out["logits"] is out.logits
         with pytest.raises(AttributeError):
             _ = out.start_logits
+
+
+class TestBf16:
+    """torch in bf16, the CPU default on AMX machines (``rag.models.BF16_CPU_KINDS``): the fast side of its gate."""
+
+    def test_bf16_embeddings_cosine_to_fp32(self, squad_chunks: list[str]) -> None:
+        from sentence_transformers import SentenceTransformer
+
+        path = models.resolve_embedder().path
+        ref = SentenceTransformer(path, device="cpu").encode(squad_chunks, batch_size=64, normalize_embeddings=True)
+        ours = SentenceTransformer(path, device="cpu", model_kwargs={"dtype": "bfloat16"}).encode(
+            squad_chunks, batch_size=64, normalize_embeddings=True)
+        cos = (ref * ours).sum(1)
+        assert cos.min() >= 0.99, f"min cosine {cos.min():.4f}"
+
+    def test_bf16_entities_and_answers_match_fp32(self, tmp_path: Path, squad_chunks: list[str]) -> None:
+        from haystack import Document
+
+        texts = ["Angela Merkel met Emmanuel Macron in Paris on behalf of the European Union.",
+                 "Shares of Apple Inc. fell in New York after the report from Reuters."]
+        runs = {}
+        for dtype in ("fp32", "bf16"):
+            settings = Settings(home=tmp_path, inference_backend="torch", model_dtype=dtype)
+            ner, reader = graph.entity_extractor(settings), graph.reader_component(settings)
+            assert ner.dtype == reader.dtype == dtype
+            ner.warm_up()
+            reader.warm_up()
+            assert next(reader._model.parameters()).dtype == models.torch_dtype_of(dtype)
+            ents = [[(e["label"], e["text"]) for e in row] for row in ner.extract(texts)]
+            answers = [reader.run(query=q, documents=[Document(content=squad_chunks[0])])["answers"][0]
+                       for q in ("In what country is Normandy located?", "When were the Normans in Normandy?")]
+            runs[dtype] = (ents, [a.data for a in answers], [a.meta["margin"] for a in answers])
+        assert runs["bf16"][0] == runs["fp32"][0] and ("PERSON", "Angela Merkel") in runs["bf16"][0][0]
+        assert runs["bf16"][1] == runs["fp32"][1] and runs["bf16"][1][0] == "France"
+        assert np.allclose(runs["bf16"][2], runs["fp32"][2], atol=0.5)

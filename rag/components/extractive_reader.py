@@ -10,6 +10,7 @@ from haystack import Document, component, default_from_dict, default_to_dict
 from haystack.dataclasses import ExtractedAnswer
 
 from ingest.tables import RowPassage, is_table_chunk, row_passages
+from rag.models import DTYPES
 from rag.span_decode import Calibrator, window_spans
 from rag.text import addresses_the_assistant
 
@@ -63,7 +64,7 @@ class ExtractiveReader:
 
     def __init__(self, model: str, device: str = "cpu", top_k: int = 3, max_seq_length: int = 384,
                  stride: int = 128, max_answer_tokens: int = 30, batch_size: int = 16,
-                 calibration: dict[str, float] | None = None, spans_per_window: int = 3) -> None:
+                 calibration: dict[str, float] | None = None, spans_per_window: int = 3, dtype: str = "fp32") -> None:
         """
         :param model: folder of a Hugging Face ``AutoModelForQuestionAnswering``.
         :param device: ``cpu``, ``cuda`` or ``cuda:N``.
@@ -74,7 +75,8 @@ class ExtractiveReader:
         :param batch_size: windows per forward pass.
         :param calibration: ``{"a", "b", "c", "threshold"}`` of :class:`rag.span_decode.Calibrator`.
         :param spans_per_window: candidate spans kept per window.
-        :raises ValueError: on a non-positive size.
+        :param dtype: torch precision, ``fp32``, ``bf16`` or ``fp16`` (an ONNX folder runs at its own).
+        :raises ValueError: on a non-positive size or an unknown dtype.
         """
         for name, v in (("top_k", top_k), ("max_seq_length", max_seq_length), ("max_answer_tokens", max_answer_tokens),
                         ("batch_size", batch_size), ("spans_per_window", spans_per_window)):
@@ -82,6 +84,8 @@ class ExtractiveReader:
                 raise ValueError(f"{name} must be >= 1, not {v}")
         if not 0 <= stride < max_seq_length:
             raise ValueError(f"stride must be in [0, max_seq_length), not {stride}")
+        if dtype not in DTYPES:
+            raise ValueError(f"dtype must be one of {DTYPES}, not {dtype!r}")
         self.model = model
         self.device = device
         self.top_k = top_k
@@ -91,6 +95,7 @@ class ExtractiveReader:
         self.batch_size = batch_size
         self.calibration = dict(calibration) if calibration else None
         self.spans_per_window = spans_per_window
+        self.dtype = dtype
         self._calibrator = Calibrator.from_dict(calibration) if calibration else Calibrator()
         self._model: Any = None
         self._tokenizer: Any = None
@@ -99,7 +104,8 @@ class ExtractiveReader:
         return default_to_dict(self, model=self.model, device=self.device, top_k=self.top_k,
                                max_seq_length=self.max_seq_length, stride=self.stride,
                                max_answer_tokens=self.max_answer_tokens, batch_size=self.batch_size,
-                               calibration=self.calibration, spans_per_window=self.spans_per_window)
+                               calibration=self.calibration, spans_per_window=self.spans_per_window,
+                               dtype=self.dtype)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ExtractiveReader:
@@ -115,7 +121,7 @@ class ExtractiveReader:
             return
         from rag.models import load_qa_model
 
-        self._tokenizer, self._model = load_qa_model(self.model, self.device)
+        self._tokenizer, self._model = load_qa_model(self.model, self.device, self.dtype)
 
     def _windows(self, query: str, texts: list[str]) -> tuple[Any, list[list[float]], list[list[float]]]:
         import torch

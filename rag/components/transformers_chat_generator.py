@@ -22,6 +22,8 @@ from haystack import component, default_from_dict, default_to_dict
 from haystack.dataclasses import ChatMessage, StreamingChunk
 from haystack.utils import deserialize_callable, serialize_callable
 
+from rag.models import torch_dtype_of
+
 logger = logging.getLogger(__name__)
 
 Quantization = Literal["none", "4bit", "8bit"]
@@ -172,7 +174,7 @@ class TransformersChatGenerator:
         on_cuda = self.device.startswith("cuda")
         if dtype == "auto":
             dtype = ("bf16" if torch.cuda.is_bf16_supported() else "fp16") if on_cuda else "fp32"
-        return {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}[dtype]
+        return torch_dtype_of(dtype)
 
     def _attention(self) -> str:
         if self.attn_implementation:

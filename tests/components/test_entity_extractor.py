@@ -14,7 +14,12 @@ from haystack.core.errors import ComponentError
 
 from evals.datasets import data_dir
 from evals.datasets.conll2003 import read_sentences
-from rag.components.entity_extractor import DocumentEntityExtractor, _decode_bio
+from rag.components.entity_extractor import (
+    SPACY_VALUE_LABELS,
+    DocumentEntityExtractor,
+    _decode_bio,
+    value_segments,
+)
 from rag.entities import entity_key
 from rag.models import SHIPPED_MODELS
 
@@ -162,6 +167,7 @@ class TestDocumentEntityExtractor:
             ({"model": ""}, "model"),
             ({"batch_size": 0}, "batch_size"),
             ({"stride": -1}, "stride"),
+            ({"dtype": "int4"}, "dtype"),
         ],
     )
     def test_init_rejects_bad_arguments(self, kwargs, match):
@@ -183,6 +189,7 @@ class TestDocumentEntityExtractor:
                 "spacy_model": "en_core_web_sm",
                 "stride": 16,
                 "runtime": "torch",
+                "dtype": "fp32",
             },
         }
 
@@ -320,6 +327,29 @@ class TestDocumentEntityExtractor:
         assert "May 2019" in labels.get("DATE", "")
         assert labels.get("PERCENT") == "12 percent"
         assert set(labels) <= {"DATE", "TIME", "MONEY", "PERCENT", "QUANTITY"}
+
+    def test_value_segments_keep_only_sentences_that_can_hold_a_value(self):
+        text = ("Paris is the capital of France. It had 2.1 million residents in January 2023.\n"
+                "The city is known for its art. Tickets cost twelve euros; the museum opens at noon.")
+        runs = [text[a:b] for a, b in value_segments(text)]
+        assert runs == ["It had 2.1 million residents in January 2023.",
+                        "Tickets cost twelve euros; the museum opens at noon."]
+        assert value_segments("Paris is the capital of France.") == []
+        assert value_segments("") == []
+
+    @pytest.mark.integration
+    def test_numeric_entities_keep_their_offsets_in_the_whole_text(self, tiny_ner_dir):
+        extractor = constant_tag_extractor(tiny_ner_dir, "O")
+        text = ("The board met in Oslo and agreed on a plan. Nobody objected to it.\n"
+                "The company paid $5 million on 3 May 2019. The rest was routine.")
+        entities = extractor.extract([text])[0]
+        assert {e["label"] for e in entities} >= {"MONEY", "DATE"}
+        assert all(text[e["start"]:e["end"]] == e["text"] for e in entities)
+        extractor_whole = DocumentEntityExtractor()  # the same spaCy pipeline over the whole text
+        extractor_whole.warm_up()
+        want = {(e["label"], e["start"], e["end"]) for e in extractor_whole._spacy_entities(
+            [text], labels=SPACY_VALUE_LABELS)[0]}
+        assert want == {(e["label"], e["start"], e["end"]) for e in extractor._spacy_values([text])[0]}
 
     @pytest.mark.integration
     def test_run_spacy_on_real_sentence(self):
