@@ -146,8 +146,8 @@ class Engine:
                 if extractive:
                     from rag.components.extractive_summarizer import ExtractiveDocumentSummarizer
 
-                    comp = ExtractiveDocumentSummarizer(model=graph.embedder_path(self.settings),
-                                                        device=models.resolve_device(self.settings.device))
+                    comp = ExtractiveDocumentSummarizer(device=models.resolve_device(self.settings.device),
+                                                        **graph.embedder_kwargs(self.settings))
                 elif resolved is not None:
                     from rag.components.t5_summarizer import T5DocumentSummarizer
 

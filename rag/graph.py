@@ -125,7 +125,7 @@ def _st_kwargs(settings: Settings, runtime: models.RuntimeModel) -> dict[str, An
     return {"model": runtime.path, "model_kwargs": _model_kwargs(settings, runtime)}
 
 
-def _embedder_kwargs(settings: Settings) -> dict[str, Any]:
+def embedder_kwargs(settings: Settings) -> dict[str, Any]:
     return _st_kwargs(settings, _runtime(settings, "embedder", models.resolve_embedder(settings.embedder)))
 
 
@@ -134,7 +134,7 @@ def doc_embedder(settings: Settings) -> SentenceTransformersDocumentEmbedder:
     return SentenceTransformersDocumentEmbedder(
         device=_device(settings), batch_size=_batch_size(settings), progress_bar=False,
         normalize_embeddings=True, meta_fields_to_embed=[CONTEXT_FIELD], local_files_only=True,
-        **_embedder_kwargs(settings))
+        **embedder_kwargs(settings))
 
 
 def reranker_component(settings: Settings, reranker: models.ResolvedModel) -> SentenceTransformersSimilarityRanker:
@@ -190,7 +190,7 @@ def _add_retrieval(p: Pipeline, settings: Settings, store: QdrantDocumentStore, 
     """Adds the retrieval stages; returns the name of the component whose ``documents`` is the result."""
     p.add_component("query_embedder", SentenceTransformersTextEmbedder(
         device=_device(settings), progress_bar=False, normalize_embeddings=True, local_files_only=True,
-        **_embedder_kwargs(settings)))
+        **embedder_kwargs(settings)))
     p.add_component("sparse_query_embedder", BM25QuerySparseEmbedder())
     p.add_component("retriever", QdrantHybridRetriever(document_store=store, top_k=settings.retrieve_k))
     p.connect("query_embedder.embedding", "retriever.query_embedding")

@@ -95,9 +95,9 @@ class TestWiring:
         assert models.inference_backend("auto", "cuda") == "torch"
         assert all(models.torch_dtype("auto", "cpu", k) == dtype for k in models.BF16_CPU_KINDS)
         assert models.torch_dtype("fp32", "cpu", "embedder") == "fp32"
-        auto = graph._embedder_kwargs(Settings(home=tmp_path))
+        auto = graph.embedder_kwargs(Settings(home=tmp_path))
         assert is_ort_folder(auto["model"]) == (backend == "onnx")
-        torch_kw = graph._embedder_kwargs(Settings(home=tmp_path, inference_backend="torch"))
+        torch_kw = graph.embedder_kwargs(Settings(home=tmp_path, inference_backend="torch"))
         assert torch_kw["model"] == models.resolve_embedder().path and "trust_remote_code" not in torch_kw
         assert torch_kw["model_kwargs"] == ({"dtype": "bfloat16"} if dtype == "bf16" else None)
         ner = graph.entity_extractor(Settings(home=tmp_path, inference_backend="torch"))

@@ -39,11 +39,15 @@ class ExtractiveDocumentSummarizer:
     :param diversity: MMR trade-off in [0, 1]: 0 = centrality only, 1 = only novelty.
     :param min_words: shorter sentences (headers, table cells, page numbers) are not candidates.
     :param max_sentences: at most this many candidate sentences are embedded (the first ones).
+    :param batch_size: sentences per encoder batch.
+    :param model_kwargs: the encoder's load options (e.g. ``{"dtype": "bfloat16"}``), as the embedders get them.
+    :param trust_remote_code: needed for an ONNX Runtime folder (``rag.onnx_runtime``).
     :raises ValueError: a bad number.
     """
 
     def __init__(self, model: str, device: str = "cpu", num_sentences: int = 5, diversity: float = 0.3,
-                 min_words: int = 6, max_sentences: int = 600, batch_size: int = 64) -> None:
+                 min_words: int = 6, max_sentences: int = 600, batch_size: int = 64,
+                 model_kwargs: dict[str, Any] | None = None, trust_remote_code: bool = False) -> None:
         if not model:
             raise ValueError("model must name a sentence-transformers model, got ''")
         if num_sentences < 1:
@@ -60,19 +64,30 @@ class ExtractiveDocumentSummarizer:
         self.min_words = min_words
         self.max_sentences = max_sentences
         self.batch_size = batch_size
+        self.model_kwargs = dict(model_kwargs) if model_kwargs else None
+        self.trust_remote_code = trust_remote_code
         self._encoder: Any = None
 
     def warm_up(self) -> None:
-        """Load the sentence encoder (once).
+        """Load the sentence encoder (once), through the same backend cache as Haystack's sentence-transformers
+        embedders: with the indexing graph's ``model``/``model_kwargs``/``trust_remote_code`` it is their loaded
+        model, not a second copy.
 
         :raises ComponentError: the model cannot be loaded.
         """
         if self._encoder is not None:
             return
         try:
-            from sentence_transformers import SentenceTransformer
+            from haystack.utils import ComponentDevice, Secret
+            from haystack_integrations.components.embedders.sentence_transformers.embedding_backend.backend import (
+                _SentenceTransformersEmbeddingBackendFactory,
+            )
 
-            self._encoder = SentenceTransformer(self.model, device=self.device, local_files_only=True)
+            self._encoder = _SentenceTransformersEmbeddingBackendFactory.get_embedding_backend(
+                model=self.model, device=ComponentDevice.from_str(self.device).to_torch_str(),
+                auth_token=Secret.from_env_var(["HF_API_TOKEN", "HF_TOKEN"], strict=False),  # the embedders' default
+                trust_remote_code=self.trust_remote_code, local_files_only=True, model_kwargs=self.model_kwargs,
+            ).model
         except Exception as e:
             raise ComponentError(f"Could not load the sentence encoder {self.model!r} for extractive summaries "
                                  "(set DOCRAG_EMBEDDER to a local sentence-transformers folder)") from e
@@ -80,7 +95,8 @@ class ExtractiveDocumentSummarizer:
     def to_dict(self) -> dict[str, Any]:
         return default_to_dict(self, model=self.model, device=self.device, num_sentences=self.num_sentences,
                                diversity=self.diversity, min_words=self.min_words,
-                               max_sentences=self.max_sentences, batch_size=self.batch_size)
+                               max_sentences=self.max_sentences, batch_size=self.batch_size,
+                               model_kwargs=self.model_kwargs, trust_remote_code=self.trust_remote_code)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ExtractiveDocumentSummarizer:

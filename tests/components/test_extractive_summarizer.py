@@ -38,6 +38,20 @@ class TestExtractiveDocumentSummarizer:
         s = ExtractiveDocumentSummarizer.from_dict(ExtractiveDocumentSummarizer(model="m", num_sentences=4).to_dict())
         assert (s.model, s.num_sentences) == ("m", 4)
 
+    def test_shares_the_indexing_embedders_model(self, tmp_path) -> None:  # noqa: ANN001
+        """Built as the engine builds it, the summarizer's encoder is the embedders' loaded model, not a copy."""
+        from rag import graph
+        from rag.config import Settings
+
+        settings = Settings(home=tmp_path)
+        embedder = graph.doc_embedder(settings)
+        embedder.warm_up()
+        s = ExtractiveDocumentSummarizer(device="cpu", **graph.embedder_kwargs(settings))
+        s = ExtractiveDocumentSummarizer.from_dict(s.to_dict())
+        s.warm_up()
+        assert s._encoder is embedder.embedding_backend.model
+        assert s.run([Document(content=TEXT, meta={"page_number": 1})])["summary"]
+
     def test_split_keeps_abbreviations(self) -> None:
         sents = [s for _, s in split_sentences("Mr. Smith went to the U.S. office. It was 1.5 km away.")]
         assert sents == ["Mr. Smith went to the U.S. office.", "It was 1.5 km away."]
