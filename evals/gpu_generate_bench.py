@@ -133,7 +133,7 @@ def bench_transformers(model: str, cfg: dict[str, Any], variant: str) -> dict[st
     t = time.perf_counter()
     gen.run(msgs, generation_kwargs={**g, "max_tokens": 8, "min_tokens": 8})  # warm-up (kernels, compile)
     warm_s = time.perf_counter() - t
-    runs = [_timed_stream(lambda cb: gen.run(msgs, generation_kwargs=g, streaming_callback=cb)["replies"][0])
+    runs = [_timed_stream(lambda cb, gen=gen: gen.run(msgs, generation_kwargs=g, streaming_callback=cb)["replies"][0])
             for _ in range(cfg["runs"])]
     # the same decode with bare generate(): what our component's streaming and prompt handling cost
     tok, m = gen._tokenizer, gen._model
@@ -222,7 +222,7 @@ def llama_part(model: str, cfg: dict[str, Any]) -> dict[str, Any]:
     cmd = [sys.executable, "-m", "evals.gpu_generate_bench", "--child", "llama", "--model", model, "--out", str(out),
            *[a for k in ("gguf", "gguf_type", "converter", "max_tokens", "runs", "chunks", "chunk_words")
              for a in (f"--{k.replace('_', '-')}", str(cfg[k]))]]
-    proc = subprocess.run(cmd, capture_output=True, text=True)
+    proc = subprocess.run(cmd, check=False, capture_output=True, text=True)
     if proc.returncode != 0 or not out.is_file():
         return {"backend": "llama_cpp", "error": f"exit {proc.returncode}: {proc.stderr.strip()[-400:]}"}
     return json.loads(out.read_text())
