@@ -53,8 +53,18 @@ def _rss_mb() -> float:
 def _machine() -> dict[str, Any]:
     import psutil
 
-    return {"cpu": platform.processor() or platform.machine(), "cores": os.cpu_count(),
-            "ram_gb": round(psutil.virtual_memory().total / 2**30, 1), "python": platform.python_version()}
+    from rag.models import cpu_bf16
+
+    model = ""
+    try:
+        model = next((line.split(":", 1)[1].strip() for line in
+                      Path("/proc/cpuinfo").read_text(encoding="utf-8").splitlines()
+                      if line.startswith("model name")), "")
+    except OSError:
+        pass
+    return {"cpu": platform.processor() or platform.machine(), "cpu_model": model, "cpu_bf16": cpu_bf16(),
+            "cores": os.cpu_count(), "ram_gb": round(psutil.virtual_memory().total / 2**30, 1),
+            "python": platform.python_version(), "load_avg_1m": round(os.getloadavg()[0], 2)}
 
 
 def _squad_pages(n_pages: int, words_per_page: int = 450) -> list[str]:

@@ -93,9 +93,9 @@ class Settings(BaseModel):
     model_dtype: Literal["auto", "fp32", "bf16", "fp16"] = Field(
         default="auto", description="Embedder/reranker precision; auto = fp16 on CUDA, bf16 on bf16 CPUs.")
     inference_backend: Literal["auto", "torch", "onnx"] = Field(
-        default="auto", description="Embedder, reranker, NER and reader runtime: auto = torch on CUDA and on CPUs with "
-        "AMX-BF16 (bf16, see model_dtype), ONNX Runtime (int8 where its quality gate passed) on the other CPUs "
-        "(see rag.models.inference_backend).")
+        default="auto", description="Embedder, reranker, NER and reader runtime: auto = torch on CUDA and on "
+        "CPUs with native bf16 (AMX-BF16, AVX512-BF16; in bf16, see model_dtype), ONNX Runtime (int8 where its "
+        "quality gate passed) on the other CPUs (see rag.models.inference_backend).")
 
     # --- query ---------------------------------------------------------------------------------
     top_k: int = Field(default=5, ge=1, le=100, description="Chunks given to the generator.")

@@ -283,7 +283,7 @@ def resolve_device(device: str = "auto") -> str:
     return "cpu"
 
 
-# --- inference runtime (GPU and AMX CPUs: torch; other CPUs: ONNX Runtime where its quality gate passed) ------
+# --- inference runtime (GPU, native-bf16 CPUs: torch; others: ONNX Runtime where its gate passed) -------
 # ONNX variant of each default model, chosen by the quality gates of ``python -m evals.runtime_gate``
 # (embedding cosine to fp32 torch, SciFact nDCG@10 and CoNLL F1 within 0.005 of torch; README "Benchmarks").
 ONNX_VARIANTS: dict[str, str] = {"embedder": "int8", "reranker": "fp32", "ner": "int8", "reader": "fp32"}
@@ -339,11 +339,11 @@ def resolve_default(kind: str) -> ResolvedModel | None:
 
 
 def inference_backend(setting: str, device: str) -> str:
-    """``auto`` = torch on a GPU and on a CPU with AMX-BF16 (bf16 matmuls in hardware: 3-4x ONNX Runtime int8 on
-    the embedder, NER and reranker there, README "CPU runtime"), ONNX Runtime on other CPUs; otherwise the
-    setting itself."""
+    """``auto`` = torch on a GPU and on a CPU with native bf16 (AMX-BF16 or AVX512-BF16: torch bf16 is 1.1-4x
+    ONNX Runtime int8/fp32 on the embedder, reranker, NER and reader there, README "CPU runtime"), ONNX Runtime
+    on other CPUs; otherwise the setting itself."""
     if setting == "auto":
-        return "torch" if resolve_device(device).startswith("cuda") or cpu_bf16() == "amx" else "onnx"
+        return "torch" if resolve_device(device).startswith("cuda") or cpu_bf16() else "onnx"
     return setting
 
 
@@ -352,7 +352,7 @@ def runtime_model(kind: str, resolved: ResolvedModel, backend: str, device: str 
     """The model folder to load for ``kind`` under the ``inference_backend`` setting ``backend`` (and the
     ``model_dtype`` setting ``dtype`` when it runs on torch, :func:`torch_dtype`).
 
-    ONNX (``backend`` onnx, or auto on a CPU without AMX): the default models use their gated variant
+    ONNX (``backend`` onnx, or auto on a CPU without native bf16): the default models use their gated variant
     (:data:`ONNX_VARIANTS`), any other model the fp32 (optimized, not quantized) export. The export runs once
     (at install time, else on first use) and is cached; if it fails, the model runs on torch (logged).
     """

@@ -85,11 +85,11 @@ class TestQualityGate:
 
 
 class TestWiring:
-    @pytest.mark.parametrize(("bf16", "backend", "dtype"), [(None, "onnx", "fp32"), ("avx512", "onnx", "bf16"),
+    @pytest.mark.parametrize(("bf16", "backend", "dtype"), [(None, "onnx", "fp32"), ("avx512", "torch", "bf16"),
                                                            ("amx", "torch", "bf16")])
     def test_cpu_default_follows_the_bf16_unit(self, monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
                                                bf16: str | None, backend: str, dtype: str) -> None:
-        """auto: torch bf16 on AMX CPUs, ONNX Runtime on the others; torch stays available everywhere."""
+        """auto: torch bf16 on CPUs with native bf16, ONNX Runtime on the others; torch stays available everywhere."""
         monkeypatch.setattr(models, "cpu_bf16", lambda: bf16)
         assert models.inference_backend("auto", "cpu") == backend
         assert models.inference_backend("auto", "cuda") == "torch"
