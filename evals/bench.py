@@ -330,7 +330,8 @@ def bench_query(args: argparse.Namespace) -> dict[str, Any]:
                                    "stages_p50_s": {k: round(statistics.median([t[k] for t in answer_stages
                                                                                if k in t]), 4)
                                                     for k in sorted({k for t in answer_stages for k in t})},
-                                   "note": "ttft includes retrieval, reranking and prompt processing of 5 chunks"}
+                                   "note": "DocRAG.ask at the defaults (evidence-first): ttft includes retrieval, reranking, "
+                                           "reading and the evidence prompt (the reader's spans in their sentences)"}
         d.close()
     # baseline: llama.cpp alone (no retrieval, no Haystack), the same 5 chunks and question as a chat prompt
     llm = Llama(model_path=resolve_generator().path, n_ctx=4096, n_batch=512, **llama_model_kwargs(d.settings))
