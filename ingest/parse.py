@@ -50,6 +50,9 @@ _RUN_PASSWORDS: ContextVar[dict[str, str] | None] = ContextVar("docrag_run_passw
 
 _DROP_CATEGORIES = frozenset({"PageBreak", "PageNumber", "Image"})
 _MOJIBAKE = re.compile(r"[\u00c2-\u00f4][\u0080-\u00bf]")
+# Leader dots of a table of contents ("Vision ........ 3"): four or more dots or middle dots, or two or more
+# ellipsis characters, spaced or not, with the blanks around them
+_LEADER = re.compile(r"[ \t]*(?:(?:[.\u00b7][ \t]?){4,}|(?:\u2026[ \t]?){2,})[ \t]*")
 _OCR_DPI = 300
 _BLANK_DPI = 36  # blank-page check before OCR: render this small, look for ink
 _INK_LEVEL = 200  # grey level (0-255) below which a pixel counts as ink
@@ -76,6 +79,19 @@ def repair_mojibake(text: str) -> str:
         if len(_MOJIBAKE.findall(fixed)) < len(_MOJIBAKE.findall(text)):
             return fixed
     return text
+
+
+def collapse_leaders(text: str) -> str:
+    """Shorten the leader dots of tables of contents and forms to one ellipsis (``Vision ....... 3`` ->
+    ``Vision … 3``): a TOC line of leaders is ~100 tokens of dots, which crowd the text out of a chunk's embedding
+    window and cost the NER model a pass over nothing. A three-dot ellipsis is left alone."""
+    return _LEADER.sub(_leader_to_ellipsis, text)
+
+
+def _leader_to_ellipsis(m: re.Match[str]) -> str:
+    before = " " if m.start() > 0 and m.string[m.start() - 1] != "\n" else ""
+    after = " " if m.end() < len(m.string) and m.string[m.end()] != "\n" else ""
+    return f"{before}\u2026{after}"
 
 
 def _html_table_to_text(html: str) -> str | None:
@@ -286,7 +302,7 @@ class UnstructuredFileParser:
         base = {"source": src, "file_name": path.name, "file_type": check.file_type, **(meta or {})}
         docs = []
         for idx, (category, text, page, extra) in enumerate(elements):
-            text = repair_mojibake(text).strip()
+            text = collapse_leaders(repair_mojibake(text)).strip()
             if not text or category in _DROP_CATEGORIES:
                 continue
             docs.append(Document(content=text, meta={**base, **extra, "category": category, "page_number": page,

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from ingest.filetypes import check_file, sniff
-from ingest.parse import UnstructuredFileParser, repair_mojibake
+from ingest.parse import UnstructuredFileParser, collapse_leaders, repair_mojibake
 from rag.errors import EmptyDocumentError, EncryptedDocumentError, IngestError, UnsupportedFileError
 
 PAGED = {"pdf", "pptx", "xlsx", "xls"}
@@ -48,6 +48,18 @@ class TestGoodDocuments:
         assert max(pages) == 41 and len(pages) >= 38
         multi, _ = parser.parse_file(docs_dir / "multi-column.pdf")
         assert "Dense Passage Retrieval" in " ".join(d.content for d in multi if d.meta["page_number"] == 1)
+
+    def test_table_of_contents_leaders_are_collapsed(self, parser: UnstructuredFileParser, docs_dir: Path) -> None:
+        """GSA2022's contents (pages 1-2) are lines of leader dots: each run becomes one ellipsis, headings and page
+        numbers stay, so a contents chunk is ~50 words of text instead of ~2,000 tokens of dots."""
+        docs, _ = parser.parse_file(docs_dir / "GSA2022.pdf")
+        contents = [d for d in docs if d.meta["page_number"] in (1, 2)]
+        text = "\n".join(d.content for d in contents)
+        assert "Vision \u2026 " in text and "...." not in text and ". . . ." not in text
+        assert all("...." not in d.content for d in docs)
+        assert collapse_leaders("Suppliers.......... 12\nClimate . . . . . 9") == "Suppliers \u2026 12\nClimate \u2026 9"
+        assert collapse_leaders("Wait... what? v1.2.3.4") == "Wait... what? v1.2.3.4"  # an ellipsis, a version
+        assert collapse_leaders("form: \u00b7\u00b7\u00b7\u00b7\u00b7 and \u2026\u2026\u2026 end") == "form: \u2026 and \u2026 end"
 
     @pytest.mark.skipif(not shutil.which("tesseract"), reason="tesseract-ocr not installed")
     def test_image_only_pdf_and_images_are_ocred(self, parser: UnstructuredFileParser, docs_dir: Path) -> None:
