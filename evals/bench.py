@@ -25,8 +25,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import resource
 import shutil
 import statistics
@@ -39,6 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from evals.datasets import data_dir
+from evals.report import machine
 
 REPO = Path(__file__).resolve().parent.parent
 DATA = data_dir()
@@ -48,23 +47,6 @@ TEXT_PDFS = ["GSA2022.pdf", "multi-column.pdf", "reliance.pdf", "ntsb-20071229X0
 
 def _rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
-def _machine() -> dict[str, Any]:
-    import psutil
-
-    from rag.models import cpu_bf16
-
-    model = ""
-    try:
-        model = next((line.split(":", 1)[1].strip() for line in
-                      Path("/proc/cpuinfo").read_text(encoding="utf-8").splitlines()
-                      if line.startswith("model name")), "")
-    except OSError:
-        pass
-    return {"cpu": platform.processor() or platform.machine(), "cpu_model": model, "cpu_bf16": cpu_bf16(),
-            "cores": os.cpu_count(), "ram_gb": round(psutil.virtual_memory().total / 2**30, 1),
-            "python": platform.python_version(), "load_avg_1m": round(os.getloadavg()[0], 2)}
 
 
 def _squad_pages(n_pages: int, words_per_page: int = 450) -> list[str]:
@@ -217,7 +199,7 @@ def bench_ingest(args: argparse.Namespace) -> dict[str, Any]:
     corpus of their copies, each side in a fresh process for its peak RSS."""
     from rag import DocRAG
 
-    out: dict[str, Any] = {"machine": _machine()}
+    out: dict[str, Any] = {"machine": machine()}
     save = _saver("ingest", out)  # after each case: a cut-short run keeps what it measured
     pdfs = [DATA / n for n in ("docs/" + x for x in TEXT_PDFS)]
     with tempfile.TemporaryDirectory() as tmp:
@@ -274,7 +256,7 @@ def bench_query(args: argparse.Namespace) -> dict[str, Any]:
     from rag.models import resolve_generator
     from rag.timings import percentile, stage_timer
 
-    out: dict[str, Any] = {"machine": _machine()}
+    out: dict[str, Any] = {"machine": machine()}
     with tempfile.TemporaryDirectory() as tmp:
         d = DocRAG(home=Path(tmp), extract_entities=False)
         pages = _squad_pages(args.chunks // 2, words_per_page=300)
@@ -388,7 +370,7 @@ def bench_runtime(args: argparse.Namespace) -> dict[str, Any]:
     paras = [p["context"] for a in data for p in a["paragraphs"]]
     questions = [q["question"] for a in data for p in a["paragraphs"] for q in p["qas"]][:: 97][: args.queries]
     texts = paras[: args.runtime_chunks]
-    out: dict[str, Any] = {"machine": _machine(), "chunks": len(texts), "questions": len(questions),
+    out: dict[str, Any] = {"machine": machine(), "chunks": len(texts), "questions": len(questions),
                            "cpu_bf16": models.cpu_bf16(), "auto": models.inference_backend("auto", "cpu")}
     per: dict[str, dict[str, Any]] = {}
     for backend in ("torch", "onnx"):
@@ -536,7 +518,7 @@ def bench_store(args: argparse.Namespace) -> dict[str, Any]:
     from ingest.store.library import DocumentRecord
 
     dim = 384
-    out: dict[str, Any] = {"machine": _machine(), "queries": args.queries, "sizes": {},
+    out: dict[str, Any] = {"machine": machine(), "queries": args.queries, "sizes": {},
                            "vectors": "synthetic: 384-d unit vectors near 200 topic centres (clustered, not real "
                                       "MiniLM embeddings) + Zipf sparse term vectors, 50 chunks per document; no "
                                       "models, so only the store is timed"}
@@ -640,7 +622,7 @@ def bench_memory(args: argparse.Namespace) -> dict[str, Any]:
 
     from rag.api import DocRAG
 
-    out: dict[str, Any] = {"machine": _machine(), "question": MEMORY_QUESTION, "runs": {"per-graph": [], "pool": []}}
+    out: dict[str, Any] = {"machine": machine(), "question": MEMORY_QUESTION, "runs": {"per-graph": [], "pool": []}}
     with tempfile.TemporaryDirectory() as home:
         with DocRAG(home=home, extract_entities=False) as d:  # what is ingested does not matter here
             report = d.ingest([DATA / "docs" / "fake-memo.pdf"])

@@ -161,7 +161,7 @@ def bench_one(name: str, prompts: list[dict[str, Any]], warmup: int = 1, style: 
 def run(names: list[str] | None = None, n_prompts: int = 20, seed: int = 0, data_dir: Path | None = None,
         warmup: int = 1, out: Path = REPORT, style: str = "evidence") -> dict[str, Any]:
     """Benchmark each generator in its own subprocess; returns the report (written to ``out`` after each)."""
-    from evals.bench import _machine
+    from evals.report import machine
     from rag import model_registry
 
     if not names:
@@ -181,7 +181,7 @@ def run(names: list[str] | None = None, n_prompts: int = 20, seed: int = 0, data
             results[name] = json.loads(proc.stdout.strip().splitlines()[-1])
         results[name]["loadavg_1min_before_after"] = [round(load, 1), round(os.getloadavg()[0], 1)]
         print(f"[generators] {name}: {table_row(results[name])}", file=sys.stderr, flush=True)
-        report = {"machine": {**_machine(), "loadavg_1_5_15_before": [round(x, 1) for x in load_before],
+        report = {"machine": {**machine(), "loadavg_1_5_15_before": [round(x, 1) for x in load_before],
                               "loadavg_1_5_15_after": [round(x, 1) for x in os.getloadavg()]},
                   "seed": seed, "prompts": len(prompts), "prompt_style": style,
                   "prompt_set": "SQuAD 2.0 course split (squad/dev-v2.0.json), answerable questions; evidence: "

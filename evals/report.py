@@ -36,7 +36,8 @@ def sha256_file(path: str | Path) -> str:
 
 
 def machine() -> dict[str, Any]:
-    """CPU model, cores, RAM, GPU (if torch sees one), Python and platform, and the load when the run started."""
+    """CPU model and its bf16 unit (which picks the CPU runtime), cores, RAM, GPU (if torch sees one), Python and
+    platform, and the load when the run started."""
     cpu = platform.processor() or platform.machine()
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -45,8 +46,10 @@ def machine() -> dict[str, Any]:
                 break
     except OSError:
         pass
-    info: dict[str, Any] = {"cpu": cpu, "cores": os.cpu_count(), "platform": platform.platform(),
-                            "python": platform.python_version()}
+    from rag.models import cpu_bf16
+
+    info: dict[str, Any] = {"cpu": cpu, "cpu_bf16": cpu_bf16(), "cores": os.cpu_count(),
+                            "platform": platform.platform(), "python": platform.python_version()}
     try:
         import psutil
 
@@ -134,8 +137,8 @@ def to_markdown(report: dict[str, Any]) -> str:
     mach = report["machine"]
     lines = [f"# docrag eval {report['run_id']}", "",
              f"- started: {report['started']} — profile `{report['profile']}` — total {report['seconds']:.0f} s",
-             f"- machine: {mach.get('cpu')} — {mach.get('cores')} cores — {mach.get('ram_gb')} GB RAM — "
-             f"load {mach.get('load_avg_1m')} at start",
+             f"- machine: {mach.get('cpu')} (bf16: {mach.get('cpu_bf16') or 'none'}) — {mach.get('cores')} cores — "
+             f"{mach.get('ram_gb')} GB RAM — load {mach.get('load_avg_1m')} at start",
              f"- models: " + ", ".join(f"{k}=`{v}`" for k, v in report["models"].items()),
              "- datasets: " + "; ".join(f"{n} ({d['split']}, {d['cases']} cases)"
                                        for n, d in report["datasets"].items()), ""]

@@ -207,9 +207,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.only in (None, "reader"):
         report.update(gate_reader(args))
     report["seconds"] = round(time.perf_counter() - t0, 1)
-    from evals.bench import _machine
+    from evals.report import machine
 
-    report["machine"] = _machine()
+    report["machine"] = machine()
     text = json.dumps(report, indent=2)
     suffix = f"-{args.only}" if args.only else ""
     path = REPO / "evals" / "reports" / f"runtime-gate-{args.variant}{suffix}.json"

@@ -91,7 +91,8 @@ class Settings(BaseModel):
                             "'generator' = the GGUF model; else a T5/seq2seq id or path (output fact-checked).")
     device: str = Field(default="auto", description="'auto', 'cpu', 'cuda', 'cuda:1', ...")
     model_dtype: Literal["auto", "fp32", "bf16", "fp16"] = Field(
-        default="auto", description="Embedder/reranker precision; auto = fp16 on CUDA, bf16 on bf16 CPUs.")
+        default="auto", description="Torch precision of the embedder, reranker, NER and reader: auto = fp16 on "
+        "CUDA (embedder, reranker), bf16 on CPUs with native bf16 (see rag.models.torch_dtype).")
     inference_backend: Literal["auto", "torch", "onnx"] = Field(
         default="auto", description="Embedder, reranker, NER and reader runtime: auto = torch on CUDA and on "
         "CPUs with native bf16 (AMX-BF16, AVX512-BF16; in bf16, see model_dtype), ONNX Runtime (int8 where its "
