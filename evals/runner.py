@@ -387,6 +387,12 @@ def model_ids(settings_overrides: dict[str, Any] | None = None) -> dict[str, str
     if out.get("summarizer") == "none":
         out["summarizer"] = "extractive (embedder, MMR)" if models.summarizer_is_extractive(s.summarizer) \
             else "gguf generator"
+    # which runtime and precision the encoders ran on (the same resolution as the graphs: rag.models)
+    backend = models.inference_backend(s.inference_backend, s.device)
+    kinds = ("embedder", "reranker", "ner", "reader")
+    precision = (models.ONNX_VARIANTS.get if backend == "onnx"
+                 else lambda k: models.torch_dtype(s.model_dtype, s.device, k))
+    out["runtime"] = f"{backend} (" + ", ".join(f"{k} {precision(k)}" for k in kinds) + ")"
     return out
 
 
