@@ -374,25 +374,33 @@ def model_ids(settings_overrides: dict[str, Any] | None = None) -> dict[str, str
 
     s = Settings.load(**(settings_overrides or {}))
     out: dict[str, str] = {}
+    resolved: dict[str, Any] = {}
     for kind, fn in (("embedder", lambda: models.resolve_embedder(s.embedder)),
                      ("reranker", lambda: models.resolve_reranker(s.reranker)),
+                     ("reader", lambda: models.resolve_reader(s.reader)),
                      ("generator", lambda: models.resolve_generator(s.generator)),
                      ("ner", lambda: models.resolve_ner(s.ner_model)),
                      ("summarizer", lambda: models.resolve_summarizer(s.summarizer))):
         try:
-            r = fn()
+            r = resolved[kind] = fn()
             out[kind] = "none" if r is None else f"{r.path} ({r.origin})"
         except Exception as e:  # noqa: BLE001 - a missing model is reported, the task using it fails later
             out[kind] = f"unavailable: {e}"
     if out.get("summarizer") == "none":
         out["summarizer"] = "extractive (embedder, MMR)" if models.summarizer_is_extractive(s.summarizer) \
             else "gguf generator"
-    # which runtime and precision the encoders ran on (the same resolution as the graphs: rag.models)
-    backend = models.inference_backend(s.inference_backend, s.device)
-    kinds = ("embedder", "reranker", "ner", "reader")
-    precision = (models.ONNX_VARIANTS.get if backend == "onnx"
-                 else lambda k: models.torch_dtype(s.model_dtype, s.device, k))
-    out["runtime"] = f"{backend} (" + ", ".join(f"{k} {precision(k)}" for k in kinds) + ")"
+    # the runtime and precision each encoder runs on, resolved by the graphs' own rule (rag.models.runtime_model)
+    runtimes = []
+    for kind in ("embedder", "reranker", "ner", "reader"):
+        r = resolved.get(kind)
+        if r is None:
+            continue
+        if r.path == "en_core_web_sm":
+            runtimes.append(f"{kind} spacy")
+            continue
+        rt = models.runtime_model(kind, r, s.inference_backend, s.device, s.model_dtype)
+        runtimes.append(f"{kind} {rt.backend} {rt.variant or rt.dtype}")
+    out["runtime"] = ", ".join(runtimes)
     return out
 
 
