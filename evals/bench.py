@@ -371,7 +371,7 @@ def bench_runtime(args: argparse.Namespace) -> dict[str, Any]:
     questions = [q["question"] for a in data for p in a["paragraphs"] for q in p["qas"]][:: 97][: args.queries]
     texts = paras[: args.runtime_chunks]
     out: dict[str, Any] = {"machine": machine(), "chunks": len(texts), "questions": len(questions),
-                           "cpu_bf16": models.cpu_bf16(), "auto": models.inference_backend("auto", "cpu")}
+                           "auto": models.inference_backend("auto", "cpu")}  # the bf16 unit: machine.cpu_bf16
     per: dict[str, dict[str, Any]] = {}
     for backend in ("torch", "onnx"):
         settings = Settings(home=Path(tempfile.gettempdir()) / "docrag-bench", inference_backend=backend)
