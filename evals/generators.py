@@ -19,6 +19,7 @@ python -m evals.generators --models smollm2-135m,qwen2.5-coder-0.5b --prompts 10
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import os
 import random
@@ -87,6 +88,17 @@ def _rss_mb() -> float:
     return psutil.Process().memory_info().rss / 2**20
 
 
+def _mapped_mb(path: Path) -> float:
+    """Resident MB of this process's mappings of ``path``: the weights llama.cpp mmaps, counted on their own.
+
+    The process's RSS delta across a load is not the model's size: other objects freed meanwhile (an earlier
+    test's graph, the allocator trimming) can make it negative."""
+    import psutil
+
+    target = str(path.resolve())
+    return sum(m.rss for m in psutil.Process().memory_maps(grouped=True) if m.path == target) / 2**20
+
+
 def bench_one(name: str, prompts: list[dict[str, Any]], warmup: int = 1, style: str = "evidence") -> dict[str, Any]:
     """Load one generator the way the graph does and time it on ``prompts`` (this process only).
 
@@ -102,6 +114,7 @@ def bench_one(name: str, prompts: list[dict[str, Any]], warmup: int = 1, style: 
 
     settings = Settings.load(generator=name)
     path = model_registry.resolve(name) if name in model_registry.REGISTRY else Path(name)
+    gc.collect()
     rss0 = _rss_mb()
     evidence = style == "evidence"
     gen = build_generator(settings, generation_kwargs(settings, evidence=evidence))
@@ -136,6 +149,8 @@ def bench_one(name: str, prompts: list[dict[str, Any]], warmup: int = 1, style: 
                      "contains": metrics.contains_answer(answer, p["answers"]),
                      "not_found": "NOT_FOUND" in reply or "NOT FOUND" in reply})
 
+    rss_weights = _mapped_mb(path)  # after the generations, so every page they read is in
+
     def p50(key: str) -> float | None:
         vals = [r[key] for r in rows if r[key] is not None]
         return round(statistics.median(vals), 3) if vals else None
@@ -148,7 +163,7 @@ def bench_one(name: str, prompts: list[dict[str, Any]], warmup: int = 1, style: 
         "reply_tokens_p50": p50("tokens"), "prompt_tokens_p50": p50("prompt_tokens"),
         "prompt_tokens_min": min((r["prompt_tokens"] or 0) for r in rows) if rows else None,
         "prompt_tokens_max": max((r["prompt_tokens"] or 0) for r in rows) if rows else None,
-        "rss_model_mb": round(rss_loaded - rss0, 1), "rss_mb": round(rss_loaded, 1),
+        "rss_model_mb": round(rss_weights, 1), "rss_load_delta_mb": round(rss_loaded - rss0, 1), "rss_mb": round(rss_loaded, 1),
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
         "evidence_f1": round(statistics.fmean(r["f1"] for r in rows), 3) if rows else None,
         "evidence_contains_answer": round(statistics.fmean(r["contains"] for r in rows), 3) if rows else None,
