@@ -88,6 +88,45 @@ def collapse_leaders(text: str) -> str:
     return _LEADER.sub(_leader_to_ellipsis, text)
 
 
+_LINE_HYPHEN = re.compile(r"([^\W\d_]+)\x02(\s*)(\w+)")  # PDFium's U+0002: a hyphen that ended a line
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")  # C0 controls other than tab, newline, return
+_SUSPENDED = frozenset({"and", "or", "nor", "to"})  # "pre- and post-award"
+_SUFFIXES = ("s", "es", "ed", "d", "ing", "ly", "er", "ers", "ment", "ments", "al", "ally")
+
+
+def join_line_hyphens(text: str, words: frozenset[str] | None = None) -> str:
+    """Undo the line-end hyphens PDFium reports as U+0002 (``ef\x02ficient`` -> ``efficient``) and blank the other
+    control characters a PDF's text layer can hold, so search, the reader and quotes see whole words.
+
+    A known word joined (``words``: the embedder's vocabulary, :func:`rag.models.known_words`), or a part that is
+    not a word of its own, is a hyphenation and joins; two words that are each known but not together keep their
+    hyphen (``high\x02dimensional`` -> ``high-dimensional``), as does a capitalised or numeric second part
+    (``Lucene\x02BM25``); before ``and``/``or``/``to`` it is a suspended hyphen (``pre- and post-award``)."""
+    if "\x02" in text:
+        if words is None:
+            from rag.models import known_words
+
+            words = known_words()
+        text = _LINE_HYPHEN.sub(lambda m: _rejoin(m.group(1), m.group(3), words), text)
+    return _CONTROL.sub(" ", text) if _CONTROL.search(text) else text
+
+
+def _known(word: str, words: frozenset[str]) -> bool:
+    return word in words or any(word.endswith(x) and word[:-len(x)] in words for x in _SUFFIXES if len(word) > len(x) + 2)
+
+
+def _rejoin(left: str, right: str, words: frozenset[str]) -> str:
+    if right.lower() in _SUSPENDED:
+        return f"{left}- {right}"
+    if not right[0].isalpha() or right[0].isupper():
+        return f"{left}-{right}"
+    joined = (left + right).lower()
+    if not _known(joined, words) and min(len(left), len(right)) > 2 and \
+            _known(left.lower(), words) and _known(right.lower(), words):
+        return f"{left}-{right}"
+    return left + right
+
+
 def _leader_to_ellipsis(m: re.Match[str]) -> str:
     before = " " if m.start() > 0 and m.string[m.start() - 1] != "\n" else ""
     after = " " if m.end() < len(m.string) and m.string[m.end()] != "\n" else ""
@@ -302,7 +341,7 @@ class UnstructuredFileParser:
         base = {"source": src, "file_name": path.name, "file_type": check.file_type, **(meta or {})}
         docs = []
         for idx, (category, text, page, extra) in enumerate(elements):
-            text = collapse_leaders(repair_mojibake(text)).strip()
+            text = collapse_leaders(join_line_hyphens(repair_mojibake(text))).strip()
             if not text or category in _DROP_CATEGORIES:
                 continue
             docs.append(Document(content=text, meta={**base, **extra, "category": category, "page_number": page,

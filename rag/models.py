@@ -222,6 +222,19 @@ def load_qa_model(path: str, device: str = "cpu", dtype: str = "fp32") -> tuple[
     return tok, model
 
 
+@functools.lru_cache(maxsize=1)
+def known_words() -> frozenset[str]:
+    """Whole lowercase words of the packaged embedder's WordPiece vocabulary (~22k): the word list the parser
+    uses to tell a line-end hyphenation (``ef-ficient``) from a real compound (``high-dimensional``).
+    Empty when the package is missing (then every line-end hyphen of a word is joined)."""
+    try:
+        vocab = Path(resolve_embedder().path) / "vocab.txt"
+        words = vocab.read_text(encoding="utf-8").split()
+    except (ModelNotFoundError, OSError):
+        return frozenset()
+    return frozenset(w for w in words if w.isalpha() and w.islower())
+
+
 DTYPES = ("fp32", "fp16", "bf16")  # torch precisions a model can be loaded in
 
 

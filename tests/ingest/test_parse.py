@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from ingest.filetypes import check_file, sniff
-from ingest.parse import UnstructuredFileParser, collapse_leaders, repair_mojibake
+from ingest.parse import UnstructuredFileParser, collapse_leaders, join_line_hyphens, repair_mojibake
 from rag.errors import EmptyDocumentError, EncryptedDocumentError, IngestError, UnsupportedFileError
 
 PAGED = {"pdf", "pptx", "xlsx", "xls"}
@@ -60,6 +60,21 @@ class TestGoodDocuments:
         assert collapse_leaders("Suppliers.......... 12\nClimate . . . . . 9") == "Suppliers \u2026 12\nClimate \u2026 9"
         assert collapse_leaders("Wait... what? v1.2.3.4") == "Wait... what? v1.2.3.4"  # an ellipsis, a version
         assert collapse_leaders("form: \u00b7\u00b7\u00b7\u00b7\u00b7 and \u2026\u2026\u2026 end") == "form: \u2026 and \u2026 end"
+
+    def test_line_end_hyphens_are_rejoined(self, parser: UnstructuredFileParser, docs_dir: Path) -> None:
+        """PDFium reports a hyphen that ended a line as U+0002: multi-column.pdf had 250 of them (``ef\x02ficient``,
+        ``us\x02ing``), which split words for BM25, the reader and the quotes."""
+        docs, _ = parser.parse_file(docs_dir / "multi-column.pdf")
+        text = " ".join(d.content for d in docs)
+        assert "\x02" not in text and "\x01" not in text
+        assert "efficient" in text and "using" in text and "ef ficient" not in text and "effi-ciently" not in text
+        assert join_line_hyphens("relies on ef\x02ficient pass") == "relies on efficient pass"
+        assert join_line_hyphens("text in high\x02dimensional space") == "text in high-dimensional space"
+        assert join_line_hyphens("a strong Lucene\x02BM25 system") == "a strong Lucene-BM25 system"
+        assert join_line_hyphens("agencies pre\x02and post-award") == "agencies pre- and post-award"
+        assert join_line_hyphens("distinct frame\x02works, em\x02beddings") == "distinct frameworks, embeddings"
+        assert join_line_hyphens("x\x01y\tz\n") == "x y\tz\n"
+        assert join_line_hyphens("co\x02operate", words=frozenset()) == "cooperate"  # no word list: join
 
     @pytest.mark.skipif(not shutil.which("tesseract"), reason="tesseract-ocr not installed")
     def test_image_only_pdf_and_images_are_ocred(self, parser: UnstructuredFileParser, docs_dir: Path) -> None:
