@@ -120,15 +120,18 @@ def cmd_ask(args: argparse.Namespace) -> int:
         _print_json(answer.to_dict())
         return EXIT_OK
     stream = d.ask(args.question, stream=True, **kwargs)
+    streamed = False
     for tok in stream:
+        streamed = streamed or bool(tok)
         sys.stdout.write(tok)
         sys.stdout.flush()
     answer = stream.answer
-    print()
-    if answer.mode == "extractive" and answer.evidence:
+    if streamed:
+        print()
+    if answer.mode == "extractive" and answer.evidence and streamed:
         print(f"(the generated text did not agree with the evidence; the answer is the span found in the source)\n"
               f"{answer.text}")
-    elif answer.declined or not stream:
+    elif answer.declined or answer.mode == "extractive" or not stream:
         print(answer.text)
     label = "declined" if answer.declined else answer.mode
     print(f"  confidence {answer.confidence:.2f} ({label})")

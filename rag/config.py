@@ -123,6 +123,10 @@ class Settings(BaseModel):
         default=None, ge=0.0, le=1.0, description="Decline below this calibrated answer probability; None = the "
         "threshold calibrated with the shipped reader (models/reader/calibration.json).")
     reader_top_k: int = Field(default=5, ge=1, le=50, description="Reranked chunks the reader reads.")
+    passage_answers: bool = Field(
+        default=True, description="Answer a question about what the documents say (\"What does the memo say about "
+        "X?\") with the sentences of the chunks the reranker is sure it is about (calibrated, models/reranker/"
+        "calibration.json) instead of declining for want of a span; false = span answers only.")
     answer_rerank_k: int | None = Field(
         default=10, ge=1, le=1000, description="Fused candidates the cross-encoder rescores for an answer (the "
         "first of the retrieve_k; search and the retrieval evals rescore all retrieve_k); None = retrieve_k. "

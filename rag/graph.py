@@ -318,13 +318,17 @@ def build_query(settings: Settings, store: QdrantDocumentStore, rerank: bool = T
     last = _add_retrieval(p, settings, store, rerank)
     threshold = settings.min_confidence if settings.min_confidence is not None else reader.threshold
     p.add_component("reader", reader)
-    p.add_component("evidence", EvidenceGate(threshold=threshold))
+    p.add_component("evidence", EvidenceGate(threshold=threshold,
+                                             passage_calibration=models.reranker_calibration(settings.reranker)
+                                             if last == "reranker" and settings.passage_answers else None))
     p.add_component("answer_builder", EvidenceAnswerBuilder())
     p.connect(f"{last}.documents", "reader.documents")
+    p.connect(f"{last}.documents", "evidence.documents")
     p.connect("reader.answers", "evidence.answers")
     p.connect("evidence.candidates", "answer_builder.candidates")
     p.connect("evidence.evidence", "answer_builder.evidence")
     p.connect("evidence.no_answer", "answer_builder.no_answer")
+    p.connect("evidence.passages", "answer_builder.passages")
     if settings.answer_mode == "evidence":
         p.add_component("prompt_builder", build_prompt_builder(evidence=True))
         p.add_component("generator", build_generator(settings, generation_kwargs(settings, evidence=True)))

@@ -205,6 +205,19 @@ def reader_calibration(name: str = "", protocol: str = "open_book") -> dict[str,
     return data.get("open_book") or data.get("gold_paragraph")
 
 
+def reranker_calibration(name: str = "") -> dict[str, float] | None:
+    """The shipped reranker's passage calibrator (``passage`` of ``models/reranker/calibration.json``: its logit
+    to the probability that a chunk is the passage a question is about), for the default reranker only."""
+    if name:
+        return None
+    path = SHIPPED_MODELS / "reranker" / "calibration.json"
+    if not path.is_file():
+        return None
+    import json
+
+    return json.loads(path.read_text()).get("passage")
+
+
 def load_qa_model(path: str, device: str = "cpu", dtype: str = "fp32") -> tuple[object, object]:
     """``(tokenizer, model)`` of a question-answering model (sharing across graphs is the engine's model pool);
     ``dtype`` (``fp32``, ``bf16``, ``fp16``) is the torch precision (an ONNX folder has its own)."""

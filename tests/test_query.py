@@ -151,6 +151,31 @@ class TestAsk:
         assert a.declined and not a.citations, a.text
 
 
+class TestPassageQuestions:
+    """A question about what the documents say has no span answer: it is answered by the sentences of the chunk
+    the reranker is sure it is about (calibrated), quoted exactly, or declined when no chunk is about it."""
+
+    def test_what_the_documents_say_is_answered_by_passages(self, rag: DocRAG) -> None:
+        a = rag.ask("Describe the Norman conquest of England")
+        assert not a.declined and a.mode == "extractive" and a.citations, a.text
+        assert 0.8 <= a.confidence <= 1 and "Norman Conquest of England" in a.text
+        for c, e in zip(a.citations, a.evidence, strict=True):
+            chunk = next(h for h in a.documents if h.chunk_id == c.chunk_id)
+            assert chunk.text[c.start:c.end] == c.quote == e.text and "Normans" in c.source
+            assert e.text.strip() in a.text and f"[{c.ref}]" in a.text
+
+    def test_a_passage_question_about_nothing_here_is_declined(self, rag: DocRAG) -> None:
+        a = rag.ask("What does the report say about the boiling point of tungsten?")
+        assert a.declined and not a.citations, a.text
+
+    def test_passage_answers_can_be_turned_off(self, rag: DocRAG) -> None:
+        off = DocRAG(settings=rag.settings.model_copy(update={"passage_answers": False}))
+        off._store = rag.store
+        on_spec, off_spec = (yaml.safe_load(x.graph_yaml("query"))["components"]["evidence"]["init_parameters"]
+                             for x in (rag, off))
+        assert on_spec["passage_calibration"]["threshold"] == 0.8 and off_spec["passage_calibration"] is None
+
+
 class TestGraphs:
     @pytest.mark.parametrize("name", ["indexing", "retrieval", "query"])
     def test_yaml_round_trip(self, rag: DocRAG, name: str) -> None:

@@ -68,13 +68,21 @@ class EvidenceAnswerBuilder:
     """The answer: ``generated`` (the reply, checked by :func:`agrees`), ``extractive`` or ``declined``.
 
     Citations are the evidence records the answer rests on; each quote is the sentence holding the span,
-    an exact substring of its chunk (``quote == chunk_text[start:end]``).
+    an exact substring of its chunk (``quote == chunk_text[start:end]``). ``passages`` (the gate's answer to a
+    question about what the documents say) are given as they stand: their sentences, each cited, ``extractive``.
     """
 
     @component.output_types(answer=dict)
     def run(self, query: str, candidates: list[dict] | None = None, evidence: list[dict] | None = None,
-            replies: list[ChatMessage] | None = None, no_answer: str | None = None) -> dict[str, Any]:
+            replies: list[ChatMessage] | None = None, no_answer: str | None = None,
+            passages: list[dict] | None = None) -> dict[str, Any]:
         candidates = candidates or []
+        if passages and no_answer is None:
+            text = " ".join(f"{e['sentence'].strip()} [{n}]" for n, e in enumerate(passages, start=1))
+            return {"answer": {"query": query, "text": text,
+                               "citations": [self._citation(n, e) for n, e in enumerate(passages, start=1)],
+                               "evidence": passages, "candidates": candidates, "declined": False, "grounded": True,
+                               "mode": "extractive", "confidence": max(e["score"] for e in passages), "raw": ""}}
         if no_answer is not None or not evidence:
             best = candidates[0]["score"] if candidates else 0.0
             return {"answer": {"query": query, "text": NO_ANSWER_TEXT, "citations": [], "evidence": [],

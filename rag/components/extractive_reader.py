@@ -45,6 +45,21 @@ def sentence_around(text: str, start: int, end: int, max_chars: int = 400) -> tu
     return s, e
 
 
+def sentence_bounds(text: str, max_chars: int = 400) -> list[tuple[int, int]]:
+    """Every sentence of ``text`` as :func:`sentence_around` bounds it, in order."""
+    out: list[tuple[int, int]] = []
+    pos = 0
+    while pos < len(text):
+        while pos < len(text) and text[pos].isspace():
+            pos += 1
+        if pos >= len(text):
+            break
+        s, e = sentence_around(text, pos, pos + 1, max_chars)
+        out.append((s, e))
+        pos = max(e, pos + 1)
+    return out
+
+
 @component
 class ExtractiveReader:
     """Finds the answer span in each document, with a calibrated probability that it answers the query.

@@ -9,7 +9,7 @@ from haystack.dataclasses import ChatMessage, ExtractedAnswer
 
 from rag.components.evidence_answer_builder import NO_ANSWER_TEXT, EvidenceAnswerBuilder, agrees, novel_words
 from rag.components.evidence_gate import EvidenceGate, evidence_dict
-from rag.components.extractive_reader import ExtractiveReader, sentence_around
+from rag.components.extractive_reader import ExtractiveReader, sentence_around, sentence_bounds
 from rag.span_decode import Calibrator, fit_platt, reliability, window_spans
 from rag.text import addresses_the_assistant
 
@@ -188,3 +188,38 @@ def test_a_yes_no_question_falls_back_to_the_sentence_not_a_fragment():
     assert polar["text"].startswith("The memo says 20,000 bottles were delivered")
     what = builder.run(query="What was delivered?", candidates=ev, evidence=ev, replies=[])["answer"]
     assert what["text"] == "20,000 bottles [1]"
+
+
+
+def test_passage_questions_get_the_topic_sentence_of_the_chunk_the_reranker_is_sure_of() -> None:
+    cal = {"a": 0.0, "b": 0.35, "c": 0.6, "threshold": 0.8}  # p >= 0.8 from a logit of about 2.2
+    memo = Document(id="c1", content="Dated May 5. To whom it may concern. There were 20,000 bottles of water and "
+                    "200 laptops delivered. Best regards.", meta={"source": "memo.pdf", "file_name": "memo.pdf",
+                                                                 "page_number": 2}, score=6.5)
+    other = Document(id="c2", content="Trucks came first. Three trucks were used for 15 hours. End.",
+                     meta={"source": "memo.pdf", "file_name": "memo.pdf", "page_number": 3}, score=1.0)
+    gate = EvidenceGate(threshold=0.6, passage_calibration=cal, max_passages=2)
+    spans = [_answer(other, "15 hours", 0.05), _answer(memo, "May 5", 0.01)]  # the reader's spans: no answer
+    q = "What does the memo say about bottles of water?"
+    out = gate.run(query=q, answers=spans, documents=[memo, other])
+    assert "evidence" not in out and "no_answer" not in out
+    [ev] = out["passages"]  # c2's logit (1.0) is under the threshold; the sentence with the topic words, not May 5
+    assert ev["chunk_id"] == "c1" and ev["text"] == ev["sentence"] == memo.content[ev["start"]:ev["end"]]
+    assert ev["text"] == "There were 20,000 bottles of water and 200 laptops delivered." and 0.8 <= ev["score"] < 1
+    assert ev["sentence_start"] == ev["start"] and ev["rerank_score"] == 6.5
+    # a span question goes the span way (declined here: 0.05 < 0.6); a passage question about nothing is declined
+    assert gate.run(query="How many bottles?", answers=spans, documents=[memo])["no_answer"] == "How many bottles?"
+    low = gate.run(query="What does the memo say about cans?", answers=spans, documents=[other])
+    assert low["no_answer"] and "passages" not in low
+    # without the calibrator (no reranker, or passage_answers off) passage questions are span questions
+    assert "passages" not in EvidenceGate(threshold=0.6).run(query=q, answers=spans, documents=[memo])
+    answer = EvidenceAnswerBuilder().run(query=q, candidates=out["candidates"], passages=out["passages"])["answer"]
+    assert answer["mode"] == "extractive" and answer["text"] == f"{ev['text']} [1]" and not answer["declined"]
+    assert answer["confidence"] == ev["score"] and answer["citations"][0]["quote"] == ev["text"]
+
+
+def test_sentence_bounds_cover_every_sentence() -> None:
+    text = "First one. The memo says 20,000 bottles. Last sentence here."
+    assert [text[s:e] for s, e in sentence_bounds(text)] == ["First one.", "The memo says 20,000 bottles.",
+                                                            "Last sentence here."]
+    assert sentence_bounds("") == [] and sentence_bounds("  no end") == [(2, 8)]

@@ -1,0 +1,34 @@
+"""Question forms: which questions ask what the documents say (answered by passages, not spans)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from rag.question_forms import asks_for_passage
+
+
+@pytest.mark.parametrize("question", [
+    "What does the memo say about bottles of water?", "what did the NTSB report state regarding the weather?",
+    "What is said about trucks?", "Tell me about the trucks",
+    "Describe the delivery.", "Please summarize the findings", "Can you explain the fee schedule?",
+    "What do the 2022 strategic plan and its annex say about climate?"])
+def test_passage_questions(question: str) -> None:
+    assert asks_for_passage(question)
+
+
+@pytest.mark.parametrize("question", [
+    "How many bottles of water were delivered?", "What does the memo say?", "Who wrote about the trucks?",
+    "What did the civil war leave the state of Iraq's economy in?", "What did Luther write on the door?",
+    "When was the memo written?", "Is water mentioned about?" ])
+def test_span_questions(question: str) -> None:
+    assert not asks_for_passage(question)
+
+
+def test_squad_questions_are_span_questions(data_dir: Path) -> None:
+    """The course split's questions are phrase questions: the form must leave them (all but one) to the reader."""
+    data = json.loads((data_dir / "squad" / "dev-v2.0.json").read_text(encoding="utf-8"))["data"]
+    qs = [q["question"] for a in data for p in a["paragraphs"] for q in p["qas"]]
+    assert len(qs) == 6078 and sum(map(asks_for_passage, qs)) == 1
