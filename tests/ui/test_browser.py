@@ -201,7 +201,8 @@ def test_chat_page_answers_a_question_from_the_url(app_url: str, tmp_path: Path)
 
 
 # --- the app as people use it: /chat, a conversation, the citation panel in view, reload, two tabs -------------
-QUESTIONS = ["How many bottles of water were delivered?", "How many trucks were used?",
+# the first is the question the README's screenshot once answered "May 5, 2023" (a passage answer now)
+QUESTIONS = ["What does the memo say about bottles of water?", "How many trucks were used?",
              "How many laptops were delivered?"]
 SHOTS = REPO / "docs"  # UPDATE_SCREENSHOTS=1 copies the screenshots here (the README shows them)
 
@@ -245,6 +246,8 @@ def test_conversation_citation_panel_reload_and_two_tabs(app_url: str, tmp_path:
         assert not browser.js("!!document.querySelector('[data-testid=\"stAppDeployButton\"]')"
                               " && document.querySelector('[data-testid=\"stAppDeployButton\"]').offsetParent")
         time.sleep(1.5)
+        first = browser.js("[...document.querySelectorAll('[data-testid=\"stChatMessage\"]')][1].innerText")
+        assert "There were 20,000 bottles of water" in first and "Not in the documents" not in first, first
         shoot(browser, "screenshot-chat.png")  # the first answer, with its cited span (the README shows it)
         for n, q in enumerate(QUESTIONS[1:], start=2):
             type_question(browser, q)
