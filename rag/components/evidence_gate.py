@@ -34,13 +34,15 @@ def evidence_dict(a: ExtractedAnswer) -> dict[str, Any]:
 
 def topic_sentence(text: str, query: str, start: int, end: int, max_chars: int = 400) -> tuple[int, int]:
     """The sentence of ``text`` holding most of the question's topic words (:func:`content_words`, compared by
-    their first five letters); ties and no overlap go to the reader's sentence ``text[start:end]``, then the
-    earlier one. A sentence over ``max_chars`` is cut to a window around its first topic word."""
+    their first five letters); ties go to a prose sentence (6+ words, ending in . ! or ?) over a heading, caption or
+    form line, then to the reader's sentence ``text[start:end]``, then to the earlier one; no overlap at all keeps
+    the reader's sentence. A sentence over ``max_chars`` is cut to a window around its first topic word."""
     topic = {w.lower()[:5] for w in content_words(query)}
-    best, best_key = (start, end), (-1, False, 0)
+    best, best_key = (start, end), (-1, False, False, 0)
     for k, (s, e) in enumerate(sentence_bounds(text, max_chars=len(text) + 1)):
         words = {w.lower()[:5] for w in content_words(text[s:e])}
-        key = (len(topic & words), s <= start < e, -k)
+        prose = len(text[s:e].split()) >= 6 and text[s:e].rstrip("\"'”’)]").endswith((".", "!", "?"))
+        key = (len(topic & words), prose, s <= start < e, -k)
         if key > best_key:
             best, best_key = (s, e), key
     if best_key[0] <= 0:

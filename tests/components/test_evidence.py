@@ -8,7 +8,7 @@ from haystack import Document
 from haystack.dataclasses import ChatMessage, ExtractedAnswer
 
 from rag.components.evidence_answer_builder import NO_ANSWER_TEXT, EvidenceAnswerBuilder, agrees, novel_words
-from rag.components.evidence_gate import EvidenceGate, evidence_dict
+from rag.components.evidence_gate import EvidenceGate, evidence_dict, topic_sentence
 from rag.components.extractive_reader import ExtractiveReader, sentence_around, sentence_bounds
 from rag.span_decode import Calibrator, fit_platt, reliability, window_spans
 from rag.text import addresses_the_assistant
@@ -223,3 +223,13 @@ def test_sentence_bounds_cover_every_sentence() -> None:
     assert [text[s:e] for s, e in sentence_bounds(text)] == ["First one.", "The memo says 20,000 bottles.",
                                                             "Last sentence here."]
     assert sentence_bounds("") == [] and sentence_bounds("  no end") == [(2, 8)]
+
+
+def test_topic_sentence_prefers_prose_over_a_heading_on_a_tie() -> None:
+    text = ("Page 1 of 4\nAviation Accident Final Report\n\nThe pilot said the accident happened at dusk over the lake. "
+            "Weather was calm.")
+    s, e = topic_sentence(text, "Describe the accident", 0, 11)
+    assert text[s:e] == "The pilot said the accident happened at dusk over the lake."
+    s, e = topic_sentence(text, "Tell me about the weather", 0, 11)  # the only sentence with the word, short or not
+    assert text[s:e] == "Weather was calm."
+    assert topic_sentence(text, "Describe it", 0, 11) == (0, 11)  # no topic word anywhere: the reader's sentence
