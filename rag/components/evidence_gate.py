@@ -13,6 +13,7 @@ from rag.components.extractive_reader import sentence_around, sentence_bounds
 from rag.components.question_condenser import content_words
 from rag.question_forms import asks_for_passage
 from rag.span_decode import Calibrator
+from rag.text import addresses_the_assistant
 
 logger = logging.getLogger(__name__)
 _WORD = re.compile(r"\w+")
@@ -40,6 +41,8 @@ def topic_sentence(text: str, query: str, start: int, end: int, max_chars: int =
     topic = {w.lower()[:5] for w in content_words(query)}
     best, best_key = (start, end), (-1, False, False, 0)
     for k, (s, e) in enumerate(sentence_bounds(text, max_chars=len(text) + 1)):
+        if addresses_the_assistant(text[s:e]):
+            continue  # an instruction hidden in the document is data, never the answer
         words = {w.lower()[:5] for w in content_words(text[s:e])}
         prose = len(text[s:e].split()) >= 6 and text[s:e].rstrip("\"'”’)]").endswith((".", "!", "?"))
         key = (len(topic & words), prose, s <= start < e, -k)
@@ -130,6 +133,8 @@ class EvidenceGate:
                 break
             text = doc.content or ""
             s0, s1 = topic_sentence(text, query, *reader_sentence.get(doc.id, sentence_bounds(text)[0]))
+            if addresses_the_assistant(text[s0:s1]):
+                continue  # only an injected instruction to quote from this chunk
             m = doc.meta
             out.append({"text": text[s0:s1], "chunk_id": doc.id, "start": s0, "end": s1, "score": round(p, 4),
                         "source": m.get("source", ""), "file_name": m.get("file_name", ""),
