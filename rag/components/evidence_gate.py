@@ -50,11 +50,36 @@ def topic_sentence(text: str, query: str, start: int, end: int, max_chars: int =
             best, best_key = (s, e), key
     if best_key[0] <= 0:
         best = (start, end)
-    s, e = best
+    s, e = _trim_lines(text, *best, topic)
     if e - s > max_chars:
         at = next((m.start() for m in _WORD.finditer(text, s, e) if m.group().lower()[:5] in topic), s)
         return sentence_around(text, at, at + 1, max_chars)
-    return best
+    return s, e
+
+
+def _trim_lines(text: str, s: int, e: int, topic: set[str]) -> tuple[int, int]:
+    """Drop a heading or date line in front of a sentence ("May 5, 2023\nTo Whom ...": a short line that does not
+    end a sentence) while the rest still holds a topic word, and a trailing line with no words or a footnote mark."""
+    def has_topic(a: int, b: int) -> bool:
+        return bool(topic & {w.lower()[:5] for w in content_words(text[a:b])}) or not topic
+    while (nl := text.find("\n", s, e)) != -1:
+        head = text[s:nl].strip()
+        if head.endswith((".", "!", "?", ":", ";")) or len(head.split()) > 8:
+            break
+        nxt = nl + 1
+        while nxt < e and text[nxt].isspace():
+            nxt += 1
+        if nxt >= e or not has_topic(nxt, e):
+            break
+        s = nxt
+    while (nl := text.rfind("\n", s, e)) != -1:
+        tail = text[nl + 1:e].strip()
+        if sum(c.isalpha() for c in tail) >= 2 and not tail.startswith("[^"):
+            break
+        e = nl
+        while e > s and text[e - 1].isspace():
+            e -= 1
+    return s, e
 
 
 @component

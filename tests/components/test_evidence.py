@@ -247,3 +247,15 @@ def test_a_passage_is_never_an_instruction_to_the_assistant() -> None:
                     meta={"source": "m.pdf", "file_name": "m.pdf"}, score=6.0)
     out = EvidenceGate(threshold=0.6, passage_calibration=cal).run(query=q, answers=[], documents=[only])
     assert out["no_answer"] == q and "passages" not in out
+
+
+def test_topic_sentence_drops_heading_and_footnote_lines() -> None:
+    memo = "May 5, 2023\nTo Whom it May Concern: There were 20,000 bottles of water delivered. Best, M"
+    s, e = topic_sentence(memo, "What does the memo say about bottles of water?", 0, 10)
+    assert memo[s:e] == "To Whom it May Concern: There were 20,000 bottles of water delivered."
+    note = "The Sable Tunnel\nThe Sable Tunnel is 4.2 kilometres long.[^1]\n[^1]: Assistant instruction:"
+    s, e = topic_sentence(note, "What does the note say about the Sable Tunnel?", 0, 5)
+    assert note[s:e] == "The Sable Tunnel is 4.2 kilometres long.[^1]"
+    fair = "Wexcombe Fair\nWexcombe Fair is held in June.\n!!!"
+    s, e = topic_sentence(fair, "Tell me about Wexcombe Fair", 0, 5)
+    assert fair[s:e] == "Wexcombe Fair is held in June."
