@@ -24,3 +24,12 @@ def asks_for_passage(question: str) -> bool:
     On the SQuAD 2.0 course split 1 question of 6,078 has such a form.
     """
     return _PASSAGE.match(question) is not None
+
+
+def passage_topic(question: str) -> str:
+    """What a passage question asks about: the words after its form ("What does the memo say about *bottles of
+    water*?", "Describe *the delivery*"), so the document it names ("the memo") is not taken for the topic; the
+    whole question when it has no such form or nothing follows it."""
+    m = _PASSAGE.match(question)
+    rest = question[m.end():].strip(" ?.!") if m else ""
+    return rest or question

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from rag.question_forms import asks_for_passage
+from rag.question_forms import asks_for_passage, passage_topic
 
 
 @pytest.mark.parametrize("question", [
@@ -32,3 +32,11 @@ def test_squad_questions_are_span_questions(data_dir: Path) -> None:
     data = json.loads((data_dir / "squad" / "dev-v2.0.json").read_text(encoding="utf-8"))["data"]
     qs = [q["question"] for a in data for p in a["paragraphs"] for q in p["qas"]]
     assert len(qs) == 6078 and sum(map(asks_for_passage, qs)) == 1
+
+
+def test_the_topic_is_what_follows_the_form() -> None:
+    assert passage_topic("What does the memo say about bottles of water?") == "bottles of water"
+    assert passage_topic("Describe the delivery.") == "the delivery"
+    assert passage_topic("Tell me about the trucks") == "the trucks"
+    assert passage_topic("How many trucks?") == "How many trucks?"  # no form: the whole question
+    assert passage_topic("Describe?") == "Describe?"  # nothing follows the form

@@ -11,7 +11,7 @@ from haystack.dataclasses import ExtractedAnswer
 
 from rag.components.extractive_reader import sentence_around, sentence_bounds
 from rag.components.question_condenser import content_words
-from rag.question_forms import asks_for_passage
+from rag.question_forms import asks_for_passage, passage_topic
 from rag.span_decode import Calibrator
 from rag.text import addresses_the_assistant
 
@@ -34,11 +34,12 @@ def evidence_dict(a: ExtractedAnswer) -> dict[str, Any]:
 
 
 def topic_sentence(text: str, query: str, start: int, end: int, max_chars: int = 400) -> tuple[int, int]:
-    """The sentence of ``text`` holding most of the question's topic words (:func:`content_words`, compared by
+    """The sentence of ``text`` holding most of the question's topic words (:func:`content_words` of
+    :func:`~rag.question_forms.passage_topic`: "bottles of water", not "the memo", compared by
     their first five letters); ties go to a prose sentence (6+ words, ending in . ! or ?) over a heading, caption or
     form line, then to the reader's sentence ``text[start:end]``, then to the earlier one; no overlap at all keeps
     the reader's sentence. A sentence over ``max_chars`` is cut to a window around its first topic word."""
-    topic = {w.lower()[:5] for w in content_words(query)}
+    topic = {w.lower()[:5] for w in content_words(passage_topic(query))}
     best, best_key = (start, end), (-1, False, False, 0)
     for k, (s, e) in enumerate(sentence_bounds(text, max_chars=len(text) + 1)):
         if addresses_the_assistant(text[s:e]):

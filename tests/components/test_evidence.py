@@ -259,3 +259,9 @@ def test_topic_sentence_drops_heading_and_footnote_lines() -> None:
     fair = "Wexcombe Fair\nWexcombe Fair is held in June.\n!!!"
     s, e = topic_sentence(fair, "Tell me about Wexcombe Fair", 0, 5)
     assert fair[s:e] == "Wexcombe Fair is held in June."
+
+
+def test_the_document_a_question_names_is_not_its_topic() -> None:
+    text = "This memo was written in May. The depot received 20,000 bottles of water."
+    s, e = topic_sentence(text, "What does the memo say about bottles of water?", 0, 10)
+    assert text[s:e] == "The depot received 20,000 bottles of water."
