@@ -186,20 +186,27 @@ def resolve_reader(name: str = "") -> ResolvedModel | None:
     return found
 
 
+def _shipped_calibration(kind: str, name: str) -> dict | None:
+    """``models/<kind>/calibration.json`` of the shipped model, or None for a model given by name or no file."""
+    if name:
+        return None
+    path = SHIPPED_MODELS / kind / "calibration.json"
+    if not path.is_file():
+        return None
+    import json
+
+    return json.loads(path.read_text())
+
+
 def reader_calibration(name: str = "", protocol: str = "open_book") -> dict[str, float] | None:
     """The shipped reader's calibrator (``models/reader/calibration.json``), for the default reader.
 
     ``protocol`` ``open_book`` (the graph: retrieved chunks; falls back to the gold-paragraph fit when absent) or
     ``gold_paragraph`` (the reader alone on the paragraph holding the answer).
     """
-    if name:
+    data = _shipped_calibration("reader", name)
+    if data is None:
         return None
-    path = SHIPPED_MODELS / "reader" / "calibration.json"
-    if not path.is_file():
-        return None
-    import json
-
-    data = json.loads(path.read_text())
     if protocol == "gold_paragraph":
         return data.get("gold_paragraph")
     return data.get("open_book") or data.get("gold_paragraph")
@@ -208,14 +215,8 @@ def reader_calibration(name: str = "", protocol: str = "open_book") -> dict[str,
 def reranker_calibration(name: str = "") -> dict[str, float] | None:
     """The shipped reranker's passage calibrator (``passage`` of ``models/reranker/calibration.json``: its logit
     to the probability that a chunk is the passage a question is about), for the default reranker only."""
-    if name:
-        return None
-    path = SHIPPED_MODELS / "reranker" / "calibration.json"
-    if not path.is_file():
-        return None
-    import json
-
-    return json.loads(path.read_text()).get("passage")
+    data = _shipped_calibration("reranker", name)
+    return data.get("passage") if data else None
 
 
 def load_qa_model(path: str, device: str = "cpu", dtype: str = "fp32") -> tuple[object, object]:

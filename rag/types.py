@@ -114,7 +114,8 @@ class Answer:
 
     ``mode`` is ``generated`` (the generator's text, checked against the evidence), ``extractive`` (the
     reader's span in its sentence, used when the generated text does not agree with the evidence; or, for a
-    question about what the documents say, the sentences of the passages it is about) or ``declined``. ``confidence`` is the calibrated probability (0-1) that the answer is right.
+    question about what the documents say, the sentences of the passages it is about) or ``declined``.
+    ``confidence`` is the calibrated probability (0-1) that the answer is right.
     """
 
     question: str

@@ -19,18 +19,27 @@ logger = logging.getLogger(__name__)
 _WORD = re.compile(r"\w+")
 
 
+def _record(doc: Document | None, text: str, start: int, end: int, score: float, s0: int, s1: int,
+            margin: float | None, rerank: float | None) -> dict[str, Any]:
+    """The JSON evidence record of ``rag.api.Evidence``: ``text`` at ``[start, end)`` in a sentence ``[s0, s1)``."""
+    m = doc.meta if doc else {}
+    content = doc.content or "" if doc else ""
+    return {"text": text, "chunk_id": doc.id if doc else "", "start": start, "end": end,
+            "score": round(float(score), 4), "source": m.get("source", ""), "file_name": m.get("file_name", ""),
+            "page": m.get("page_number"), "sentence": content[s0:s1], "sentence_start": s0,
+            "margin": margin, "rerank_score": rerank}
+
+
 def evidence_dict(a: ExtractedAnswer) -> dict[str, Any]:
     """An ``ExtractedAnswer`` as the JSON evidence record of ``rag.api.Evidence``."""
-    doc = a.document
-    m = doc.meta if doc else {}
     start, end = (a.document_offset.start, a.document_offset.end) if a.document_offset else (0, 0)
-    text = doc.content or "" if doc else ""
-    s0 = int(a.meta.get("sentence_start", start))
-    s1 = int(a.meta.get("sentence_end", end))
-    return {"text": a.data or "", "chunk_id": doc.id if doc else "", "start": start, "end": end,
-            "score": round(float(a.score), 4), "source": m.get("source", ""), "file_name": m.get("file_name", ""),
-            "page": m.get("page_number"), "sentence": text[s0:s1], "sentence_start": s0,
-            "margin": a.meta.get("margin"), "rerank_score": a.meta.get("rerank_score")}
+    return _record(a.document, a.data or "", start, end, a.score, int(a.meta.get("sentence_start", start)),
+                   int(a.meta.get("sentence_end", end)), a.meta.get("margin"), a.meta.get("rerank_score"))
+
+
+def _stems(text: str) -> set[str]:
+    """The topic words of ``text`` (:func:`content_words`) by their first five letters, lowercased."""
+    return {w.lower()[:5] for w in content_words(text)}
 
 
 def topic_sentence(text: str, query: str, start: int, end: int, max_chars: int = 400) -> tuple[int, int]:
@@ -39,12 +48,12 @@ def topic_sentence(text: str, query: str, start: int, end: int, max_chars: int =
     their first five letters); ties go to a prose sentence (6+ words, ending in . ! or ?) over a heading, caption or
     form line, then to the reader's sentence ``text[start:end]``, then to the earlier one; no overlap at all keeps
     the reader's sentence. A sentence over ``max_chars`` is cut to a window around its first topic word."""
-    topic = {w.lower()[:5] for w in content_words(passage_topic(query))}
+    topic = _stems(passage_topic(query))
     best, best_key = (start, end), (-1, False, False, 0)
     for k, (s, e) in enumerate(sentence_bounds(text, max_chars=len(text) + 1)):
         if addresses_the_assistant(text[s:e]):
             continue  # an instruction hidden in the document is data, never the answer
-        words = {w.lower()[:5] for w in content_words(text[s:e])}
+        words = _stems(text[s:e])
         prose = len(text[s:e].split()) >= 6 and text[s:e].rstrip("\"'”’)]").endswith((".", "!", "?"))
         key = (len(topic & words), prose, s <= start < e, -k)
         if key > best_key:
@@ -62,7 +71,7 @@ def _trim_lines(text: str, s: int, e: int, topic: set[str]) -> tuple[int, int]:
     """Drop a heading or date line in front of a sentence ("May 5, 2023\nTo Whom ...": a short line that does not
     end a sentence) while the rest still holds a topic word, and a trailing line with no words or a footnote mark."""
     def has_topic(a: int, b: int) -> bool:
-        return bool(topic & {w.lower()[:5] for w in content_words(text[a:b])}) or not topic
+        return bool(topic & _stems(text[a:b])) or not topic
     while (nl := text.find("\n", s, e)) != -1:
         head = text[s:nl].strip()
         if head.endswith((".", "!", "?", ":", ";")) or len(head.split()) > 8:
@@ -161,11 +170,7 @@ class EvidenceGate:
             s0, s1 = topic_sentence(text, query, *reader_sentence.get(doc.id, sentence_bounds(text)[0]))
             if addresses_the_assistant(text[s0:s1]):
                 continue  # only an injected instruction to quote from this chunk
-            m = doc.meta
-            out.append({"text": text[s0:s1], "chunk_id": doc.id, "start": s0, "end": s1, "score": round(p, 4),
-                        "source": m.get("source", ""), "file_name": m.get("file_name", ""),
-                        "page": m.get("page_number"), "sentence": text[s0:s1], "sentence_start": s0,
-                        "margin": None, "rerank_score": doc.score})
+            out.append(_record(doc, text[s0:s1], s0, s1, p, s0, s1, None, doc.score))
         if not out:
             logger.info("Declined a passage question: no chunk reaches passage probability %.2f",
                         self._passage.threshold)
