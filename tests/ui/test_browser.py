@@ -276,9 +276,14 @@ def test_conversation_citation_panel_reload_and_two_tabs(app_url: str, tmp_path:
         browser.call("Page.reload")
 
         def reloaded() -> str:
-            if browser.js("window.__docrag_before_reload === true") or answers(browser) < 3:
-                return ""
-            return browser.js("document.body.innerText")
+            try:
+                if browser.js("window.__docrag_before_reload === true") or answers(browser) < 3:
+                    return ""
+                return browser.js("document.body.innerText")
+            except RuntimeError as e:  # asked while the reload swaps the page: not back yet, ask again
+                if "navigated or closed" in str(e):
+                    return ""
+                raise
 
         after_reload = wait_for(lambda: (text := reloaded()) and all(q in text for q in QUESTIONS) and text, 120,
                                 "the conversation after a reload", interval=1)
