@@ -108,7 +108,7 @@ def join_line_hyphens(text: str, words: frozenset[str] | None = None) -> str:
 
             words = known_words()
         text = _LINE_HYPHEN.sub(lambda m: _rejoin(m.group(1), m.group(3), words), text)
-    return _CONTROL.sub(" ", text) if _CONTROL.search(text) else text
+    return _CONTROL.sub(" ", text)
 
 
 def _known(word: str, words: frozenset[str]) -> bool:
