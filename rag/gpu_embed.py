@@ -36,7 +36,7 @@ from typing import Any
 
 import numpy as np
 
-from rag.models import DTYPES, torch_dtype_of
+from rag.models import check_dtype, torch_dtype_of
 
 logger = logging.getLogger(__name__)
 
@@ -107,8 +107,7 @@ class FastEncoder:
 
     def __init__(self, model: str, device: str = "cuda", dtype: str = "fp16", max_length: int = 256,
                  batch_size: int = 512, tokenizer_threads: int = 16, kind: str = "embed") -> None:
-        if dtype not in DTYPES:
-            raise ValueError(f"dtype must be one of {DTYPES}, got {dtype!r}")
+        check_dtype(dtype)
         if kind not in ("embed", "rerank"):
             raise ValueError(f"kind must be 'embed' or 'rerank', got {kind!r}")
         for name, value in (("max_length", max_length), ("batch_size", batch_size),

@@ -330,11 +330,7 @@ def build_query(settings: Settings, store: QdrantDocumentStore, rerank: bool = T
     p.connect("evidence.no_answer", "answer_builder.no_answer")
     p.connect("evidence.passages", "answer_builder.passages")
     if settings.answer_mode == "evidence":
-        p.add_component("prompt_builder", build_prompt_builder(evidence=True))
-        p.add_component("generator", build_generator(settings, generation_kwargs(settings, evidence=True)))
-        p.connect("evidence.evidence", "prompt_builder.evidence")
-        p.connect("prompt_builder.prompt", "generator.messages")
-        p.connect("generator.replies", "answer_builder.replies")
+        _add_generation(p, settings, "evidence.evidence", evidence=True)
     return p
 
 
@@ -345,16 +341,22 @@ def _build_generator_query(settings: Settings, store: QdrantDocumentStore, reran
     has_reranker = last == "reranker"
     p.add_component("gate", RelevanceGate(min_score=settings.min_rerank_score if has_reranker else None,
                                           top_k=settings.top_k))
-    p.add_component("prompt_builder", build_prompt_builder())
-    p.add_component("generator", build_generator(settings, generation_kwargs(settings)))
     p.add_component("answer_builder", CitedAnswerBuilder())
     p.connect(f"{last}.documents", "gate.documents")
-    p.connect("gate.documents", "prompt_builder.documents")
+    _add_generation(p, settings, "gate.documents")
     p.connect("gate.documents", "answer_builder.documents")
     p.connect("gate.no_answer", "answer_builder.no_answer")
+    return p
+
+
+def _add_generation(p: Pipeline, settings: Settings, source: str, evidence: bool = False) -> None:
+    """Adds the generation stage of both answer graphs: ``source`` (the evidence gate's sentences when
+    ``evidence``, else the relevance gate's chunks) -> prompt builder -> generator -> ``answer_builder.replies``."""
+    p.add_component("prompt_builder", build_prompt_builder(evidence=evidence))
+    p.add_component("generator", build_generator(settings, generation_kwargs(settings, evidence=evidence)))
+    p.connect(source, "prompt_builder.evidence" if evidence else "prompt_builder.documents")
     p.connect("prompt_builder.prompt", "generator.messages")
     p.connect("generator.replies", "answer_builder.replies")
-    return p
 
 
 def query_inputs(p: Pipeline, question: str, top_k: int, retrieve_k: int,

@@ -252,6 +252,12 @@ def known_words() -> frozenset[str]:
 DTYPES = ("fp32", "fp16", "bf16")  # torch precisions a model can be loaded in
 
 
+def check_dtype(dtype: str, allowed: tuple[str, ...] = DTYPES) -> None:
+    """Raise ``ValueError`` naming ``dtype`` unless it is one of ``allowed`` (a component's ``__init__`` check)."""
+    if dtype not in allowed:
+        raise ValueError(f"dtype must be one of {allowed}, got {dtype!r}")
+
+
 def torch_dtype_of(name: str) -> object:
     """The ``torch.dtype`` of a precision name (``fp32``, ``bf16``, ``fp16``)."""
     import torch

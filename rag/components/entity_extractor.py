@@ -23,7 +23,7 @@ from haystack import Document, component, default_from_dict, default_to_dict
 from haystack.core.errors import ComponentError
 
 from rag.entities import canonical_label, clean_entities, entity_key, vote_labels
-from rag.models import DTYPES, resolve_device, torch_dtype_of
+from rag.models import check_dtype, resolve_device, torch_dtype_of
 
 logger = logging.getLogger(__name__)
 
@@ -137,8 +137,7 @@ class DocumentEntityExtractor:
             raise ValueError(f"stride must be >= 0, got {stride}")
         if runtime not in RUNTIMES:
             raise ValueError(f"runtime must be one of {RUNTIMES}, got {runtime!r}")
-        if dtype not in DTYPES:
-            raise ValueError(f"dtype must be one of {DTYPES}, got {dtype!r}")
+        check_dtype(dtype)
         self.backend = backend
         self.model = model
         self.batch_size = batch_size

@@ -10,7 +10,7 @@ from haystack import Document, component, default_from_dict, default_to_dict
 from haystack.dataclasses import ExtractedAnswer
 
 from ingest.tables import RowPassage, is_table_chunk, row_passages
-from rag.models import DTYPES
+from rag.models import check_dtype
 from rag.span_decode import Calibrator, window_spans
 from rag.text import addresses_the_assistant
 
@@ -99,8 +99,7 @@ class ExtractiveReader:
                 raise ValueError(f"{name} must be >= 1, not {v}")
         if not 0 <= stride < max_seq_length:
             raise ValueError(f"stride must be in [0, max_seq_length), not {stride}")
-        if dtype not in DTYPES:
-            raise ValueError(f"dtype must be one of {DTYPES}, not {dtype!r}")
+        check_dtype(dtype)
         self.model = model
         self.device = device
         self.top_k = top_k

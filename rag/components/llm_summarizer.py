@@ -14,7 +14,7 @@ from haystack.core.serialization import component_to_dict
 from haystack.dataclasses import ChatMessage
 from haystack.utils import deserialize_chatgenerator_inplace
 
-from rag.components.t5_summarizer import pack_windows
+from rag.components.t5_summarizer import map_reduce, pack_windows
 
 logger = logging.getLogger(__name__)
 
@@ -133,24 +133,15 @@ class LLMDocumentSummarizer:
             return {"summary": "", "backend": "llm", "model": self._model_name(), "parts": 0}
         self.warm_up()
         budget = self._word_budget()
-        windows = _word_windows(texts, budget)
-        parts = len(windows)
-        summaries = [s for s in (self._summarize(MAP_PROMPT, w) for w in windows) if s]
-        depth = 0
-        while len(summaries) > 1:
-            depth += 1
-            windows = _word_windows(summaries, budget)
-            if depth > self.max_depth:  # give up reducing: one window, cut to the budget
-                windows = [[" ".join(" ".join(summaries).split()[:budget])]]
-            logger.debug(
-                "Summary reduce level %d: %d partial summaries in %d windows",
-                depth,
-                len(summaries),
-                len(windows),
-            )
-            summaries = [s for s in (self._summarize(REDUCE_PROMPT, w) for w in windows) if s]
-        logger.info("Summarized %d chunks in %d parts and %d reduce levels", len(texts), parts, depth)
-        summary = summaries[0] if summaries else ""
+        summary, parts = map_reduce(
+            texts,
+            windows=lambda t: _word_windows(t, budget),
+            summarize=lambda windows, reduce: [
+                s for s in (self._summarize(REDUCE_PROMPT if reduce else MAP_PROMPT, w) for w in windows) if s
+            ],
+            last_windows=lambda summaries: [[" ".join(" ".join(summaries).split()[:budget])]],  # cut to the budget
+            max_depth=self.max_depth,
+        )
         return {"summary": summary, "backend": "llm", "model": self._model_name(), "parts": parts}
 
     def _word_budget(self) -> int:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from haystack import Document, component, default_from_dict, default_to_dict
@@ -31,6 +32,36 @@ def pack_windows(pieces: list[tuple[str, int]], budget: int, separator_cost: int
     if current:
         windows.append(current)
     return windows
+
+
+def map_reduce(
+    texts: list[str],
+    windows: Callable[[list[str]], list[list[str]]],
+    summarize: Callable[[list[list[str]], bool], list[str]],
+    last_windows: Callable[[list[str]], list[list[str]]],
+    max_depth: int,
+) -> tuple[str, int]:
+    """Map-reduce summary of ``texts`` (one document, in order): ``(summary, parts)``.
+
+    ``windows`` packs texts into windows, ``summarize(windows, reduce)`` summarizes each (``reduce`` is False on
+    the map level; empty summaries may be left out), and the joined partial summaries are summarized again, level
+    by level, until one is left. After ``max_depth`` reduce levels, ``last_windows`` gives the windows of the last
+    level. ``summary`` is ``""`` when nothing is left; ``parts`` is the number of windows of the map level.
+    """
+    level = windows(texts)
+    parts = len(level)
+    summaries = summarize(level, False)
+    depth = 0
+    while len(summaries) > 1:
+        depth += 1
+        level = windows(summaries)
+        if depth > max_depth:  # give up reducing
+            level = last_windows(summaries)
+        logger.debug("Summary reduce level %d: %d partial summaries in %d windows", depth, len(summaries),
+                     len(level))
+        summaries = summarize(level, True)
+    logger.info("Summarized %d chunks in %d parts and %d reduce levels", len(texts), parts, depth)
+    return (summaries[0] if summaries else ""), parts
 
 
 @component
@@ -163,24 +194,14 @@ class T5DocumentSummarizer:
             return {"summary": "", "backend": "t5", "model": self.model, "parts": 0}
         self.warm_up()
         budget = self.max_input_tokens - self._count([self.prefix])[0] - 2  # EOS and a spare token
-        windows = self._windows(texts, budget)
-        parts = len(windows)
-        summaries = self._summarize(windows)
-        depth = 0
-        while len(summaries) > 1:
-            depth += 1
-            windows = self._windows(summaries, budget)
-            if depth > self.max_depth:  # give up reducing: one truncated window
-                windows = [summaries]
-            logger.debug(
-                "Summary reduce level %d: %d partial summaries in %d windows",
-                depth,
-                len(summaries),
-                len(windows),
-            )
-            summaries = self._summarize(windows)
-        logger.info("Summarized %d chunks in %d parts and %d reduce levels", len(texts), parts, depth)
-        return {"summary": summaries[0], "backend": "t5", "model": self.model, "parts": parts}
+        summary, parts = map_reduce(
+            texts,
+            windows=lambda t: self._windows(t, budget),
+            summarize=lambda windows, _reduce: self._summarize(windows),
+            last_windows=lambda summaries: [summaries],  # one window, truncated by the tokenizer
+            max_depth=self.max_depth,
+        )
+        return {"summary": summary, "backend": "t5", "model": self.model, "parts": parts}
 
     def _count(self, texts: list[str]) -> list[int]:
         return [len(ids) for ids in self._tokenizer(texts, add_special_tokens=False)["input_ids"]]

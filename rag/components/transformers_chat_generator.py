@@ -22,7 +22,7 @@ from haystack import component, default_from_dict, default_to_dict
 from haystack.dataclasses import ChatMessage, StreamingChunk
 from haystack.utils import deserialize_callable, serialize_callable
 
-from rag.models import torch_dtype_of
+from rag.models import check_dtype, torch_dtype_of
 
 logger = logging.getLogger(__name__)
 
@@ -133,8 +133,7 @@ class TransformersChatGenerator:
             CUDA graphs (one compile for all prompts: the cache shape never changes); None = on for CUDA. Small
             models are launch-bound on GPU without it.
         """
-        if dtype not in _DTYPES:
-            raise ValueError(f"dtype must be one of {_DTYPES}, got {dtype!r}")
+        check_dtype(dtype, _DTYPES)
         if quantization not in get_args(Quantization):
             raise ValueError(f"quantization must be none, 4bit or 8bit, got {quantization!r}")
         self.model = model
