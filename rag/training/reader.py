@@ -16,7 +16,7 @@ MiniLM-L6 encoder of the packaged all-MiniLM-L6-v2, trained on
 The 19 articles of ``squad/dev-v2.0-official.json`` that are not in the course split are the test set: they
 are only predicted, never trained or tuned on.
 
-Stages (``--stage=``): ``prepare`` (CPU: data, BM25 lists, fp16 copy of the base model into ``WORK_DIR``),
+Stages (``--stage=``): ``prepare`` (CPU: data, BM25 lists, compact copy of the base model (``BASE_COPY``)),
 ``mine`` (GPU: dense first stage + RRF, the no-answer pairs), ``train`` (GPU: training, compact int8 save to
 ``OUT_DIR``, predictions on the calibration and test sets), ``evaluate`` (CPU: calibration, metrics,
 ``metrics.json`` and ``MODEL_CARD.md``), or ``all``. Every constant below is a hyper-parameter
@@ -62,7 +62,8 @@ CALIB_QUESTIONS = 600  # open-book calibration questions (balanced sample of the
 MIN_COVERAGE = 0.85  # the open-book threshold keeps at least this share of answerable questions answered
 LIMIT = 0  # smoke runs only: examples per set (0 = all)
 DEVICE = "auto"
-BASE_COPY = ".carry/base"  # fp16 copy of the base encoder (shared with the other trainers)
+BASE_COPY = ".carry/base"  # compact copy of the base encoder (shared with the other trainers)
+BASE_INT8 = True  # the copy in row-wise int8 (23 MB, so that it, the data and the tree fit one device call)
 WORK_DIR = ".carry/reader"
 RUN_NAME = "run"  # sub-folder of WORK_DIR for this training run (several may run side by side)
 OUT_DIR = "models/reader"
@@ -114,7 +115,8 @@ def prepare(cfg: dict) -> None:
     work = Path(cfg["work_dir"])
     work.mkdir(parents=True, exist_ok=True)
     if not (Path(cfg["base_copy"]) / "compact.json").is_file():
-        save_compact(base_model_dir(cfg["base_model"]), Path(cfg["base_copy"]), int8=False, name="minilm-l6-base")
+        save_compact(base_model_dir(cfg["base_model"]), Path(cfg["base_copy"]), int8=cfg["base_int8"],
+                     name="minilm-l6-base-int8" if cfg["base_int8"] else "minilm-l6-base")
     root = data.data_root() / "squad"
     rng = random.Random(cfg["seed"])
     train_rows, _ = _squad_rows(root / "train-v1.1.json.gz")
@@ -433,7 +435,7 @@ def train(cfg: dict) -> None:
     import numpy as np
     import torch
     import torch.nn.functional as F
-    from transformers import AutoModelForQuestionAnswering, AutoTokenizer
+    from transformers import AutoConfig, AutoModelForQuestionAnswering, AutoTokenizer
 
     from rag.training.common import (adamw, hardware, optimizer_step, pick_device, read_json, set_seed, versions,
                                       write_json)
@@ -471,7 +473,10 @@ def train(cfg: dict) -> None:
                 100 * float((ys == 0).float().mean()), time.time() - t0)
 
     set_seed(cfg["seed"])
-    model = AutoModelForQuestionAnswering.from_pretrained(base_dir).to(device)
+    config = AutoConfig.from_pretrained(base_dir)
+    if config.num_labels != 2:  # a sequence-classification base (the reranker's encoder) scores one label
+        config.num_labels = 2
+    model = AutoModelForQuestionAnswering.from_pretrained(base_dir, config=config).to(device)
     opt = adamw(model, cfg["lr"], cfg["weight_decay"], device)
     bs = cfg["batch"]
     steps = max(1, int(n * cfg["epochs"]) // bs)
@@ -523,7 +528,8 @@ def train(cfg: dict) -> None:
                           for kind in ("removed", "swapped", "antonym", "negated", "inside")},
             "course_train_questions": len(prep["course_train"]),
             "loss_first200": float(np.mean(losses[:200])), "loss_last200": float(np.mean(losses[-200:])),
-            "compact_bytes": folder_size(compact_dir), "titles": prep["titles"], "hyperparameters": cfg}
+            "compact_bytes": folder_size(compact_dir), "titles": prep["titles"], "hyperparameters": cfg,
+            "base_model": read_json(Path(cfg["base_copy"]) / "compact.json").get("name")}
     write_json(run_dir / "train_info.json", info)
     logger.info("trained in %.0fs; compact model %d bytes in %s", t_train, info["compact_bytes"], compact_dir)
 
@@ -678,7 +684,11 @@ def _card(cfg: dict, m: dict) -> str:
         "non-answer paragraph of our BM25+dense RRF hybrid, answer-holding paragraphs skipped)",
         f"- synthetic no-answer pairs from SQuAD 1.1 train: {info.get('synthetic', {}).get('removed', 0)} with the "
         f"answer's sentence cut out of the paragraph, {info.get('synthetic', {}).get('swapped', 0)} with a name or "
-        "number of the question swapped for one the paragraph lacks",
+        "number of the question swapped for one the paragraph lacks, "
+        f"{info.get('synthetic', {}).get('antonym', 0)} with a word flipped to an antonym the paragraph lacks "
+        f"(first/last, north/south, ...), {info.get('synthetic', {}).get('negated', 0)} with \"not\" put after the "
+        f"question's auxiliary, {info.get('synthetic', {}).get('inside', 0)} with a name swapped for another name "
+        "of the same paragraph that the answer's sentence does not mention",
         f"- SQuAD 2.0 course split (`dev-v2.0.json`): {info['course_train_questions']} questions of "
         f"{len(info['titles']['train'])} articles x{hp['course_repeats']} for training; the other "
         f"{len(info['titles']['calibration'])} articles ({', '.join(info['titles']['calibration'])}) "
@@ -686,6 +696,7 @@ def _card(cfg: dict, m: dict) -> str:
         f"- Test: the {len(info['titles']['test'])} articles of `dev-v2.0-official.json` outside the course "
         "split, never trained or tuned on", "",
         "## Training",
+        f"- Initialised from `{hp['base_copy']}` ({info.get('base_model', 'the packaged all-MiniLM-L6-v2 encoder')})",
         f"- Seed {hp['seed']}, {info['steps_done']}/{info['steps_planned']} steps of {hp['batch']} windows "
         f"({hp['max_length']} tokens, stride {hp['stride']}), lr {hp['lr']}, {hp['epochs']} epochs, bf16; "
         f"{info['windows']} windows ({info['no_answer_windows']} no-answer)",
