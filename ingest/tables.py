@@ -202,11 +202,12 @@ def row_parts(text: str, start: int, end: int) -> tuple[Span | None, list[Span]]
     return label, cells
 
 
-def row_passages(text: str) -> list[RowPassage]:
+def row_passages(text: str, question: str = "") -> list[RowPassage]:
     """How a reader reads a table chunk: each row with the table's caption, without the neighbouring rows'
     cells, its answer one of the row's cell values or its label. The caption is the chunk's first line when that
     is no row (neither ``header: value`` nor ``cell | cell``). (One passage per cell, caption + label + cell, was
-    measured too: the reader was less sure of the right cell there.)"""
+    measured too: the reader was less sure of the right cell there.) When ``question`` names the label of some
+    rows, only those rows are read (:func:`named_rows`)."""
     lines, pos = [], 0
     for line in text.split("\n"):
         if line.strip():
@@ -222,4 +223,27 @@ def row_passages(text: str) -> list[RowPassage]:
     for ln in lines:
         label, cells = row_parts(text, *ln)
         out.append(RowPassage(head + [ln], ([label] if label else []) + cells or [ln], ln))
-    return out
+    return named_rows(text, out, question)
+
+
+_WORD = re.compile(r"\w+")
+
+
+def _words(text: str) -> set[str]:
+    return {w.lower() for w in _WORD.findall(text)}
+
+
+def named_rows(text: str, rows: list[RowPassage], question: str) -> list[RowPassage]:
+    """The rows whose label ``question`` names (every word of the label is a word of the question), or all
+    ``rows`` when it names none: "What is the meal per diem in New York?" reads New York's row alone, so the
+    same column of another row ("Other cities · ... Meal per diem: $55") is no candidate."""
+    asked = _words(question)
+    if not asked:
+        return rows
+    named = []
+    for r in rows:
+        label, _ = row_parts(text, *r.row)
+        words = _words(text[label[0]:label[1]]) if label else set()
+        if words and words <= asked:
+            named.append(r)
+    return named or rows

@@ -172,10 +172,11 @@ class ExtractiveReader:
         if self._model is None:
             self.warm_up()
         texts = [d.content or "" for d in docs]
-        # what the model reads: a prose chunk whole (row None), a table chunk row by row (ingest.tables.row_passages)
+        # what the model reads: a prose chunk whole (row None), a table chunk row by row, only the rows the question
+        # names when it names some (ingest.tables.row_passages)
         passages: list[tuple[int, RowPassage | None]] = [
             (di, row) for di, d in enumerate(docs)
-            for row in (row_passages(texts[di]) if is_table_chunk(d.meta) else [None])]
+            for row in (row_passages(texts[di], query) if is_table_chunk(d.meta) else [None])]
         enc, starts, ends = self._windows(query, [row.text(texts[di]) if row else texts[di] for di, row in passages])
         cands: list[tuple[float, int, int, int, RowPassage | None, Any]] = []  # margin, doc, start, end, table row
         for f, pi in enumerate(enc["overflow_to_sample_mapping"].tolist()):

@@ -47,6 +47,8 @@ SYNTH_SWAPPED = 15000  # SQuAD 1.1 questions with a name/number swapped for one 
 SYNTH_ANTONYM = 0  # ... with a superlative/ordinal/direction word flipped to an antonym the paragraph lacks
 SYNTH_NEGATED = 0  # ... with "not" put after the question's auxiliary ("Who was not ...")
 SYNTH_INSIDE = 0  # ... with a name swapped for another name of the same paragraph, absent from the answer sentence
+SYNTH_TABLES = 0  # synthetic table-row questions (rag.training.table_questions), 40% of them no-answer
+TABLE_DEV = 600  # held-out synthetic table-row questions (another seed), predicted beside the calibration set
 COURSE_TRAIN_ARTICLES = 10  # of the 16 course-split articles; the rest calibrate
 COURSE_REPEATS = 3
 EPOCHS = 3.0
@@ -234,6 +236,11 @@ def _name_matches(text: str) -> list[re.Match]:
 
 def _names(text: str) -> list[str]:
     return [m.group() for m in _name_matches(text)]
+
+
+def table_names(prep: dict) -> list[str]:
+    """Row labels and text cells for synthetic tables: the names of the SQuAD 1.1 train paragraphs."""
+    return [n for c in prep["contexts"] for n in _names(c)]
 
 
 def _swap_term(question: str, context: str, names: list[str], rng: random.Random) -> str | None:
@@ -440,6 +447,8 @@ def train(cfg: dict) -> None:
     from rag.training.common import (adamw, hardware, optimizer_step, pick_device, read_json, set_seed, versions,
                                       write_json)
     from rag.training.compact import folder_size, materialize, save_compact
+    from rag.training.table_questions import KINDS as TABLE_KINDS
+    from rag.training.table_questions import table_questions
 
     work = Path(cfg["work_dir"])
     run_dir = work / cfg["run_name"]
@@ -462,6 +471,11 @@ def train(cfg: dict) -> None:
                                 cfg["synth_negated"], cfg["synth_inside"])
     for q, text, _ in synth:
         qs.append(q), cs.append(text), ans.append(None)
+    tables = table_questions(cfg["synth_tables"], table_names(prep), cfg["seed"]) if cfg["synth_tables"] else []
+    for r in tables:
+        qs.append(r["question"]), cs.append(r["context"]), ans.append(tuple(r["answers"][0]) if r["answers"] else None)
+    if cfg["table_dev"]:
+        prep["tables_dev"] = table_questions(cfg["table_dev"], table_names(prep), cfg["seed"] + 1000)
     for _ in range(cfg["course_repeats"]):
         for r in prep["course_train"]:
             qs.append(r["question"]), cs.append(r["context"])
@@ -516,16 +530,18 @@ def train(cfg: dict) -> None:
     tok.save_pretrained(str(full_dir))
     compact_dir = run_dir / "compact" if cfg["run_name"] != "run" else out_dir
     save_compact(full_dir, compact_dir, name=cfg["model_name"])
-    preds = {"full": {k: predict(model, tok, prep[k], cfg, device) for k in ("calibration", "test")}}
+    splits = [k for k in ("calibration", "test", "tables_dev") if prep.get(k)]
+    preds = {"full": {k: predict(model, tok, prep[k], cfg, device) for k in splits}}
     compact_model = AutoModelForQuestionAnswering.from_pretrained(materialize(compact_dir, work / "cache")).to(device)
-    preds["compact"] = {k: predict(compact_model, tok, prep[k], cfg, device) for k in ("calibration", "test")}
+    preds["compact"] = {k: predict(compact_model, tok, prep[k], cfg, device) for k in splits}
     write_json(run_dir / "predictions.json.gz", preds)
     info = {"hardware": hardware(device), "versions": versions(), "train_seconds": round(t_train, 1),
             "total_seconds": round(time.time() - t_start, 1), "steps_done": len(losses), "steps_planned": steps,
             "stopped_early": stopped, "examples": len(qs), "windows": n,
             "no_answer_windows": int((ys == 0).sum().item()), "mined_pairs": len(negs),
-            "synthetic": {kind: sum(1 for *_, k in synth if k == kind)
-                          for kind in ("removed", "swapped", "antonym", "negated", "inside")},
+            "synthetic": {**{kind: sum(1 for *_, k in synth if k == kind)
+                             for kind in ("removed", "swapped", "antonym", "negated", "inside")},
+                          **{f"table_{kind}": sum(1 for r in tables if r["kind"] == kind) for kind in TABLE_KINDS}},
             "course_train_questions": len(prep["course_train"]),
             "loss_first200": float(np.mean(losses[:200])), "loss_last200": float(np.mean(losses[-200:])),
             "compact_bytes": folder_size(compact_dir), "titles": prep["titles"], "hyperparameters": cfg,
@@ -606,7 +622,7 @@ def evaluate_stage(cfg: dict) -> dict:
         cal_d = calibrate(preds[variant]["calibration"])
         cal = Calibrator.from_dict(cal_d)
         r = {"calibrator": cal_d}
-        for split in ("calibration", "test"):
+        for split in [k for k in ("calibration", "test", "tables_dev") if k in preds[variant]]:
             ps = preds[variant][split]
             probs = [cal.probability(p["margin"]) for p in ps]
             r[split] = squad2_metrics(ps, [p >= cal.threshold for p in probs])
@@ -689,6 +705,10 @@ def _card(cfg: dict, m: dict) -> str:
         f"(first/last, north/south, ...), {info.get('synthetic', {}).get('negated', 0)} with \"not\" put after the "
         f"question's auxiliary, {info.get('synthetic', {}).get('inside', 0)} with a name swapped for another name "
         "of the same paragraph that the answer's sentence does not mention",
+        f"- synthetic table rows (`rag.training.table_questions`): {hp.get('synth_tables', 0)} questions about one "
+        "cell of a random table rendered as docrag renders tables, read as one row behind the caption; "
+        f"{sum(v for k, v in info.get('synthetic', {}).items() if k.startswith('table_') and k != 'table_answer')} of "
+        "them no-answer (the column read in another row, a missing column, a missing row)",
         f"- SQuAD 2.0 course split (`dev-v2.0.json`): {info['course_train_questions']} questions of "
         f"{len(info['titles']['train'])} articles x{hp['course_repeats']} for training; the other "
         f"{len(info['titles']['calibration'])} articles ({', '.join(info['titles']['calibration'])}) "
@@ -711,6 +731,10 @@ def _card(cfg: dict, m: dict) -> str:
         f"{t['answerable_coverage']} | {t['n']} |",
         f"| calibration (course) | {c['em']} | {c['f1']} | {c['has_answer_f1']} | {c['abstention_accuracy']} | "
         f"{c['answerable_coverage']} | {c['n']} |",
+        *([f"| synthetic table rows (dev, {r['compact']['tables_dev']['n']}) | {r['compact']['tables_dev']['em']} | "
+           f"{r['compact']['tables_dev']['f1']} | {r['compact']['tables_dev']['has_answer_f1']} | "
+           f"{r['compact']['tables_dev']['abstention_accuracy']} | {r['compact']['tables_dev']['answerable_coverage']} | "
+           f"{r['compact']['tables_dev']['n']} |"] if "tables_dev" in r["compact"] else []),
         f"| test, never abstaining | {r['compact']['test_no_threshold']['em']} | "
         f"{r['compact']['test_no_threshold']['f1']} | {r['compact']['test_no_threshold']['has_answer_f1']} | 0 | 1 | "
         f"{t['n']} |",

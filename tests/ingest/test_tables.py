@@ -50,3 +50,16 @@ def test_row_passages_without_a_caption_read_every_line_as_a_row() -> None:
     passages = row_passages(text)
     assert [[text[a:b] for a, b in p.pieces] for p in passages] == [["Red | Green | Blue"], ["Purple | Orange | Yellow"]]
     assert [text[a:b] for a, b in passages[1].answers] == ["Purple", "Orange", "Yellow"]
+
+
+def test_a_question_naming_a_row_label_reads_that_row_alone() -> None:
+    text = ("City\nNew York · Hotel cap per night: $250 | Meal per diem: $75\n"
+            "London · Hotel cap per night: £220 | Meal per diem: £60\nOther cities · Meal per diem: $55")
+    rows = row_passages(text, "What is the meal per diem in New York?")
+    assert [text[slice(*p.row)].split(" · ")[0] for p in rows] == ["New York"]
+    # every word of the label must be named: "new" alone does not name "New York"; naming none reads every row
+    assert len(row_passages(text, "What is the meal per diem in new towns?")) == 3
+    assert len(row_passages(text, "What is the highest meal per diem?")) == 3
+    assert len(row_passages(text)) == 3
+    # two rows named: both are read
+    assert len(row_passages(text, "Is the hotel cap higher in London or in New York?")) == 2
