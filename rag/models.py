@@ -201,14 +201,15 @@ def _shipped_calibration(kind: str, name: str) -> dict | None:
 def reader_calibration(name: str = "", protocol: str = "open_book") -> dict[str, float] | None:
     """The shipped reader's calibrator (``models/reader/calibration.json``), for the default reader.
 
-    ``protocol`` ``open_book`` (the graph: retrieved chunks; falls back to the gold-paragraph fit when absent) or
-    ``gold_paragraph`` (the reader alone on the paragraph holding the answer).
+    ``protocol`` ``open_book`` (the graph: retrieved chunks; falls back to the gold-paragraph fit when absent),
+    ``gold_paragraph`` (the reader alone on the paragraph holding the answer) or ``table_rows`` (the margin's
+    scaling on table rows; None when absent).
     """
     data = _shipped_calibration("reader", name)
     if data is None:
         return None
-    if protocol == "gold_paragraph":
-        return data.get("gold_paragraph")
+    if protocol in ("gold_paragraph", "table_rows"):
+        return data.get(protocol)
     return data.get("open_book") or data.get("gold_paragraph")
 
 

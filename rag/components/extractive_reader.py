@@ -79,7 +79,8 @@ class ExtractiveReader:
 
     def __init__(self, model: str, device: str = "cpu", top_k: int = 3, max_seq_length: int = 384,
                  stride: int = 128, max_answer_tokens: int = 30, batch_size: int = 16,
-                 calibration: dict[str, float] | None = None, spans_per_window: int = 3, dtype: str = "fp32") -> None:
+                 calibration: dict[str, float] | None = None, spans_per_window: int = 3, dtype: str = "fp32",
+                 table_calibration: dict[str, float] | None = None) -> None:
         """
         :param model: folder of a Hugging Face ``AutoModelForQuestionAnswering``.
         :param device: ``cpu``, ``cuda`` or ``cuda:N``.
@@ -91,6 +92,9 @@ class ExtractiveReader:
         :param calibration: ``{"a", "b", "c", "threshold"}`` of :class:`rag.span_decode.Calibrator`.
         :param spans_per_window: candidate spans kept per window.
         :param dtype: torch precision, ``fp32``, ``bf16`` or ``fp16`` (an ONNX folder runs at its own).
+        :param table_calibration: ``{"a", "c"}`` of the margin's Platt scaling on table rows (fitted on synthetic
+            table questions); a row's margin is mapped to the margin ``calibration`` scores alike, so one
+            probability and one threshold serve prose and tables. None: table rows are scored as prose.
         :raises ValueError: on a non-positive size or an unknown dtype.
         """
         for name, v in (("top_k", top_k), ("max_seq_length", max_seq_length), ("max_answer_tokens", max_answer_tokens),
@@ -111,6 +115,8 @@ class ExtractiveReader:
         self.spans_per_window = spans_per_window
         self.dtype = dtype
         self._calibrator = Calibrator.from_dict(calibration) if calibration else Calibrator()
+        self.table_calibration = dict(table_calibration) if table_calibration else None
+        self._table = Calibrator.from_dict(table_calibration) if table_calibration else None
         self._model: Any = None
         self._tokenizer: Any = None
 
@@ -119,7 +125,7 @@ class ExtractiveReader:
                                max_seq_length=self.max_seq_length, stride=self.stride,
                                max_answer_tokens=self.max_answer_tokens, batch_size=self.batch_size,
                                calibration=self.calibration, spans_per_window=self.spans_per_window,
-                               dtype=self.dtype)
+                               dtype=self.dtype, table_calibration=self.table_calibration)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ExtractiveReader:
@@ -129,6 +135,12 @@ class ExtractiveReader:
     def threshold(self) -> float:
         """The calibrated probability under which the answer should be declined."""
         return self._calibrator.threshold
+
+    def _in_prose_units(self, margin: float) -> float:
+        """A table row's margin as the prose margin of equal calibrated probability (before the rerank term)."""
+        if self._table is None or not self._calibrator.a:
+            return margin
+        return (self._table.a * margin + self._table.c - self._calibrator.c) / self._calibrator.a
 
     def warm_up(self) -> None:
         if self._model is not None:
@@ -191,7 +203,8 @@ class ExtractiveReader:
                 where = row.locate(sp.start, sp.end) if row is not None else (sp.start, sp.end)
                 if where is None or (row is not None and not row.answerable(where)):
                     continue  # across two pieces or two cells: no quote of the chunk
-                cands.append((sp.margin, di, where[0], where[1], row, sp))
+                cands.append((sp.margin if row is None else self._in_prose_units(sp.margin), di, where[0], where[1],
+                              row, sp))
         cands.sort(key=lambda c: -c[0])
         answers: list[ExtractedAnswer] = []
         taken: list[tuple[int, int, int]] = []
@@ -211,7 +224,7 @@ class ExtractiveReader:
                 query=query, score=p, data=text, document=doc, context=texts[di][s0:s1],
                 document_offset=ExtractedAnswer.Span(start, end),
                 context_offset=ExtractedAnswer.Span(start - s0, end - s0),
-                meta={"margin": round(margin, 4), "logit": round(sp.score, 4), "null_logit": round(sp.null_score, 4),
+                meta={"margin": round(sp.margin, 4), "logit": round(sp.score, 4), "null_logit": round(sp.null_score, 4),
                       "rerank_score": rerank, "sentence_start": s0, "sentence_end": s1}))
             taken.append((di, start, end))
             if len(answers) >= top_k:

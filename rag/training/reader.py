@@ -34,7 +34,7 @@ import time
 from pathlib import Path
 
 # ------------------------------------------------------------------------------------- hyper-parameters
-STAGE = "all"  # prepare | mine | train | evaluate | calibrate | all
+STAGE = "all"  # prepare | mine | train | evaluate | calibrate | calibrate_tables | all
 BASE_MODEL = ""  # empty: the packaged all-MiniLM-L6-v2 encoder
 SEED = 42
 MAX_LENGTH = 384  # tokens of question + context window
@@ -46,11 +46,12 @@ NEG_QUERIES = 30000  # SQuAD 1.1 questions that get a mined no-answer paragraph
 MINE_DEPTH = 10  # the no-answer paragraph is the best of the hybrid top-MINE_DEPTH that is not the answer's
 SYNTH_REMOVED = 20000  # SQuAD 1.1 questions paired with their paragraph minus the answer's sentence (no answer)
 SYNTH_SWAPPED = 15000  # SQuAD 1.1 questions with a name/number swapped for one the paragraph lacks (no answer)
-SYNTH_ANTONYM = 0  # ... with a superlative/ordinal/direction word flipped to an antonym the paragraph lacks
-SYNTH_NEGATED = 0  # ... with "not" put after the question's auxiliary ("Who was not ...")
-SYNTH_INSIDE = 0  # ... with a name swapped for another name of the same paragraph, absent from the answer sentence
+SYNTH_ANTONYM = 4500  # ... with a superlative/ordinal/direction word flipped to an antonym the paragraph lacks
+SYNTH_NEGATED = 8000  # ... with "not" put after the question's auxiliary ("Who was not ...")
+SYNTH_INSIDE = 8000  # ... with a name swapped for another name of the same paragraph, absent from the answer sentence
 SYNTH_TABLES = 0  # synthetic table-row questions (rag.training.table_questions), 40% of them no-answer
 TABLE_DEV = 600  # held-out synthetic table-row questions (another seed), predicted beside the calibration set
+TABLE_CALIB = 1200  # synthetic table-row questions (a third seed) that fit the table-row calibration
 COURSE_TRAIN_ARTICLES = 10  # of the 16 course-split articles; the rest calibrate
 COURSE_REPEATS = 3
 EPOCHS = 3.0
@@ -692,6 +693,49 @@ def calibrate_open_book(cfg: dict) -> dict:
     return data
 
 
+def calibrate_tables(cfg: dict) -> dict:
+    """CPU side, after ``calibrate``: Platt scaling of the shipped reader's margin on table rows.
+
+    The reader reads a table chunk row by row (``ingest.tables.row_passages``), short passages on which its margin
+    means something else than on prose. ``TABLE_CALIB`` synthetic table questions (``rag.training.table_questions``,
+    seed + 2000) fit ``p = sigmoid(a * margin + c)``; the reader maps a row's margin to the prose margin of equal
+    probability, so the open-book threshold serves both. Judged on the ``TABLE_DEV`` questions (seed + 1000)
+    against the prose calibration. Writes ``table_rows`` into ``OUT_DIR/calibration.json``.
+    """
+    import numpy as np
+    from transformers import AutoModelForQuestionAnswering, AutoTokenizer
+
+    from rag.compact import materialize
+    from rag.span_decode import Calibrator, fit_platt
+    from rag.training.common import read_json, write_json
+    from rag.training.table_questions import table_questions
+
+    work, out_dir = Path(cfg["work_dir"]), Path(cfg["out_dir"])
+    prep = read_json(work / "reader.json.gz")
+    names = table_names(prep)
+    folder = materialize(out_dir, work / "cache")
+    tok, model = AutoTokenizer.from_pretrained(folder), AutoModelForQuestionAnswering.from_pretrained(folder)
+    run = {**cfg, "bf16": False, "predict_batch": 64}
+    fit = predict(model, tok, table_questions(cfg["table_calib"], names, cfg["seed"] + 2000), run, "cpu")
+    dev = predict(model, tok, table_questions(cfg["table_dev"], names, cfg["seed"] + 1000), run, "cpu")
+    path = out_dir / "calibration.json"
+    data = read_json(path)
+    prose = Calibrator.from_dict(data.get("open_book") or data["gold_paragraph"])
+    w = fit_platt(np.array([[p["margin"]] for p in fit]), np.array(correct_labels(fit)))
+    table = Calibrator(a=float(w[0]), c=float(w[1]), threshold=prose.threshold)
+
+    def judged(cal: Calibrator) -> dict:
+        return squad2_metrics(dev, [cal.probability(p["margin"]) >= prose.threshold for p in dev])
+
+    data["table_rows"] = {"a": table.a, "c": table.c}
+    data["table_rows_fit"] = {"questions": len(fit), "dev_questions": len(dev), "threshold": prose.threshold,
+                              "dev_with_table_rows": judged(table), "dev_with_prose_calibration": judged(prose)}
+    write_json(path, data)
+    logger.info("table-row calibrator %s: dev %s (prose calibration: %s)", data["table_rows"],
+                data["table_rows_fit"]["dev_with_table_rows"], data["table_rows_fit"]["dev_with_prose_calibration"])
+    return data
+
+
 def _card(cfg: dict, m: dict) -> str:
     info, r = m["train"], m["results"]
     t, c = r["compact"]["test"], r["compact"]["calibration"]
@@ -766,7 +810,7 @@ def main(argv: list[str] | None = None) -> int:
         print({v: {s: r[s]["f1"] for s in ("calibration", "test")} for v, r in m["results"].items()})
 
     return run_stages(globals(), {"prepare": prepare, "mine": mine, "train": train, "evaluate": evaluate,
-                                  "calibrate": calibrate_open_book}, argv)
+                                  "calibrate": calibrate_open_book, "calibrate_tables": calibrate_tables}, argv)
 
 if __name__ == "__main__":
     sys.exit(main())

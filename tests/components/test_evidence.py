@@ -265,3 +265,19 @@ def test_the_document_a_question_names_is_not_its_topic() -> None:
     text = "This memo was written in May. The depot received 20,000 bottles of water."
     s, e = topic_sentence(text, "What does the memo say about bottles of water?", 0, 10)
     assert text[s:e] == "The depot received 20,000 bottles of water."
+
+
+def test_a_table_row_margin_is_scored_in_prose_units_by_its_own_calibration() -> None:
+    """With a table-row calibration, a row's margin m gets the probability sigmoid(a_t*m + c_t) (rerank 0): the
+    prose calibrator applied to the row margin mapped into prose units; without one, rows are scored as prose."""
+    import math
+
+    prose, table = {"a": 0.19, "b": 0.03, "c": -1.47, "threshold": 0.245}, {"a": 0.236, "c": -0.487}
+    reader = ExtractiveReader(model="unused", calibration=prose, table_calibration=table)
+    for m in (-8.0, -2.5, 0.0, 3.0):
+        p = Calibrator.from_dict(prose).probability(reader._in_prose_units(m))
+        assert math.isclose(p, 1 / (1 + math.exp(-(table["a"] * m + table["c"]))), rel_tol=1e-9)
+    assert reader._in_prose_units(-2.5) > -2.5  # rows are less sure than prose at the same margin here
+    assert ExtractiveReader(model="unused", calibration=prose)._in_prose_units(-2.5) == -2.5
+    again = ExtractiveReader.from_dict(reader.to_dict())
+    assert again.table_calibration == table and again._in_prose_units(1.0) == reader._in_prose_units(1.0)
