@@ -7,7 +7,8 @@
 # Results come back per variant in $OUT: NAME.tar (predictions, train_info, compact model files) and the int8
 # weights in parts NAME.weights.00, .01 (cat them into NAME/compact/model.int8.safetensors); untar into
 # .carry/reader here and run --stage=evaluate --run_name=NAME. The tree sent there must stay under 64 MiB: move
-# models/*/model.int8.safetensors aside for the calls.
+# models/*/model.int8.safetensors aside for the calls (the int8 base copy, BASE_INT8, is 23 MB; a variant that
+# continues the shipped reader, --base_copy=models/reader, keeps that one file).
 set -euo pipefail
 export TOKENIZERS_PARALLELISM=true PYTHONUNBUFFERED=1
 OUT="${OUT:-/tmp/out}"
