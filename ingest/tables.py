@@ -233,10 +233,15 @@ def _words(text: str) -> set[str]:
     return {w.lower() for w in _WORD.findall(text)}
 
 
+_NAME_WORD = re.compile(r"(?<!^)(?<![.?!]\s)\b[A-Z][a-z]{2,}\b")
+
+
 def named_rows(text: str, rows: list[RowPassage], question: str) -> list[RowPassage]:
-    """The rows whose label ``question`` names (every word of the label is a word of the question), or all
-    ``rows`` when it names none: "What is the meal per diem in New York?" reads New York's row alone, so the
-    same column of another row ("Other cities · ... Meal per diem: $55") is no candidate."""
+    """The rows whose label ``question`` names (every word of the label is a word of the question): "What is the
+    meal per diem in New York?" reads New York's row alone, so the same column of another row ("Other cities ·
+    ... Meal per diem: $55") is no candidate. When it names no label: no row when the question names something
+    (a capitalised word past its first) that the table does not hold anywhere ("... in Paris?" of a table of
+    other cities), else every row."""
     asked = _words(question)
     if not asked:
         return rows
@@ -246,4 +251,9 @@ def named_rows(text: str, rows: list[RowPassage], question: str) -> list[RowPass
         words = _words(text[label[0]:label[1]]) if label else set()
         if words and words <= asked:
             named.append(r)
-    return named or rows
+    if named:
+        return named
+    held = _words(text)
+    if any(w.lower() not in held for w in _NAME_WORD.findall(question.strip())):
+        return []
+    return rows

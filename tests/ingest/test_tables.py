@@ -63,3 +63,11 @@ def test_a_question_naming_a_row_label_reads_that_row_alone() -> None:
     assert len(row_passages(text)) == 3
     # two rows named: both are read
     assert len(row_passages(text, "Is the hotel cap higher in London or in New York?")) == 2
+
+
+def test_a_question_naming_what_the_table_lacks_reads_no_row() -> None:
+    text = "City\nRotterdam · Meal per diem: €55\nSingapore · Meal per diem: S$90"
+    assert row_passages(text, "What is the meal per diem in Paris?") == []  # Paris is in no cell of the table
+    assert len(row_passages(text, "What is the highest meal per diem?")) == 2  # names nothing: every row
+    assert len(row_passages(text, "Which City has the highest Meal per diem?")) == 2  # capitals the table holds
+    assert len(row_passages(text, "What is the meal per diem in Singapore?")) == 1
