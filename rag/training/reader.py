@@ -447,8 +447,16 @@ def train(cfg: dict) -> None:
     import torch.nn.functional as F
     from transformers import AutoConfig, AutoModelForQuestionAnswering, AutoTokenizer
 
-    from rag.training.common import (adamw, hardware, optimizer_step, pick_device, read_json, set_seed, versions,
-                                      write_json)
+    from rag.training.common import (
+        adamw,
+        hardware,
+        optimizer_step,
+        pick_device,
+        read_json,
+        set_seed,
+        versions,
+        write_json,
+    )
     from rag.training.compact import folder_size, materialize, save_compact
     from rag.training.table_questions import KINDS as TABLE_KINDS
     from rag.training.table_questions import table_questions
@@ -478,11 +486,12 @@ def train(cfg: dict) -> None:
                                 cfg["synth_negated"], cfg["synth_inside"])
     for q, text, _ in synth:
         qs.append(q), cs.append(text), ans.append(None)
-    tables = table_questions(cfg["synth_tables"], table_names(prep), cfg["seed"]) if cfg["synth_tables"] else []
+    names = table_names(prep) if cfg["synth_tables"] or cfg["table_dev"] else []
+    tables = table_questions(cfg["synth_tables"], names, cfg["seed"]) if cfg["synth_tables"] else []
     for r in tables:
         qs.append(r["question"]), cs.append(r["context"]), ans.append(tuple(r["answers"][0]) if r["answers"] else None)
     if cfg["table_dev"]:
-        prep["tables_dev"] = table_questions(cfg["table_dev"], table_names(prep), cfg["seed"] + 1000)
+        prep["tables_dev"] = table_questions(cfg["table_dev"], names, cfg["seed"] + 1000)
     for _ in range(cfg["course_repeats"]):
         for r in prep["course_train"]:
             qs.append(r["question"]), cs.append(r["context"])

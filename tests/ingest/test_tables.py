@@ -1,7 +1,15 @@
 """ingest.tables: row labels and column headers stay with every cell (fast, no models)."""
 
-from ingest.tables import (TableContext, header_only, is_numeric, parse_rows, row_line, row_passages, split_header,
-                           table_parts)
+from ingest.tables import (
+    TableContext,
+    header_only,
+    is_numeric,
+    parse_rows,
+    row_line,
+    row_passages,
+    split_header,
+    table_parts,
+)
 
 
 class TestTables:
