@@ -219,11 +219,12 @@ def row_passages(text: str, question: str = "") -> list[RowPassage]:
     head: list[Span] = []
     if not (CELL_SEP in first or ": " in first or len(lines) == 1):
         head, lines = [lines[0]], lines[1:]
-    out = []
+    out, labels = [], []
     for ln in lines:
         label, cells = row_parts(text, *ln)
         out.append(RowPassage(head + [ln], ([label] if label else []) + cells or [ln], ln))
-    return named_rows(text, out, question)
+        labels.append(text[label[0]:label[1]] if label else "")
+    return named_rows(text, out, labels, question)
 
 
 _WORD = re.compile(r"\w+")
@@ -236,21 +237,16 @@ def _words(text: str) -> set[str]:
 _NAME_WORD = re.compile(r"(?<!^)(?<![.?!]\s)\b[A-Z][a-z]{2,}\b")
 
 
-def named_rows(text: str, rows: list[RowPassage], question: str) -> list[RowPassage]:
-    """The rows whose label ``question`` names (every word of the label is a word of the question): "What is the
-    meal per diem in New York?" reads New York's row alone, so the same column of another row ("Other cities ·
-    ... Meal per diem: $55") is no candidate. When it names no label: no row when the question names something
-    (a capitalised word past its first) that the table does not hold anywhere ("... in Paris?" of a table of
-    other cities), else every row."""
+def named_rows(text: str, rows: list[RowPassage], labels: list[str], question: str) -> list[RowPassage]:
+    """The rows whose label (``labels``, one per row, "" for none) ``question`` names, every word of the label a
+    word of the question: "What is the meal per diem in New York?" reads New York's row alone, so the same column
+    of another row ("Other cities · ... Meal per diem: $55") is no candidate. When it names no label: no row when
+    the question names something (a capitalised word past its first) that the table does not hold anywhere
+    ("... in Paris?" of a table of other cities), else every row."""
     asked = _words(question)
     if not asked:
         return rows
-    named = []
-    for r in rows:
-        label, _ = row_parts(text, *r.row)
-        words = _words(text[label[0]:label[1]]) if label else set()
-        if words and words <= asked:
-            named.append(r)
+    named = [r for r, label in zip(rows, labels) if (words := _words(label)) and words <= asked]
     if named:
         return named
     held = _words(text)

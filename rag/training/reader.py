@@ -731,7 +731,7 @@ def calibrate_tables(cfg: dict) -> dict:
     data = read_json(path)
     prose = Calibrator.from_dict(data.get("open_book") or data["gold_paragraph"])
     w = fit_platt(np.array([[p["margin"]] for p in fit]), np.array(correct_labels(fit)))
-    table = Calibrator(a=float(w[0]), c=float(w[1]), threshold=prose.threshold)
+    table = Calibrator(a=float(w[0]), c=float(w[1]))
 
     def judged(cal: Calibrator) -> dict:
         return squad2_metrics(dev, [cal.probability(p["margin"]) >= prose.threshold for p in dev])
