@@ -6,7 +6,9 @@ on a bare CUDA box. The model, its pooling and normalisation are sentence-transf
 ``encode``/``predict`` do not do themselves (measured in ``evals.gpu_bench``):
 
 1. **Pre-tokenising a whole wave in parallel** with the Rust tokenizer (``tokenizer_threads`` shards; the
-   tokenizer releases the GIL), instead of tokenising each batch in the loop that feeds the GPU.
+   tokenizer releases the GIL), instead of tokenising each batch in the loop that feeds the GPU; or, with
+   ``tokenizer_processes``, in that many worker processes started once, one single-threaded tokenizer each: reading
+   the ids out of the encodings is Python work under one GIL, which threads cannot spread over the cores.
 2. **Host/device overlap**: a producer thread tokenises the next wave and packs length-sorted batches into
    pinned memory while the GPU runs earlier ones; copies are ``non_blocking``; results stay on the GPU until
    one final copy (``encode`` synchronises on every batch to move it to the host).
@@ -27,10 +29,13 @@ from __future__ import annotations
 import importlib.util
 import itertools
 import logging
+import multiprocessing
+import os
 import queue
 import threading
+import weakref
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -92,6 +97,29 @@ def _encode_arrays(backend: Any, texts: list[str], pairs: list[str] | None) -> _
     return _Tokens(ids, lengths, tt)
 
 
+_WORKER_TOKENIZER: Any = None  # the tokenizer of a tokenizer worker process (FastEncoder.tokenizer_processes)
+
+
+def _start_tokenizer_worker(spec: str, max_length: int) -> None:
+    """Initialiser of a tokenizer worker: one single-threaded Rust tokenizer (the pool is the parallelism)."""
+    global _WORKER_TOKENIZER
+    os.environ["TOKENIZERS_PARALLELISM"] = "false"
+    os.environ["RAYON_NUM_THREADS"] = "1"
+    from tokenizers import Tokenizer
+
+    tok = Tokenizer.from_str(spec)
+    tok.no_padding()
+    tok.enable_truncation(max_length)
+    _WORKER_TOKENIZER = tok
+
+
+def _encode_in_worker(job: tuple[list[str], list[str] | None]) -> _Tokens:
+    tokens = _encode_arrays(_WORKER_TOKENIZER, *job)
+    if job[1] is None:  # no pairs: the type ids are all zero, made where they are used instead of sent back
+        tokens.type_ids = np.zeros((0, 0), dtype=np.int32)
+    return tokens
+
+
 class FastEncoder:
     """A ``SentenceTransformer`` (``kind="embed"``) or ``CrossEncoder`` (``kind="rerank"``) run in bulk.
 
@@ -100,13 +128,17 @@ class FastEncoder:
     :param dtype: ``fp16``, ``bf16`` or ``fp32`` (weights and activations).
     :param max_length: tokens per text or pair (longer ones are truncated, as the library does).
     :param batch_size: sequences per forward pass.
-    :param tokenizer_threads: parallel tokenizer shards per wave.
+    :param tokenizer_threads: parallel tokenizer shards per wave (threads of this process).
+    :param tokenizer_processes: 0 = tokenise in threads; N > 0 = in N worker processes (spawned once, at the first
+        wave, one single-threaded tokenizer each), for hosts where reading out the encodings under one GIL is the
+        ceiling. :meth:`close` stops them.
     :param kind: ``embed`` or ``rerank``.
     :raises ValueError: on an unknown dtype or kind, or a non-positive size.
     """
 
     def __init__(self, model: str, device: str = "cuda", dtype: str = "fp16", max_length: int = 256,
-                 batch_size: int = 512, tokenizer_threads: int = 16, kind: str = "embed") -> None:
+                 batch_size: int = 512, tokenizer_threads: int = 16, kind: str = "embed",
+                 tokenizer_processes: int = 0) -> None:
         check_dtype(dtype)
         if kind not in ("embed", "rerank"):
             raise ValueError(f"kind must be 'embed' or 'rerank', got {kind!r}")
@@ -114,12 +146,16 @@ class FastEncoder:
                             ("tokenizer_threads", tokenizer_threads)):
             if value < 1:
                 raise ValueError(f"{name} must be >= 1, got {value}")
+        if tokenizer_processes < 0:
+            raise ValueError(f"tokenizer_processes must be >= 0, got {tokenizer_processes}")
         self.model_path = model
         self.device = device
         self.dtype = dtype
         self.max_length = max_length
         self.batch_size = batch_size
         self.tokenizer_threads = tokenizer_threads
+        self.tokenizer_processes = tokenizer_processes
+        self._pool: ProcessPoolExecutor | None = None
         self.kind = kind
         self.attention = attention_backend(device, dtype)
         self.model: Any = None  # the SentenceTransformer or CrossEncoder
@@ -169,13 +205,35 @@ class FastEncoder:
         texts = [t.strip() for t in texts]
         pairs = [p.strip() for p in pairs] if pairs is not None else None
         n = len(texts)
-        shards = max(1, min(self.tokenizer_threads, n // 256 or 1))
+        workers = self.tokenizer_processes or self.tokenizer_threads
+        shards = max(1, min(workers, n // 256 or 1))
         bounds = [(n * i // shards, n * (i + 1) // shards) for i in range(shards)]
         jobs = [(texts[a:b], pairs[a:b] if pairs is not None else None) for a, b in bounds]
+        if self.tokenizer_processes:
+            parts = list(self._process_pool().map(_encode_in_worker, jobs))
+            for part in parts:
+                if part.type_ids.shape != part.ids.shape:
+                    part.type_ids = np.zeros_like(part.ids)
+            return _Tokens.concat(parts)
         if shards == 1:
             return _encode_arrays(self._backend, *jobs[0])
         with ThreadPoolExecutor(shards) as pool:
             return _Tokens.concat(list(pool.map(lambda job: _encode_arrays(self._backend, *job), jobs)))
+
+    def _process_pool(self) -> ProcessPoolExecutor:
+        """The tokenizer worker processes, started once (spawned: this process may hold CUDA and threads)."""
+        if self._pool is None:
+            self._pool = ProcessPoolExecutor(
+                self.tokenizer_processes, mp_context=multiprocessing.get_context("spawn"),
+                initializer=_start_tokenizer_worker, initargs=(self._backend.to_str(), self.max_length))
+            weakref.finalize(self, self._pool.shutdown, wait=False, cancel_futures=True)
+        return self._pool
+
+    def close(self) -> None:
+        """Stop the tokenizer worker processes, if any (the next wave starts them again)."""
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
 
     def _batches(self, texts: list[str], pairs: list[str] | None, wave: int) -> Iterator[tuple[Any, ...]]:
         """Tokenise ``wave`` texts at a time (one wave ahead), sort each by length, pack pinned batches of

@@ -54,3 +54,24 @@ def test_flat_token_arrays_match_the_tokenizer_row_by_row() -> None:
             n = len(e.ids)
             assert got.lengths[row] == n and got.ids[row, :n].tolist() == e.ids and not got.ids[row, n:].any()
             assert got.type_ids[row, :n].tolist() == (e.type_ids if pairs else [0] * n)
+
+
+def test_tokenizer_processes_give_the_same_arrays_and_vectors_as_threads() -> None:
+    path = models.resolve_reranker().path
+    texts = [f"{i} " + TEXTS[i % len(TEXTS)] for i in range(600)]  # over 256 per shard: two worker shards
+    questions = [f"question {i}?" for i in range(600)]
+    threads = FastEncoder(path, device="cpu", dtype="fp32", tokenizer_threads=2, kind="rerank")
+    procs = FastEncoder(path, device="cpu", dtype="fp32", tokenizer_processes=2, kind="rerank")
+    try:
+        for first, pairs in ((texts, None), (questions, texts)):
+            a, b = threads.tokenize(first, pairs), procs.tokenize(first, pairs)
+            assert a.ids.shape == b.ids.shape and (a.ids == b.ids).all() and (a.lengths == b.lengths).all()
+            assert (a.type_ids == b.type_ids).all() and bool(a.type_ids.any()) == (pairs is not None)
+        assert np.abs(procs.score(questions[:8], texts[:8]) - threads.score(questions[:8], texts[:8])).max() < 1e-5
+        workers = list(procs._pool._processes.values())
+        assert len(workers) == 2
+    finally:
+        procs.close()
+    assert procs._pool is None and all(not w.is_alive() for w in workers)
+    with pytest.raises(ValueError, match="tokenizer_processes"):
+        FastEncoder(path, device="cpu", tokenizer_processes=-1)
