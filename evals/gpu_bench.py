@@ -46,7 +46,7 @@ logger = logging.getLogger("evals.gpu_bench")
 
 KNOBS: dict[str, Any] = {
     "data": ".carry/gpu_bench",     # chunks.json + minilm/ from evals.gpu_bench_data
-    "reranker": "models/reranker",  # cross-encoder folder (compact or plain)
+    "reranker": "models/reranker",  # cross-encoder folder (compact or plain); empty: no cross-encoder figures
     "device": "cuda",
     "dtype": "fp16",                # both paths; the fp32 library run is the reference for agreement
     "sizes": "10000,100000",        # chunks embedded per measurement
@@ -327,13 +327,13 @@ def run(cfg: dict[str, Any]) -> dict[str, Any]:
     cache = Path(tempfile.mkdtemp(prefix="gpu-bench-models-"))
     t0 = time.perf_counter()
     embedder = model_folder(folder / "minilm", cache)
-    reranker = model_folder(Path(cfg["reranker"]), cache)
+    reranker = model_folder(Path(cfg["reranker"]), cache) if cfg["reranker"] else ""
     result: dict[str, Any] = {"config": dict(cfg), "env": device_info(device),
                               "attention": attention_backend(device, cfg["dtype"]),
                               "data": {"counts": data.get("counts"), "chunk_size_words": data.get("chunk_size_words")},
                               "model_load_s": round(time.perf_counter() - t0, 2)}
     result["embed"] = bench_embed(cfg, embedder, data["chunks"])
-    result["rerank"] = bench_rerank(cfg, reranker, data)
+    result["rerank"] = bench_rerank(cfg, reranker, data) if reranker else {}
     emb, rr = result["embed"], result["rerank"]
     result["summary"] = {
         "device": result["env"].get("gpu", device), "dtype": cfg["dtype"],
@@ -344,8 +344,8 @@ def run(cfg: dict[str, Any]) -> dict[str, Any]:
         "cosine_fast_to_plain_st_fp32_min": emb["cosine_to_plain_st_fp32"][f"fast_{cfg['dtype']}"]["min"],
         "tokenize_per_s": max(v for k, v in emb["ceilings"].items() if k.startswith("tokenize")),
         "model_only_per_s": emb["ceilings"]["model_only_per_s"],
-        "rerank_pairs_per_s_fast": rr["fast"]["per_s"], "rerank_pairs_per_s_plain": rr["plain_cross_encoder"]["per_s"],
-        "rerank_speedup": rr["speedup"],
+        **({"rerank_pairs_per_s_fast": rr["fast"]["per_s"],
+            "rerank_pairs_per_s_plain": rr["plain_cross_encoder"]["per_s"], "rerank_speedup": rr["speedup"]} if rr else {}),
         "target_20k_chunks_per_s_met": all(row["fast"]["per_s"] >= 20_000 for row in emb["sizes"].values()),
         "target_cosine_0999_met": emb["cosine_to_plain_st_fp32"][f"fast_{cfg['dtype']}"]["min"] >= 0.999,
     }

@@ -49,6 +49,8 @@ SYNTH_SWAPPED = 15000  # SQuAD 1.1 questions with a name/number swapped for one 
 SYNTH_ANTONYM = 4500  # ... with a superlative/ordinal/direction word flipped to an antonym the paragraph lacks
 SYNTH_NEGATED = 8000  # ... with "not" put after the question's auxiliary ("Who was not ...")
 SYNTH_INSIDE = 8000  # ... with a name swapped for another name of the same paragraph, absent from the answer sentence
+SYNTH_CONTRAST = 0  # ... with a role/period/attribute word swapped within its contrast set ("chief executive officer"
+#                     -> "chief financial officer"), the new word absent from the paragraph
 SYNTH_TABLES = 0  # synthetic table-row questions (rag.training.table_questions), 40% of them no-answer
 TABLE_DEV = 600  # held-out synthetic table-row questions (another seed), predicted beside the calibration set
 TABLE_CALIB = 1200  # synthetic table-row questions (a third seed) that fit the table-row calibration
@@ -279,6 +281,21 @@ _ANTONYMS = dict(p for a, b in (
     ("won", "lost"), ("win", "lose"), ("began", "ended"), ("start", "end"), ("inside", "outside"),
     ("cheapest", "most expensive"), ("strongest", "weakest"), ("fastest", "slowest"), ("richest", "poorest"))
     for p in ((a, b), (b, a)))
+# words that exclude one another in a question: asking for one of a set is not asking for another
+_CONTRAST_SETS = tuple(tuple(g.split()) for g in (
+    "executive financial operating technology marketing legal information",
+    "annual quarterly monthly weekly daily", "domestic international foreign", "public private",
+    "primary secondary tertiary", "gross net", "senior junior", "male female", "men women",
+    "summer winter spring autumn", "morning afternoon evening night",
+    "january february march april may june july august september october november december",
+    "monday tuesday wednesday thursday friday saturday sunday",
+    "red blue green yellow black white orange purple", "army navy", "catholic protestant",
+    "father mother son daughter brother sister wife husband uncle aunt", "king queen prince princess emperor",
+    "imports exports", "import export", "bought sold", "buy sell", "left right", "hotel restaurant",
+    "minimum maximum", "input output", "civil criminal", "indoor outdoor", "urban rural", "solar lunar",
+    "federal provincial municipal", "upstream downstream", "offensive defensive", "vertical horizontal"))
+_CONTRAST = {w: g for g in _CONTRAST_SETS for w in g}
+_CAPITALISED_SETS = (_CONTRAST["may"], _CONTRAST["monday"])
 _WORD = re.compile(r"[A-Za-z]+")
 _AUX = re.compile(r"^(\s*(?:(?:in|on|at|from|by|for|to|during|of)\s+)?(?:what|who|whom|which|where|when|why|how)"
                   r"\b[^?]{0,40}?\b(?:is|was|are|were|did|does|do|can|could|will|would|has|have|had)\b)"
@@ -291,6 +308,24 @@ def _flip_antonym(question: str, context: str) -> str | None:
     for m in _WORD.finditer(question):
         new = _ANTONYMS.get(m.group().lower())
         if new and not set(new.split()) <= ctx:
+            new = new.capitalize() if m.group()[0].isupper() else new
+            return question[:m.start()] + new + question[m.end():]
+    return None
+
+
+def _flip_contrast(question: str, context: str, rng: random.Random) -> str | None:
+    """``question`` with one word of a contrast set (:data:`_CONTRAST_SETS`: roles, periods, kinds) that
+    ``context`` also holds swapped for another of its set that ``context`` lacks: the same topic, another thing."""
+    ctx = {w.lower() for w in _WORD.findall(context)}
+    for m in _WORD.finditer(question):
+        word = m.group().lower()
+        group = _CONTRAST.get(word)
+        if not group or word not in ctx or m.group()[0].isupper() != (group in _CAPITALISED_SETS):
+            continue  # the paragraph's word (its topic); months/days capitalised ("may", "march": verbs), other
+            #           words lowercase (a capitalised "King" or "Secondary" is part of a name or title)
+        news = [w for w in group if w != word and w not in ctx]
+        if news:
+            new = rng.choice(news)
             new = new.capitalize() if m.group()[0].isupper() else new
             return question[:m.start()] + new + question[m.end():]
     return None
@@ -321,7 +356,7 @@ def _swap_inside(question: str, context: str, a0: int, answer: str, rng: random.
 
 
 def synthetic_negatives(prep: dict, n_removed: int, n_swapped: int, seed: int, n_antonym: int = 0,
-                        n_negated: int = 0, n_inside: int = 0) -> list[tuple[str, str, str]]:
+                        n_negated: int = 0, n_inside: int = 0, n_contrast: int = 0) -> list[tuple[str, str, str]]:
     """SQuAD 2.0-style unanswerable ``(question, context, kind)`` triples made from SQuAD 1.1 train.
 
     ``removed``: the question's own paragraph with the answer's sentence cut out (the topic, the entities and
@@ -329,8 +364,9 @@ def synthetic_negatives(prep: dict, n_removed: int, n_swapped: int, seed: int, n
     replaced by a name from another paragraph of the same article (or a nearby number) that this paragraph does
     not hold -- the "entity swap" near miss. ``antonym``, ``negated``, ``inside``: the antonym, negation and
     in-paragraph entity-swap kinds of unanswerable question the SQuAD 2.0 paper counts (:func:`_flip_antonym`,
-    :func:`_negate`, :func:`_swap_inside`), drawn in a second pass over the questions. Deterministic for a seed;
-    never touches the course or test sets.
+    :func:`_negate`, :func:`_swap_inside`), drawn in a second pass over the questions. ``contrast``: a role,
+    period or kind word swapped within its set (:func:`_flip_contrast`), in a third pass of its own (the other
+    kinds come out the same with or without it). Deterministic for a seed; never touches the course or test sets.
     """
     rng = random.Random(seed + 7)
     ctx, art = prep["contexts"], prep["ctx_article"]
@@ -372,6 +408,15 @@ def synthetic_negatives(prep: dict, n_removed: int, n_swapped: int, seed: int, n
         if new_q and new_q != q:
             out.append((new_q, ctx[ci], kind))
             got[kind] += 1
+    rng3, made = random.Random(seed + 13), 0
+    for k in order:
+        if made >= n_contrast:
+            break
+        q, ci = prep["squad"][k][:2]
+        new_q = _flip_contrast(q, ctx[ci], rng3)
+        if new_q and new_q != q:
+            out.append((new_q, ctx[ci], "contrast"))
+            made += 1
     return out
 
 
@@ -483,7 +528,7 @@ def train(cfg: dict) -> None:
     for q, ci in negs:
         qs.append(q), cs.append(ctx[ci]), ans.append(None)
     synth = synthetic_negatives(prep, cfg["synth_removed"], cfg["synth_swapped"], cfg["seed"], cfg["synth_antonym"],
-                                cfg["synth_negated"], cfg["synth_inside"])
+                                cfg["synth_negated"], cfg["synth_inside"], cfg["synth_contrast"])
     for q, text, _ in synth:
         qs.append(q), cs.append(text), ans.append(None)
     names = table_names(prep) if cfg["synth_tables"] or cfg["table_dev"] else []
@@ -556,7 +601,7 @@ def train(cfg: dict) -> None:
             "stopped_early": stopped, "examples": len(qs), "windows": n,
             "no_answer_windows": int((ys == 0).sum().item()), "mined_pairs": len(negs),
             "synthetic": {**{kind: sum(1 for *_, k in synth if k == kind)
-                             for kind in ("removed", "swapped", "antonym", "negated", "inside")},
+                             for kind in ("removed", "swapped", "antonym", "negated", "inside", "contrast")},
                           **{f"table_{kind}": sum(1 for r in tables if r["kind"] == kind) for kind in TABLE_KINDS}},
             "course_train_questions": len(prep["course_train"]),
             "loss_first200": float(np.mean(losses[:200])), "loss_last200": float(np.mean(losses[-200:])),
@@ -763,7 +808,9 @@ def _card(cfg: dict, m: dict) -> str:
         f"{info.get('synthetic', {}).get('antonym', 0)} with a word flipped to an antonym the paragraph lacks "
         f"(first/last, north/south, ...), {info.get('synthetic', {}).get('negated', 0)} with \"not\" put after the "
         f"question's auxiliary, {info.get('synthetic', {}).get('inside', 0)} with a name swapped for another name "
-        "of the same paragraph that the answer's sentence does not mention",
+        "of the same paragraph that the answer's sentence does not mention, "
+        f"{info.get('synthetic', {}).get('contrast', 0)} with a role, period or kind word swapped within its "
+        "contrast set (executive/financial, annual/quarterly, ...) for one the paragraph lacks",
         f"- synthetic table rows (`rag.training.table_questions`): {hp.get('synth_tables', 0)} questions about one "
         "cell of a random table rendered as docrag renders tables, read as one row behind the caption; "
         f"{sum(v for k, v in info.get('synthetic', {}).items() if k.startswith('table_') and k != 'table_answer')} of "

@@ -2,7 +2,14 @@
 
 import random
 
-from rag.training.reader import _flip_antonym, _negate, _swap_inside, synthetic_negatives
+from rag.training.reader import (
+    _CONTRAST,
+    _flip_antonym,
+    _flip_contrast,
+    _negate,
+    _swap_inside,
+    synthetic_negatives,
+)
 
 CTX = ("Kublai Khan founded the Yuan dynasty in 1271. Genghis Khan was his grandfather. "
        "The first capital was Khanbaliq.")
@@ -46,3 +53,30 @@ def test_synthetic_negatives_makes_each_kind_deterministically():
     for q, text, kind in a:
         assert text in ctx and q not in {s[0] for s in squad}
     assert synthetic_negatives(prep, 0, 0, 42) == []
+
+
+def test_contrast_flip_swaps_within_the_set_for_a_word_the_paragraph_lacks():
+    ctx = "Tomasz Lind, the chief financial officer, approves trips. The annual report is due in May."
+    rng = random.Random(0)
+    new = _flip_contrast("Who is the chief financial officer?", ctx, rng)
+    assert new is not None and new.startswith("Who is the chief ") and new.endswith(" officer?")
+    word = new.split()[4]
+    assert word in _CONTRAST["financial"] and word != "financial" and word not in ctx
+    assert _flip_contrast("What is in the annual report?", ctx, rng).split()[4] in {"quarterly", "monthly", "weekly", "daily"}
+    assert _flip_contrast("Who may approve trips?", ctx, rng) is None  # "may" the verb is not the month
+    assert _flip_contrast("Who is the chief executive officer?", ctx, rng) is None  # not the paragraph's word
+    assert _flip_contrast("Who approves trips?", ctx, rng) is None
+
+
+def test_contrast_kind_leaves_the_other_kinds_as_they_were():
+    ctx = [CTX, "The annual report of the Normans was written in Sicily. Roger ruled Palermo after Robert."]
+    squad = [["When did Kublai Khan found the Yuan dynasty?", 0, CTX.index("1271"), "1271"],
+             ["What was the first capital?", 0, CTX.index("Khanbaliq"), "Khanbaliq"],
+             ["Where was the annual report written?", 1, ctx[1].index("Sicily"), "Sicily"]] * 4
+    prep = {"contexts": ctx, "ctx_article": [0, 1], "squad": squad}
+    without = synthetic_negatives(prep, 0, 0, 42, n_antonym=2, n_negated=2, n_inside=2)
+    with_contrast = synthetic_negatives(prep, 0, 0, 42, n_antonym=2, n_negated=2, n_inside=2, n_contrast=3)
+    assert with_contrast[:len(without)] == without
+    added = with_contrast[len(without):]
+    assert [k for *_, k in added] == ["contrast"] * 3
+    assert all("annual" not in q and q.startswith("Where was the ") for q, *_ in added)
