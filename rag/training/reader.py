@@ -560,26 +560,26 @@ def train(cfg: dict) -> None:
         opt, lambda s: min((s + 1) / warm, max(0.0, (steps - s) / max(1, steps - warm))))
     g = torch.Generator().manual_seed(cfg["seed"])
     order = torch.cat([torch.randperm(n, generator=g) for _ in range(int(math.ceil(cfg["epochs"])))])[: steps * bs]
+    lengths = x["attention_mask"].sum(1)  # on the host: a batch's width needs no sync with the device
     x = {k: v.to(device) for k, v in x.items()}  # every window on the device once: no per-step copies
     ys, ye = ys.to(device), ye.to(device)
-    order = order.to(device)
+    order_dev = order.to(device)
     model.train()
     losses, stopped, t0 = [], None, time.time()
     for step in range(steps):
-        idx = order[step * bs:(step + 1) * bs]
-        batch = {k: v[idx] for k, v in x.items()}
-        longest = int(batch["attention_mask"].sum(1).max())
-        batch = {k: v[:, :longest] for k, v in batch.items()}
+        idx = order_dev[step * bs:(step + 1) * bs]
+        longest = int(lengths[order[step * bs:(step + 1) * bs]].max())
+        batch = {k: v[idx, :longest] for k, v in x.items()}
         with torch.autocast(device_type="cuda" if device.startswith("cuda") else "cpu", dtype=torch.bfloat16,
                             enabled=cfg["bf16"]):
             res = model(**batch)
         loss = (F.cross_entropy(res.start_logits.float(), ys[idx]) +
                 F.cross_entropy(res.end_logits.float(), ye[idx])) / 2
         optimizer_step(loss, model, opt, sched)
-        losses.append(loss.item())
+        losses.append(loss.detach())  # read back every 200 steps, not synchronised on every step
         if step % 200 == 0 or step == steps - 1:
-            logger.info("step %d/%d loss %.4f (mean200 %.4f) %.0f windows/s", step, steps, losses[-1],
-                        float(np.mean(losses[-200:])), (step + 1) * bs / max(time.time() - t0, 1e-6))
+            logger.info("step %d/%d loss %.4f (mean200 %.4f) %.0f windows/s", step, steps, float(losses[-1]),
+                        float(torch.stack(losses[-200:]).mean()), (step + 1) * bs / max(time.time() - t0, 1e-6))
         if time.time() - t0 > cfg["max_train_seconds"]:
             stopped = f"stopped at step {step + 1}/{steps} after {time.time() - t0:.0f}s (MAX_TRAIN_SECONDS)"
             logger.warning(stopped)
@@ -604,7 +604,7 @@ def train(cfg: dict) -> None:
                              for kind in ("removed", "swapped", "antonym", "negated", "inside", "contrast")},
                           **{f"table_{kind}": sum(1 for r in tables if r["kind"] == kind) for kind in TABLE_KINDS}},
             "course_train_questions": len(prep["course_train"]),
-            "loss_first200": float(np.mean(losses[:200])), "loss_last200": float(np.mean(losses[-200:])),
+            "loss_first200": float(torch.stack(losses[:200]).mean()), "loss_last200": float(torch.stack(losses[-200:]).mean()),
             "compact_bytes": folder_size(compact_dir), "titles": prep["titles"], "hyperparameters": cfg,
             "base_model": read_json(Path(cfg["base_copy"]) / "compact.json").get("name")}
     write_json(run_dir / "train_info.json", info)
