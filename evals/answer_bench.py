@@ -39,7 +39,7 @@ def _config(d: Any, questions: list[str]) -> dict[str, Any]:
         for k, v in a.timings.items():
             if isinstance(v, (int, float)):
                 stages.setdefault(k, []).append(float(v))
-    r = lambda x: None if x is None else round(x, 3)  # noqa: E731
+    r = lambda x: None if x is None else round(x, 3)
     return {"questions": len(questions), "answers_with_generation": len(ttft),
             "ttft_p50_s": r(statistics.median(ttft)) if ttft else None,
             "ttft_p95_s": r(percentile(ttft, 0.95)) if ttft else None,
@@ -55,15 +55,15 @@ def bench_answers(n_questions: int = 30, seed: int = 7) -> dict[str, Any]:
     questions = [c.question for c in ev.cases]
     out: dict[str, Any] = {"set": "squad-test (19 held-out articles)", "questions": len(questions),
                            "paragraphs": len(ev.corpus)}
-    with tempfile.TemporaryDirectory(prefix="docrag-bench-answers-") as home:
-        with DocRAG(home=Path(home), collection="bench", extract_entities=False) as d:
-            t0 = time.perf_counter()
-            d.ingest_records(ev.corpus, entities=False)
-            out["ingest_s"] = round(time.perf_counter() - t0, 1)
-            out["generator"] = d.settings.generator or "default"
-            for mode in ("evidence", "generator"):
-                d.update_settings(answer_mode=mode)
-                out[mode] = _config(d, questions)
+    with (tempfile.TemporaryDirectory(prefix="docrag-bench-answers-") as home,
+          DocRAG(home=Path(home), collection="bench", extract_entities=False) as d):
+        t0 = time.perf_counter()
+        d.ingest_records(ev.corpus, entities=False)
+        out["ingest_s"] = round(time.perf_counter() - t0, 1)
+        out["generator"] = d.settings.generator or "default"
+        for mode in ("evidence", "generator"):
+            d.update_settings(answer_mode=mode)
+            out[mode] = _config(d, questions)
     ev_, base = out["evidence"], out["generator"]
     if ev_["ttft_p50_s"] and base["ttft_p50_s"]:
         out["ratio_evidence_over_generator_ttft_p50"] = round(ev_["ttft_p50_s"] / base["ttft_p50_s"], 3)

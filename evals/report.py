@@ -139,7 +139,7 @@ def to_markdown(report: dict[str, Any]) -> str:
              f"- started: {report['started']} — profile `{report['profile']}` — total {report['seconds']:.0f} s",
              f"- machine: {mach.get('cpu')} (bf16: {mach.get('cpu_bf16') or 'none'}) — {mach.get('cores')} cores — "
              f"{mach.get('ram_gb')} GB RAM — load {mach.get('load_avg_1m')} at start",
-             f"- models: " + ", ".join(f"{k}=`{v}`" for k, v in report["models"].items()),
+             "- models: " + ", ".join(f"{k}=`{v}`" for k, v in report["models"].items()),
              "- datasets: " + "; ".join(f"{n} ({d['split']}, {d['cases']} cases)"
                                        for n, d in report["datasets"].items()), ""]
     lines.append(sections_markdown(report["sections"]))

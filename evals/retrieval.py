@@ -38,7 +38,9 @@ def _bm25_pipeline(store: Any, depth: int) -> Pipeline:
 
 def _dense_pipeline(settings: Settings, store: Any, depth: int) -> Pipeline:
     from haystack.utils import ComponentDevice
-    from haystack_integrations.components.embedders.sentence_transformers import SentenceTransformersTextEmbedder
+    from haystack_integrations.components.embedders.sentence_transformers import (
+        SentenceTransformersTextEmbedder,
+    )
     from haystack_integrations.components.retrievers.qdrant import QdrantEmbeddingRetriever
 
     p = Pipeline()

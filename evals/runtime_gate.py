@@ -42,7 +42,7 @@ def cosine_stats(a: np.ndarray, b: np.ndarray) -> dict[str, float]:
     b = b / np.linalg.norm(b, axis=1, keepdims=True)
     c = (a * b).sum(1)
     return {"min": round(float(c.min()), 5), "p1": round(float(np.percentile(c, 1)), 5),
-            "mean": round(float(c.mean()), 5), "n": int(len(c))}
+            "mean": round(float(c.mean()), 5), "n": len(c)}
 
 
 def _candidate(variant: str) -> str:

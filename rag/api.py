@@ -23,7 +23,7 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 from haystack import Document, Pipeline
 
@@ -171,7 +171,7 @@ class DocRAG:
         self._store = None
         self._engine.clear()
 
-    def __enter__(self) -> DocRAG:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:

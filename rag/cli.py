@@ -114,7 +114,7 @@ def cmd_search(args: argparse.Namespace) -> int:
 
 def cmd_ask(args: argparse.Namespace) -> int:
     d = _rag(args)
-    kwargs = dict(top_k=args.top_k, rerank=not args.no_rerank, filters=_filters(args))
+    kwargs = {"top_k": args.top_k, "rerank": not args.no_rerank, "filters": _filters(args)}
     if args.json:
         answer = d.ask(args.question, **kwargs)
         _print_json(answer.to_dict())

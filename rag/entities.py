@@ -35,14 +35,15 @@ NAME_LABELS = frozenset({"PERSON", "ORG", "LOC", "GPE", "MISC", "NORP", "FAC", "
 NUMERIC_LABELS = frozenset({"CARDINAL", "ORDINAL", "QUANTITY", "PERCENT", "MONEY", "TIME"})
 
 _MONTHS = ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "sept", "oct", "nov", "dec")
-_MONTH = re.compile(r"\b(?:" + "|".join(_MONTHS) + r")[a-z]*\.?\b", re.I)
-_WEEKDAY = re.compile(r"\b(?:mon|tues?|wed(?:nes)?|thu(?:rs)?|fri|sat(?:ur)?|sun)(?:day)?\b", re.I)
+_MONTH = re.compile(r"\b(?:" + "|".join(_MONTHS) + r")[a-z]*\.?\b", re.IGNORECASE)
+_WEEKDAY = re.compile(r"\b(?:mon|tues?|wed(?:nes)?|thu(?:rs)?|fri|sat(?:ur)?|sun)(?:day)?\b", re.IGNORECASE)
 _YEAR = re.compile(r"(?<![\d,.$])(1[6-9]\d\d|20\d\d|2100)(?![\d,])")
 _NUMERIC_DATE = re.compile(r"\b\d{1,4}[/.-]\d{1,2}[/.-]\d{1,4}\b")
 _RELATIVE = re.compile(r"\b(?:today|yesterday|tomorrow|century|decade|years?|months?|weeks?|days?|quarter|"
-                       r"annual(?:ly)?|fiscal|spring|summer|autumn|fall|winter|q[1-4]|h[12]|\d{4}s)\b", re.I)
+                       r"annual(?:ly)?|fiscal|spring|summer|autumn|fall|winter|q[1-4]|h[12]|\d{4}s)\b",
+                       re.IGNORECASE)
 _CLOCK = re.compile(r"^\s*\d{1,2}[:h.]\d{2}(?::\d{2})?\s*(?:[ap]\.?m\.?|hours?|local|utc|est|cst|pst|edt)?\s*$",
-                    re.I)
+                    re.IGNORECASE)
 _AMOUNT = re.compile(r"^[\s$€£%+\-.,\d]+$")
 _HAS_LETTER = re.compile(r"[^\W\d_]")
 BARE_YEAR_MAX = 2035  # a lone "2068" in a report is a figure, not a year
@@ -74,7 +75,7 @@ def is_real_date(text: str) -> bool:
     t = display_text(text)
     if not t or _CLOCK.match(t):
         return False
-    bare = re.fullmatch(r"(?:fy\s?)?(\d{4})s?", t, flags=re.I)
+    bare = re.fullmatch(r"(?:fy\s?)?(\d{4})s?", t, flags=re.IGNORECASE)
     if bare:
         return 1800 <= int(bare.group(1)) <= BARE_YEAR_MAX
     if _MONTH.search(t) or _WEEKDAY.search(t) or _YEAR.search(t):
@@ -137,10 +138,9 @@ def is_nonsense(label: str, text: str) -> bool:
             return True
         if not any(c.isupper() for c in t):  # "daytoday", "et seq", "g&t": names are written with capitals
             return True
-        if any(w[:1].islower() and w not in _CONNECT and w not in {"de", "la", "von", "van", "der", "du", "the"}
-               and not any(c.isupper() for c in w) for w in t.split()[1:]):  # "Lorem ipsum"
-            return True
-        return False
+        return any(w[:1].islower() and w not in _CONNECT
+                   and w not in {"de", "la", "von", "van", "der", "du", "the"}
+                   and not any(c.isupper() for c in w) for w in t.split()[1:])  # "Lorem ipsum"
     if label == "DATE":
         return not is_real_date(t)
     return False
@@ -221,7 +221,8 @@ def extend_name(text: str, e: dict[str, Any], taken: list[tuple[int, int]] | Non
     in "Nestlé Health Science", "Reform Act" in "Bankruptcy Reform Act", "Federal Rules of" + "Bankruptcy
     Procedure"; a DATE "January" in "January–June" takes the range."""
     if e["label"] == "DATE":
-        m = re.match(r"\s?[–-]\s?(?:" + "|".join(_MONTHS) + r")[a-z]*", text[e["end"]:], flags=re.I)
+        m = re.match(r"\s?[–-]\s?(?:" + "|".join(_MONTHS) + r")[a-z]*", text[e["end"]:],
+                     flags=re.IGNORECASE)
         s, t = e["start"], e["end"] + (m.end() if m else 0)
         b = re.search(r"\b(?:" + "|".join(_MONTHS) + r")[a-z]*\s?[–-]\s?$", text[max(0, s - 16):s], flags=re.IGNORECASE)
         s -= len(b.group(0)) if b else 0  # "January–[June 2022]" -> the whole range
@@ -259,7 +260,8 @@ def _in_context_noise(text: str, e: dict[str, Any]) -> bool:
     line_end = text.find("\n", e["end"])
     line = text[line_start: line_end if line_end >= 0 else len(text)]
     if e["label"] == "DATE" and re.fullmatch(r"\d{4}", t) and ("|" in line or re.match(
-            r"\s?(?:lbs?|kg|ft|feet|hours?|hrs?|miles?|km|m|inch(?:es)?|units?|tons?|%)\b", text[e["end"]:], re.I)):
+            r"\s?(?:lbs?|kg|ft|feet|hours?|hrs?|miles?|km|m|inch(?:es)?|units?|tons?|%)\b", text[e["end"]:],
+            re.IGNORECASE)):
         return True
     if e["label"] in NAME_LABELS and re.fullmatch(r"[A-Z][a-z]+", t) and \
             re.match(r"[ \t][A-Z]", text[e["end"]:e["end"] + 2]) and _FIELD_LABEL.match(text, e["end"]) and \

@@ -29,13 +29,13 @@ from haystack_integrations.components.embedders.sentence_transformers import (
 from haystack_integrations.components.rankers.sentence_transformers import (
     SentenceTransformersSimilarityRanker,
 )
-from ingest.store.retriever import StoreHybridRetriever as QdrantHybridRetriever
 from haystack_integrations.document_stores.qdrant import QdrantDocumentStore
 
 from ingest.chunk import ElementChunker
 from ingest.context import CONTEXT_FIELD
 from ingest.parse import UnstructuredFileParser
 from ingest.sparse import BM25DocumentSparseEmbedder
+from ingest.store.retriever import StoreHybridRetriever as QdrantHybridRetriever
 from rag import models
 from rag.components.bm25_query_embedder import BM25QuerySparseEmbedder
 from rag.components.cited_answer_builder import CitedAnswerBuilder

@@ -74,7 +74,7 @@ def _resolve_named(kind: str, name: str, hint: str) -> ResolvedModel:
 
             local = snapshot_download(name, local_files_only=os.environ.get("HF_HUB_OFFLINE") == "1")
             return ResolvedModel(kind, local, "hf-cache")
-        except Exception as e:  # noqa: BLE001 - any hub error means "not available offline"
+        except Exception as e:  # any hub error means "not available offline"
             raise ModelNotFoundError(
                 f"{kind} model {name!r} is not in the local Hugging Face cache and downloads are off "
                 f"(give a local path, pre-download it, or set DOCRAG_ALLOW_DOWNLOADS=1): {hint}"

@@ -134,7 +134,7 @@ def export_onnx(model_dir: str | os.PathLike, task: str, variant: str = "int8",
                 raise
     except ModelNotFoundError:
         raise
-    except Exception as e:  # noqa: BLE001 - any exporter/optimizer failure: the caller falls back to torch
+    except Exception as e:  # any exporter/optimizer failure: the caller falls back to torch
         raise ModelNotFoundError(f"ONNX export of {src} ({task}, {variant}) failed: {type(e).__name__}: {e}") from e
     finally:
         if tmp.exists():

@@ -208,7 +208,7 @@ class TestCli:
     def run(self, *args: str, home: Path) -> subprocess.CompletedProcess:
         env = {**os.environ, "DOCRAG_EXTRACT_ENTITIES": "0"}
         return subprocess.run([sys.executable, "-m", "rag.cli", "--home", str(home), *args], cwd=REPO, env=env,
-                              capture_output=True, text=True, timeout=600)
+                              capture_output=True, text=True, timeout=600, check=False)
 
     def test_ingest_json_contract_and_exit_codes(self, tmp_path: Path, corpus: Path) -> None:
         home = tmp_path / "home"

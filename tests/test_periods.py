@@ -9,6 +9,7 @@ retrieved chunks must all come from the filing the question's period names.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import ClassVar
 
 import pytest
 
@@ -47,9 +48,10 @@ def _doc(source: str, date: str, author: str = "", title: str = "") -> dict:
 
 
 class TestChooseSources:
-    CANDS = [_doc("acme-q2", "2022-06-30", "Acme Corp"), _doc("globex-q1-23", "2023-03-31", "Globex"),
-             _doc("acme-q4", "2022-12-31", "Acme Corp"), _doc("acme-q3", "2022-09-30", "Acme Corp"),
-             _doc("acme-q4", "2022-12-31", "Acme Corp"), _doc("undated", "")]
+    CANDS: ClassVar[list[dict]] = [
+        _doc("acme-q2", "2022-06-30", "Acme Corp"), _doc("globex-q1-23", "2023-03-31", "Globex"),
+        _doc("acme-q4", "2022-12-31", "Acme Corp"), _doc("acme-q3", "2022-09-30", "Acme Corp"),
+        _doc("acme-q4", "2022-12-31", "Acme Corp"), _doc("undated", "")]
 
     def test_latest_is_within_the_best_candidates_family(self) -> None:
         assert choose_sources(PeriodAsk("latest"), self.CANDS) == ["acme-q4"]  # not Globex's later filing

@@ -184,7 +184,7 @@ class TestGraphs:
         assert spec["components"] and spec["connections"]
         again = yaml.safe_load(load_pipeline(text).dumps())
         assert again["components"] == spec["components"]
-        key = lambda c: (c["sender"], c["receiver"])  # noqa: E731
+        key = lambda c: (c["sender"], c["receiver"])
         assert sorted(again["connections"], key=key) == sorted(spec["connections"], key=key)
 
 

@@ -11,6 +11,7 @@ reload returns to it).
 
 from __future__ import annotations
 
+import contextlib
 import sys
 from pathlib import Path
 
@@ -26,10 +27,10 @@ import streamlit as st
 from ui.common import COLLECTION_NAME, DEFAULT_COLLECTION, collections, home
 
 st.set_page_config(page_title="docrag", page_icon=":material/description:", layout="wide")
-try:  # no "Deploy" button: this is an offline app, whatever flags it was started with
+# no "Deploy" button: this is an offline app, whatever flags it was started with; an older Streamlit that
+# cannot set it at run time raises, and the CSS below hides the button
+with contextlib.suppress(Exception):
     st.set_option("client.toolbarMode", "viewer")
-except Exception:  # noqa: BLE001 - an older Streamlit that cannot set it at run time: the CSS below hides it
-    pass
 st.html("<style>[data-testid='stAppDeployButton'],[data-testid='stDeployButton']{display:none!important}</style>")
 
 

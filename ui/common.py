@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import html
 import logging
+import math
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -104,7 +105,7 @@ def remove_upload(source: str) -> bool:
 
 def clean_cell(value: Any) -> Any:
     """A table cell without ``None``/``nan`` and without line breaks (headers from PDFs and sheets hold them)."""
-    if value is None or (isinstance(value, float) and value != value):
+    if value is None or (isinstance(value, float) and math.isnan(value)):
         return ""
     if isinstance(value, str):
         return " ".join(value.replace("\\n", " ").split())

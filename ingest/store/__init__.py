@@ -55,11 +55,12 @@ def _edge(cfg: StoreConfig, index: str, records: bool = False) -> EdgeDocumentSt
 
 
 def _server(cfg: StoreConfig, index: str, records: bool = False) -> ServerDocumentStore:
-    common: dict[str, Any] = dict(url=cfg.url, api_key=Secret.from_token(cfg.api_key) if cfg.api_key else None,
-                                  index=index, similarity="cosine", return_embedding=False, progress_bar=False,
-                                  write_batch_size=256, wait_result_from_api=True, timeout=cfg.timeout,
-                                  shard_number=cfg.shard_number, replication_factor=cfg.replication_factor,
-                                  write_consistency_factor=1)
+    common: dict[str, Any] = {"url": cfg.url,
+                              "api_key": Secret.from_token(cfg.api_key) if cfg.api_key else None,
+                              "index": index, "similarity": "cosine", "return_embedding": False,
+                              "progress_bar": False, "write_batch_size": 256, "wait_result_from_api": True,
+                              "timeout": cfg.timeout, "shard_number": cfg.shard_number,
+                              "replication_factor": cfg.replication_factor, "write_consistency_factor": 1}
     if records:
         return ServerDocumentStore(embedding_dim=1, use_sparse_embeddings=False,
                                    payload_fields_to_index=RECORD_INDEXES, **common)

@@ -314,7 +314,9 @@ class EdgeDocumentStore(QdrantDocumentStore):
     def write_documents(self, documents: list[Document], policy: DuplicatePolicy = DuplicatePolicy.FAIL) -> int:
         for doc in documents:
             if not isinstance(doc, Document):
-                raise ValueError(f"write_documents() expects a list of Documents, got an element of {type(doc)}")
+                # ValueError, not TypeError: the error QdrantDocumentStore.write_documents raises here
+                raise ValueError(  # noqa: TRY004
+                    f"write_documents() expects a list of Documents, got an element of {type(doc)}")
         if not documents:
             return 0
         unique = list({d.id: d for d in documents}.values())

@@ -19,6 +19,7 @@ at every open, deletes orphaned pending chunks and finishes any commit or delete
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import time
@@ -215,7 +216,5 @@ class Library:
 
     def close(self) -> None:
         for s in (self.chunks, self.records_store):
-            try:
+            with contextlib.suppress(Exception):
                 s.close()
-            except Exception:  # noqa: BLE001
-                pass

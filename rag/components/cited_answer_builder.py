@@ -12,7 +12,7 @@ from ingest.sparse import bm25_tokenize
 
 NO_ANSWER_TEXT = "The documents do not contain an answer to this question."
 _NOT_FOUND = re.compile(r"\bNOT[_ ]FOUND\b|\b(?:do(?:es)? not|don't) (?:contain|mention|provide)\b|"
-                        r"\bno (?:information|answer)\b|\bcannot (?:be )?(?:answer|found)\b", re.I)
+                        r"\bno (?:information|answer)\b|\bcannot (?:be )?(?:answer|found)\b", re.IGNORECASE)
 _MARK = re.compile(r"\[(\d{1,3}(?:\s*,\s*\d{1,3})*)\]")
 _SENT = re.compile(r"(?<=[.!?])\s+|\n+")
 

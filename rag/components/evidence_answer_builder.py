@@ -13,7 +13,7 @@ from rag.text import normalize_answer
 NO_ANSWER_TEXT = "The documents do not contain an answer to this question."
 _MARK = re.compile(r"\[(\d{1,3}(?:\s*,\s*\d{1,3})*)\]")
 _NUMBER = re.compile(r"\d[\d,.]*")
-_NOT_FOUND = re.compile(r"\bNOT[_ ]FOUND\b", re.I)
+_NOT_FOUND = re.compile(r"\bNOT[_ ]FOUND\b", re.IGNORECASE)
 
 
 def _numbers(text: str) -> set[str]:
@@ -21,9 +21,12 @@ def _numbers(text: str) -> set[str]:
 
 
 # function words a faithful short answer may add to the evidence's own words
-_GLUE = frozenset("""a an the of in on at to for by with from and or but as is are was were be been being it its this
-that these those there their they he she his her them which who whom whose what when where why how than then so
-also about into over under after before during between around per not no yes""".split())
+_GLUE = frozenset(["a", "an", "the", "of", "in", "on", "at", "to", "for", "by", "with", "from", "and", "or",
+                   "but", "as", "is", "are", "was", "were", "be", "been", "being", "it", "its", "this",
+                   "that", "these", "those", "there", "their", "they", "he", "she", "his", "her", "them",
+                   "which", "who", "whom", "whose", "what", "when", "where", "why", "how", "than", "then",
+                   "so", "also", "about", "into", "over", "under", "after", "before", "during", "between",
+                   "around", "per", "not", "no", "yes"])
 
 
 _YES_NO = re.compile(r"\s*(?:is|are|was|were|do|does|did|can|could|will|would|should|shall|has|have|had|may|must|"

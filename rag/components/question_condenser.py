@@ -21,14 +21,19 @@ from haystack import component, default_from_dict, default_to_dict
 
 _WORD = re.compile(r"[\w'’\-.]+")
 _REFERS = re.compile(r"\b(?:it|its|it's|they|them|their|theirs|this|that|these|those|he|him|his|she|her|"
-                     r"there|then|same|such|former|latter|one|ones)\b", re.I)
+                     r"there|then|same|such|former|latter|one|ones)\b", re.IGNORECASE)
 _ELLIPTIC = re.compile(r"^\s*(?:and|also|but|so|what about|how about|and what about|what else|why|how come|"
-                       r"more|tell me more|explain|when|where)\b", re.I)
-STOPWORDS = frozenset("""a an the of to in on at by for with from about as is are was were be been being do does
-did done has have had what which who whom whose when where why how much many any some all each every and or but
-not no nor so than too very can could should would will shall may might must it its this that these those there
-their they them he him his she her we our you your i me my tell give show explain list describe say says said
-mention mentioned document documents file text please also more else other again""".split())
+                       r"more|tell me more|explain|when|where)\b", re.IGNORECASE)
+STOPWORDS = frozenset(["a", "an", "the", "of", "to", "in", "on", "at", "by", "for", "with", "from", "about",
+                       "as", "is", "are", "was", "were", "be", "been", "being", "do", "does", "did", "done",
+                       "has", "have", "had", "what", "which", "who", "whom", "whose", "when", "where", "why",
+                       "how", "much", "many", "any", "some", "all", "each", "every", "and", "or", "but",
+                       "not", "no", "nor", "so", "than", "too", "very", "can", "could", "should", "would",
+                       "will", "shall", "may", "might", "must", "it", "its", "this", "that", "these", "those",
+                       "there", "their", "they", "them", "he", "him", "his", "she", "her", "we", "our", "you",
+                       "your", "i", "me", "my", "tell", "give", "show", "explain", "list", "describe", "say",
+                       "says", "said", "mention", "mentioned", "document", "documents", "file", "text",
+                       "please", "also", "more", "else", "other", "again"])
 
 
 def content_words(text: str) -> list[str]:

@@ -156,7 +156,15 @@ def train(cfg: dict) -> None:
     from transformers import AutoModelForTokenClassification, AutoTokenizer
 
     from evals.datasets.conll2003 import read_sentences as read_conll
-    from rag.training.common import adamw, hardware, optimizer_step, pick_device, set_seed, versions, write_json
+    from rag.training.common import (
+        adamw,
+        hardware,
+        optimizer_step,
+        pick_device,
+        set_seed,
+        versions,
+        write_json,
+    )
     from rag.training.compact import folder_size, materialize, save_compact
 
     work, out_dir = Path(cfg["work_dir"]), Path(cfg["out_dir"])

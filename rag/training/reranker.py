@@ -454,8 +454,16 @@ def train(cfg: dict) -> None:
     import torch.nn.functional as F
     from sentence_transformers import CrossEncoder
 
-    from rag.training.common import (adamw, hardware, optimizer_step, pick_device, read_json, set_seed, versions,
-                                      write_json)
+    from rag.training.common import (
+        adamw,
+        hardware,
+        optimizer_step,
+        pick_device,
+        read_json,
+        set_seed,
+        versions,
+        write_json,
+    )
     from rag.training.compact import folder_size, materialize, save_compact
 
     work, out_dir = Path(cfg["work_dir"]), Path(cfg["out_dir"])
@@ -499,8 +507,7 @@ def train(cfg: dict) -> None:
                                              "loader_workers"] else None)
     model.train()
     losses, t0, fitted = [], time.time(), None
-    step = 0
-    for n_batch, enc in loader:
+    for step, (n_batch, enc) in enumerate(loader, start=1):
         enc = enc.to(device, non_blocking=True)
         with torch.autocast(device_type="cuda" if device.startswith("cuda") else "cpu", dtype=torch.bfloat16,
                             enabled=cfg["bf16"]):
@@ -508,7 +515,6 @@ def train(cfg: dict) -> None:
         loss = F.cross_entropy(logits, torch.zeros(n_batch, dtype=torch.long, device=logits.device))
         optimizer_step(loss, model, opt, sched)
         losses.append(loss.detach())
-        step += 1
         if step == cfg["probe_steps"] or (step > cfg["probe_steps"] and step % cfg["refit_every"] == 0):
             # fit the schedule into the budget: only ever shortened, so the LR still decays to zero at the end
             per_step = (time.time() - t0) / step

@@ -38,7 +38,7 @@ class TestExtractiveDocumentSummarizer:
         s = ExtractiveDocumentSummarizer.from_dict(ExtractiveDocumentSummarizer(model="m", num_sentences=4).to_dict())
         assert (s.model, s.num_sentences) == ("m", 4)
 
-    def test_shares_the_indexing_embedders_model(self, tmp_path) -> None:  # noqa: ANN001
+    def test_shares_the_indexing_embedders_model(self, tmp_path) -> None:
         """Built as the engine builds it, the summarizer's encoder is the embedders' loaded model, not a copy."""
         from rag import graph
         from rag.config import Settings
@@ -56,7 +56,7 @@ class TestExtractiveDocumentSummarizer:
         sents = [s for _, s in split_sentences("Mr. Smith went to the U.S. office. It was 1.5 km away.")]
         assert sents == ["Mr. Smith went to the U.S. office.", "It was 1.5 km away."]
 
-    def test_run_picks_sentences_of_the_document_in_order_with_pages(self, summarizer) -> None:  # noqa: ANN001
+    def test_run_picks_sentences_of_the_document_in_order_with_pages(self, summarizer) -> None:
         docs = [Document(content=TEXT[:200], meta={"page_number": 1}),
                 Document(content=TEXT[170:], meta={"page_number": 2})]  # overlapping chunks, like the chunker's
         out = summarizer.run(documents=docs)
@@ -68,7 +68,7 @@ class TestExtractiveDocumentSummarizer:
         texts = [s["text"] for s in sents]
         assert not ({"The runway is 1,500 feet long and was wet.", "The runway was wet after heavy rain."} <= set(texts))
 
-    def test_run_is_fast_on_a_four_page_document(self, summarizer) -> None:  # noqa: ANN001
+    def test_run_is_fast_on_a_four_page_document(self, summarizer) -> None:
         docs = [Document(content=TEXT * 3, meta={"page_number": p}) for p in range(1, 5)]
         t0 = time.perf_counter()
         summarizer.run(documents=docs)

@@ -18,18 +18,18 @@ pytestmark = pytest.mark.eval
 
 
 @pytest.fixture(scope="module")
-def ci_report(data_dir, tmp_path_factory):  # noqa: ANN001, ANN201
+def ci_report(data_dir, tmp_path_factory):
     rep = run(list(TASKS), Options(data_dir=data_dir, full=False, home=tmp_path_factory.mktemp("evals"),
                                    progress=lambda m: print(m, flush=True)), argv=["pytest", "-m", "eval"])
     rep["gate"] = gate.check(rep["sections"])
-    json_path, md_path = report.write(rep)
+    json_path, _ = report.write(rep)
     print("\n" + report.sections_markdown(rep["sections"]))
     print(report.gate_markdown(rep["gate"]))
     print(f"report: {json_path} ({rep['seconds']:.0f} s)")
     return rep
 
 
-def test_every_threshold_was_checked(ci_report) -> None:  # noqa: ANN001
+def test_every_threshold_was_checked(ci_report) -> None:
     thresholds = gate.load_thresholds()
     gains = thresholds.pop("gain", {})
     expected = sum(len(m) for task in thresholds.values() for ds in task.values() for m in ds.values())
@@ -38,20 +38,20 @@ def test_every_threshold_was_checked(ci_report) -> None:  # noqa: ANN001
     assert ci_report["gate"]["checked"] == expected, ci_report["gate"]["missing"]
 
 
-def test_all_configs_ran(ci_report) -> None:  # noqa: ANN001
+def test_all_configs_ran(ci_report) -> None:
     for dataset in ("scifact", "msmarco"):
         sec = next(s for s in ci_report["sections"] if s["task"] == "retrieval" and s["dataset"] == dataset)
         assert {"bm25", "dense", "hybrid", "hybrid_rerank"} <= set(sec["configs"]), sec.get("skipped")
 
 
-def test_answer_configs_ran_with_verbatim_quotes(ci_report) -> None:  # noqa: ANN001
+def test_answer_configs_ran_with_verbatim_quotes(ci_report) -> None:
     sec = next(s for s in ci_report["sections"] if s["task"] == "answers" and s["dataset"] == "squad-test")
     assert {"evidence", "extractive", "generator", "reader_gold_paragraph"} <= set(sec["configs"])
     for name in ("evidence", "extractive"):
         assert sec["configs"][name]["verbatim_quote_rate"] == 1.0, name
 
 
-def test_quality_gates(ci_report) -> None:  # noqa: ANN001
+def test_quality_gates(ci_report) -> None:
     failures = ci_report["gate"]["failures"]
     assert not failures, "quality below threshold:\n" + "\n".join(
         f"  {f['key']}: {f['value']:.4f} < {f['threshold']:.4f}" for f in failures)

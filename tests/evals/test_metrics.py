@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from typing import ClassVar
 
 import pytest
 
@@ -129,8 +130,9 @@ class TestRouge:
 
 
 class TestGate:
-    SECTIONS = [{"task": "retrieval", "dataset": "scifact", "configs": {"bm25": {"ndcg@10": 0.60}},
-                 "skipped": {"hybrid_rerank": "no reranker"}}]
+    SECTIONS: ClassVar[list[dict]] = [{"task": "retrieval", "dataset": "scifact",
+                                       "configs": {"bm25": {"ndcg@10": 0.60}},
+                                       "skipped": {"hybrid_rerank": "no reranker"}}]
 
     def test_pass_fail_and_missing(self):
         th = {"retrieval": {"scifact": {"bm25": {"ndcg@10": 0.55}, "hybrid_rerank": {"ndcg@10": 0.7}}}}

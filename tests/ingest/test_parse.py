@@ -86,7 +86,7 @@ class TestGoodDocuments:
 
     def test_tables_keep_rows(self, parser: UnstructuredFileParser, docs_dir: Path) -> None:
         docs, _ = parser.parse_file(docs_dir / "simple-table.md")
-        table = [d for d in docs if d.meta["category"] == "Table"][0]
+        table = next(d for d in docs if d.meta["category"] == "Table")
         assert len(table.content.split("\n")) >= 3 and " | " in table.content
 
     def test_email_attachment_text_is_included(self, parser: UnstructuredFileParser, docs_dir: Path) -> None:

@@ -1,6 +1,7 @@
+from haystack import Document
+
 from ingest.sparse import BM25DocumentSparseEmbedder, BM25SparseEncoder, bm25_tokenize, term_id
 from rag.components.bm25_query_embedder import BM25QuerySparseEmbedder
-from haystack import Document
 
 
 def test_tokenize_stems_and_drops_stop_words() -> None:

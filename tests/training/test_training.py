@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
+from typing import ClassVar
 
 import pytest
 
@@ -71,7 +72,7 @@ class TestOverrides:
 class TestRerankerDeviceSubset:
     """What the reranker's prepare stage sends to the train stage (``device_subset``)."""
 
-    PREP = {
+    PREP: ClassVar[dict] = {
         "corpora": {"c": {"ids": list("abcdef"), "texts": ["t0", "t1", "t2", "t3", "t4", "t5"]},
                     "e": {"ids": list("xyz"), "texts": ["e0", "e1", "e2"]}},
         "sets": {

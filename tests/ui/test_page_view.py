@@ -9,7 +9,7 @@ import pytest
 from ui.page_view import marked_phrases, render_page
 
 
-def yellow(img) -> int:  # noqa: ANN001 - PIL image
+def yellow(img) -> int:  # img: a PIL image
     return sum(1 for r, g, b in img.getdata() if r > 230 and g > 180 and b < 200)
 
 

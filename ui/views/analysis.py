@@ -9,8 +9,8 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from ui import charts
 from rag.entities import entity_key
+from ui import charts
 from ui.common import clean_frame, documents_or_empty_state, guard, page_label, rag
 
 MAX_COOCCURRENCE_DOCS = 25  # chunk-level entity reads per selected document; keep the page responsive

@@ -9,8 +9,19 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from ui.common import (SHEET_TYPES, SLIDE_TYPES, clean_frame, documents_or_empty_state, guard, is_upload, location,
-                       page_label, rag, remove_upload, show_chunk)
+from ui.common import (
+    SHEET_TYPES,
+    SLIDE_TYPES,
+    clean_frame,
+    documents_or_empty_state,
+    guard,
+    is_upload,
+    location,
+    page_label,
+    rag,
+    remove_upload,
+    show_chunk,
+)
 
 
 def flash(message: str, kind: str = "success") -> None:
