@@ -487,7 +487,6 @@ def predict(model, tok, rows: list[dict], cfg: dict, device: str) -> list[dict]:
 
 def train(cfg: dict) -> None:
     """GPU side: features, training, compact int8 save, predictions on calibration and test."""
-    import numpy as np
     import torch
     import torch.nn.functional as F
     from transformers import AutoConfig, AutoModelForQuestionAnswering, AutoTokenizer
@@ -559,7 +558,7 @@ def train(cfg: dict) -> None:
     sched = torch.optim.lr_scheduler.LambdaLR(
         opt, lambda s: min((s + 1) / warm, max(0.0, (steps - s) / max(1, steps - warm))))
     g = torch.Generator().manual_seed(cfg["seed"])
-    order = torch.cat([torch.randperm(n, generator=g) for _ in range(int(math.ceil(cfg["epochs"])))])[: steps * bs]
+    order = torch.cat([torch.randperm(n, generator=g) for _ in range(math.ceil(cfg["epochs"]))])[: steps * bs]
     lengths = x["attention_mask"].sum(1)  # on the host: a batch's width needs no sync with the device
     x = {k: v.to(device) for k, v in x.items()}  # every window on the device once: no per-step copies
     ys, ye = ys.to(device), ye.to(device)
