@@ -184,9 +184,10 @@ class RowPassage:
         return any(a <= span[0] and span[1] <= b for a, b in self.answers)
 
 
-def row_parts(text: str, start: int, end: int) -> tuple[Span | None, list[Span]]:
-    """The row label and the cell values of the row line ``text[start:end]`` (:func:`row_line`'s ``label ·
-    header: value | header: value``) as offsets into ``text``: ``(label or None, [value])``."""
+def row_cells(text: str, start: int, end: int) -> tuple[Span | None, list[tuple[str, Span]]]:
+    """The row label and the ``(column header, cell value)`` pairs of the row line ``text[start:end]``
+    (:func:`row_line`'s ``label · header: value | header: value``) as offsets into ``text``; a cell without a
+    header has ``""``."""
     line = text[start:end]
     label, rest = None, 0
     dot = line.find(" · ")
@@ -197,9 +198,25 @@ def row_parts(text: str, start: int, end: int) -> tuple[Span | None, list[Span]]
         colon = pair.find(": ")
         a = pos + (colon + 2 if colon >= 0 else 0)
         if pair.strip() and a < pos + len(pair):
-            cells.append((start + a, start + pos + len(pair)))
+            cells.append((pair[:colon] if colon >= 0 else "", (start + a, start + pos + len(pair))))
         pos += len(pair) + len(CELL_SEP)
     return label, cells
+
+
+def row_parts(text: str, start: int, end: int) -> tuple[Span | None, list[Span]]:
+    """The row label and the cell values of the row line ``text[start:end]`` (:func:`row_cells` without the
+    headers)."""
+    label, cells = row_cells(text, start, end)
+    return label, [span for _, span in cells]
+
+
+def named_cells(cells: list[tuple[str, Span]], question: str) -> list[Span]:
+    """The cell values of a row (:func:`row_cells`) whose column header ``question`` names, every word of the
+    header a word of the question ("What was Zone NA's organic growth in **2022**?" reads the 2022 column, not
+    2023's beside it); every cell when it names none."""
+    asked = _words(question)
+    named = [span for header, span in cells if (words := _words(header)) and words <= asked]
+    return named or [span for _, span in cells]
 
 
 def row_passages(text: str, question: str = "") -> list[RowPassage]:
@@ -207,7 +224,8 @@ def row_passages(text: str, question: str = "") -> list[RowPassage]:
     cells, its answer one of the row's cell values or its label. The caption is the chunk's first line when that
     is no row (neither ``header: value`` nor ``cell | cell``). (One passage per cell, caption + label + cell, was
     measured too: the reader was less sure of the right cell there.) When ``question`` names the label of some
-    rows, only those rows are read (:func:`named_rows`)."""
+    rows, only those rows are read (:func:`named_rows`); when it names the header of some columns, only their
+    cells can be the answer (:func:`named_cells`)."""
     lines, pos = [], 0
     for line in text.split("\n"):
         if line.strip():
@@ -221,8 +239,11 @@ def row_passages(text: str, question: str = "") -> list[RowPassage]:
         head, lines = [lines[0]], lines[1:]
     out, labels = [], []
     for ln in lines:
-        label, cells = row_parts(text, *ln)
-        out.append(RowPassage(head + [ln], ([label] if label else []) + cells or [ln], ln))
+        label, cells = row_cells(text, *ln)
+        values = named_cells(cells, question)
+        # a question that names a column asks for its cell, not for the row's label
+        out.append(RowPassage(head + [ln], ([label] if label and len(values) == len(cells) else []) + values or [ln],
+                              ln))
         labels.append(text[label[0]:label[1]] if label else "")
     return named_rows(text, out, labels, question)
 

@@ -79,3 +79,16 @@ def test_a_question_naming_what_the_table_lacks_reads_no_row() -> None:
     assert len(row_passages(text, "What is the highest meal per diem?")) == 2  # names nothing: every row
     assert len(row_passages(text, "Which City has the highest Meal per diem?")) == 2  # capitals the table holds
     assert len(row_passages(text, "What is the meal per diem in Singapore?")) == 1
+
+
+def test_a_question_naming_a_column_header_can_only_be_answered_by_that_column() -> None:
+    text = ("In millions of CHF\nZone NA · January–June 2023: 2632 | January–June 2022: 1829\n"
+            "Zone EUR · January–June 2023: 1373 | January–June 2022: 1234")
+    rows = row_passages(text, "What was the trading operating profit of Zone NA in January-June 2022?")
+    assert len(rows) == 1 and [text[a:b] for a, b in rows[0].answers] == ["1829"]  # no 2023 cell, no label
+    # a header not named in full ("profit" alone) restricts nothing: the label and every cell stay answers
+    rows = row_passages(text, "Which zone had the higher profit?")
+    assert [text[a:b] for a, b in rows[0].answers] == ["Zone NA", "2632", "1829"]
+    # a row without headers ("cell | cell") is untouched
+    plain = "Red | Green | Blue\nPurple | Orange | Yellow"
+    assert [plain[a:b] for a, b in row_passages(plain, "What is next to Green?")[0].answers] == ["Red", "Green", "Blue"]
