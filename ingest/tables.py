@@ -210,13 +210,20 @@ def row_parts(text: str, start: int, end: int) -> tuple[Span | None, list[Span]]
     return label, [span for _, span in cells]
 
 
+_FOOTNOTE_MARK = re.compile(r"\((?:[a-z]|\d{1,2})\)|[*†‡¹²³]")  # "Underlying profit (a)", "Sales*"
+
+
 def named_cells(cells: list[tuple[str, Span]], question: str) -> list[Span]:
     """The cell values of a row (:func:`row_cells`) whose column header ``question`` names, every word of the
     header a word of the question ("What was Zone NA's organic growth in **2022**?" reads the 2022 column, not
-    2023's beside it); every cell when it names none."""
+    2023's beside it); of two named headers, one inside the other, the longer; a footnote mark ("(a)", "*") is no
+    word of a header; every cell when it names none."""
     asked = _words(question)
-    named = [span for header, span in cells if (words := _words(header)) and words <= asked]
-    return named or [span for _, span in cells]
+    named = [(words, span) for header, span in cells
+             if (words := _words(_FOOTNOTE_MARK.sub(" ", header))) and words <= asked]
+    # the most specific header named: "underlying trading operating profit" names "trading operating profit" too
+    return [span for words, span in named if not any(words < other for other, _ in named)] or \
+        [span for _, span in cells]
 
 
 def row_passages(text: str, question: str = "") -> list[RowPassage]:

@@ -92,3 +92,7 @@ def test_a_question_naming_a_column_header_can_only_be_answered_by_that_column()
     # a row without headers ("cell | cell") is untouched
     plain = "Red | Green | Blue\nPurple | Orange | Yellow"
     assert [plain[a:b] for a, b in row_passages(plain, "What is next to Green?")[0].answers] == ["Red", "Green", "Blue"]
+    # of two named headers, one inside the other, the more specific one
+    text = "Segment\nPets · Trading operating profit: 1939 | Underlying trading operating profit (a): 1959 | Sales: 9"
+    rows = row_passages(text, "What was the underlying trading operating profit of Pets?")
+    assert [text[a:b] for a, b in rows[0].answers] == ["1959"]  # its footnote mark "(a)" is no word to name
