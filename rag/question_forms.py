@@ -33,3 +33,39 @@ def passage_topic(question: str) -> str:
     m = _PASSAGE.match(question)
     rest = question[m.end():].strip(" ?.!") if m else ""
     return rest or question
+
+
+# Words that exclude one another: a question asking for one of a set does not ask for another ("chief executive
+# officer" / "chief financial officer", "annual" / "quarterly"). Months and weekdays count only capitalised ("may",
+# "march" are verbs). Shared with the reader trainer's "contrast" no-answer questions (rag.training.reader).
+CONTRAST_SETS: tuple[tuple[str, ...], ...] = tuple(tuple(g.split()) for g in (
+    "executive financial operating technology marketing legal information",
+    "annual quarterly monthly weekly daily", "domestic international foreign", "public private",
+    "primary secondary tertiary", "gross net", "senior junior", "male female", "men women",
+    "summer winter spring autumn", "morning afternoon evening night",
+    "january february march april may june july august september october november december",
+    "monday tuesday wednesday thursday friday saturday sunday",
+    "red blue green yellow black white orange purple", "army navy", "catholic protestant",
+    "father mother son daughter brother sister wife husband uncle aunt", "king queen prince princess emperor",
+    "imports exports", "import export", "bought sold", "buy sell", "left right",
+    "minimum maximum", "input output", "civil criminal", "indoor outdoor", "urban rural", "solar lunar",
+    "federal provincial municipal", "upstream downstream", "offensive defensive", "vertical horizontal"))
+CONTRAST: dict[str, tuple[str, ...]] = {w: g for g in CONTRAST_SETS for w in g}
+CAPITALISED_SETS = (CONTRAST["may"], CONTRAST["monday"])
+_LETTERS = re.compile(r"[A-Za-z]+")
+
+
+def contrast_words(text: str) -> set[str]:
+    """The words of ``text`` (lowercased) that belong to a contrast set; months and weekdays only capitalised."""
+    return {w.lower() for w in _LETTERS.findall(text)
+            if (group := CONTRAST.get(w.lower())) and (group not in CAPITALISED_SETS or w[0].isupper())}
+
+
+def contradicts(question: str, text: str) -> bool:
+    """True when ``question`` asks for one word of a contrast set that ``text`` lacks while ``text`` has another
+    of the same set: "Who is the chief executive officer?" of "The chief financial officer, Tomasz Lind, ...";
+    "What happened in May 1990?" of "In June 1990 ...". Such a sentence speaks of another thing, so its span is no
+    answer. On the 600 open-book calibration-article questions the check fired once, on an unanswerable question
+    ("horizontal spring scale" of a sentence about a vertical one)."""
+    asked, held = contrast_words(question), contrast_words(text)
+    return any(w not in held and any(o in held for o in CONTRAST[w] if o != w) for w in asked)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from rag.question_forms import asks_for_passage, passage_topic
+from rag.question_forms import asks_for_passage, contradicts, contrast_words, passage_topic
 
 
 @pytest.mark.parametrize("question", [
@@ -40,3 +40,16 @@ def test_the_topic_is_what_follows_the_form() -> None:
     assert passage_topic("Tell me about the trucks") == "the trucks"
     assert passage_topic("How many trucks?") == "How many trucks?"  # no form: the whole question
     assert passage_topic("Describe?") == "Describe?"  # nothing follows the form
+
+
+
+def test_contradicts_only_when_the_asked_word_is_missing_and_another_of_its_set_is_there():
+    cfo = "The chief financial officer, Tomasz Lind, approves any single trip."
+    assert contradicts("Who is the chief executive officer?", cfo)
+    assert contradicts("Who is the Chief Executive Officer?", cfo.replace("chief financial", "Chief Financial"))
+    assert not contradicts("Who is the chief financial officer?", cfo)
+    assert not contradicts("Who approves trips?", cfo)
+    assert not contradicts("What is the annual fee?", "The annual fee is $5; the monthly fee is $1.")
+    assert contradicts("What happened in May 1990?", "In June 1990 the treaty was signed.")
+    assert not contradicts("Who may sign the treaty?", "In June 1990 the treaty was signed.")  # a verb, not May
+    assert contrast_words("In may we march to the navy yard on Monday") == {"navy", "monday"}

@@ -11,7 +11,7 @@ from haystack.dataclasses import ExtractedAnswer
 
 from rag.components.extractive_reader import sentence_around, sentence_bounds
 from rag.components.question_condenser import content_words
-from rag.question_forms import asks_for_passage, passage_topic
+from rag.question_forms import asks_for_passage, contradicts, passage_topic
 from rag.span_decode import Calibrator
 from rag.text import addresses_the_assistant
 
@@ -35,6 +35,15 @@ def evidence_dict(a: ExtractedAnswer) -> dict[str, Any]:
     start, end = (a.document_offset.start, a.document_offset.end) if a.document_offset else (0, 0)
     return _record(a.document, a.data or "", start, end, a.score, int(a.meta.get("sentence_start", start)),
                    int(a.meta.get("sentence_end", end)), a.meta.get("margin"), a.meta.get("rerank_score"))
+
+
+def _sentence_of(a: ExtractedAnswer) -> str:
+    """The sentence (or table row) holding a reader span: its ``context``, else the chunk text at its
+    ``sentence_start``/``sentence_end``."""
+    if a.context:
+        return a.context
+    text = a.document.content or "" if a.document else ""
+    return text[int(a.meta.get("sentence_start", 0)):int(a.meta.get("sentence_end", len(text)))]
 
 
 def _stems(text: str) -> set[str]:
@@ -101,6 +110,8 @@ class EvidenceGate:
     - ``candidates`` (every span found, as evidence records) is always emitted, for display and evals.
     - Besides the best span, a span is kept as evidence when it scores at least ``min_share`` of the best and
       comes from another place (at most ``max_evidence``).
+    - A span whose sentence contradicts the question (:func:`rag.question_forms.contradicts`: "chief financial
+      officer" for a question about the chief executive) is never evidence.
     - A question that asks what the documents say about something (:func:`rag.question_forms.asks_for_passage`)
       has no span answer: with ``passage_calibration`` (the reranker's, ``models/reranker/calibration.json``) it
       is answered by ``passages`` instead -- the sentence with most of the question's topic words in each of the
@@ -134,6 +145,9 @@ class EvidenceGate:
         candidates = [evidence_dict(a) for a in spans]
         if self._passage is not None and asks_for_passage(query):
             return self._passages(query, spans, candidates, documents or [])
+        # a span whose sentence has another word of a set the question asks one of (financial for executive, June
+        # for May) answers another question (rag.question_forms.contradicts): it stays a candidate, never evidence
+        spans = [a for a in spans if not contradicts(query, _sentence_of(a))]
         if not spans or spans[0].score < cut:
             logger.info("Declined: best span probability %.3f < %.3f", spans[0].score if spans else 0.0, cut)
             return {"no_answer": query, "candidates": candidates}
@@ -148,7 +162,7 @@ class EvidenceGate:
         for i in chosen:
             if all(d.id != spans[i].document.id for d in docs):
                 docs.append(spans[i].document)
-        return {"evidence": [candidates[i] for i in chosen], "documents": docs, "candidates": candidates}
+        return {"evidence": [evidence_dict(spans[i]) for i in chosen], "documents": docs, "candidates": candidates}
 
     def _passages(self, query: str, spans: list[ExtractedAnswer], candidates: list[dict],
                   documents: list[Document]) -> dict[str, Any]:

@@ -33,6 +33,8 @@ import sys
 import time
 from pathlib import Path
 
+from rag.question_forms import CAPITALISED_SETS, CONTRAST
+
 # ------------------------------------------------------------------------------------- hyper-parameters
 STAGE = "all"  # prepare | mine | train | evaluate | calibrate | calibrate_tables | all
 BASE_MODEL = ""  # empty: the packaged all-MiniLM-L6-v2 encoder
@@ -281,21 +283,6 @@ _ANTONYMS = dict(p for a, b in (
     ("won", "lost"), ("win", "lose"), ("began", "ended"), ("start", "end"), ("inside", "outside"),
     ("cheapest", "most expensive"), ("strongest", "weakest"), ("fastest", "slowest"), ("richest", "poorest"))
     for p in ((a, b), (b, a)))
-# words that exclude one another in a question: asking for one of a set is not asking for another
-_CONTRAST_SETS = tuple(tuple(g.split()) for g in (
-    "executive financial operating technology marketing legal information",
-    "annual quarterly monthly weekly daily", "domestic international foreign", "public private",
-    "primary secondary tertiary", "gross net", "senior junior", "male female", "men women",
-    "summer winter spring autumn", "morning afternoon evening night",
-    "january february march april may june july august september october november december",
-    "monday tuesday wednesday thursday friday saturday sunday",
-    "red blue green yellow black white orange purple", "army navy", "catholic protestant",
-    "father mother son daughter brother sister wife husband uncle aunt", "king queen prince princess emperor",
-    "imports exports", "import export", "bought sold", "buy sell", "left right", "hotel restaurant",
-    "minimum maximum", "input output", "civil criminal", "indoor outdoor", "urban rural", "solar lunar",
-    "federal provincial municipal", "upstream downstream", "offensive defensive", "vertical horizontal"))
-_CONTRAST = {w: g for g in _CONTRAST_SETS for w in g}
-_CAPITALISED_SETS = (_CONTRAST["may"], _CONTRAST["monday"])
 _WORD = re.compile(r"[A-Za-z]+")
 _AUX = re.compile(r"^(\s*(?:(?:in|on|at|from|by|for|to|during|of)\s+)?(?:what|who|whom|which|where|when|why|how)"
                   r"\b[^?]{0,40}?\b(?:is|was|are|were|did|does|do|can|could|will|would|has|have|had)\b)"
@@ -314,13 +301,13 @@ def _flip_antonym(question: str, context: str) -> str | None:
 
 
 def _flip_contrast(question: str, context: str, rng: random.Random) -> str | None:
-    """``question`` with one word of a contrast set (:data:`_CONTRAST_SETS`: roles, periods, kinds) that
+    """``question`` with one word of a contrast set (:data:`rag.question_forms.CONTRAST_SETS`: roles, periods, kinds) that
     ``context`` also holds swapped for another of its set that ``context`` lacks: the same topic, another thing."""
     ctx = {w.lower() for w in _WORD.findall(context)}
     for m in _WORD.finditer(question):
         word = m.group().lower()
-        group = _CONTRAST.get(word)
-        if not group or word not in ctx or m.group()[0].isupper() != (group in _CAPITALISED_SETS):
+        group = CONTRAST.get(word)
+        if not group or word not in ctx or m.group()[0].isupper() != (group in CAPITALISED_SETS):
             continue  # the paragraph's word (its topic); months/days capitalised ("may", "march": verbs), other
             #           words lowercase (a capitalised "King" or "Secondary" is part of a name or title)
         news = [w for w in group if w != word and w not in ctx]

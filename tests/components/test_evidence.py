@@ -281,3 +281,23 @@ def test_a_table_row_margin_is_scored_in_prose_units_by_its_own_calibration() ->
     assert ExtractiveReader(model="unused", calibration=prose)._in_prose_units(-2.5) == -2.5
     again = ExtractiveReader.from_dict(reader.to_dict())
     assert again.table_calibration == table and again._in_prose_units(1.0) == reader._in_prose_units(1.0)
+
+
+def test_a_span_whose_sentence_names_another_of_the_asked_set_is_never_evidence():
+    doc = Document(id="p1", content="Approved by the board on 14 March 2025. The chief financial officer, Tomasz Lind, "
+                                    "approves any trip over 10,000 euros. The chief executive officer is Ana Ruiz.",
+                   meta={"source": "policy.md", "file_name": "policy.md"})
+    cfo, ceo = _answer(doc, "Tomasz Lind", 0.9), _answer(doc, "Ana Ruiz", 0.7)
+    gate = EvidenceGate(threshold=0.6)
+    out = gate.run(query="Who is the chief executive officer?", answers=[cfo, ceo])
+    assert [e["text"] for e in out["evidence"]] == ["Ana Ruiz"]  # the better-scored CFO span is skipped
+    assert [c["text"] for c in out["candidates"]] == ["Tomasz Lind", "Ana Ruiz"]  # still shown as candidates
+    declined = gate.run(query="Who is the chief executive officer?", answers=[cfo])
+    assert declined["no_answer"] and "evidence" not in declined
+    # the asked word present, or no word of a set asked: untouched
+    assert gate.run(query="Who is the chief financial officer?", answers=[cfo])["evidence"][0]["text"] == "Tomasz Lind"
+    assert gate.run(query="Who approves expensive trips?", answers=[cfo])["evidence"][0]["text"] == "Tomasz Lind"
+    # "may" the verb is no month: "March" in the sentence does not contradict it
+    date = _answer(doc, "14 March 2025", 0.9)
+    assert gate.run(query="When may the board approve it?", answers=[date])["evidence"]
+    assert "evidence" not in gate.run(query="What was approved in May 2025?", answers=[date])

@@ -2,8 +2,8 @@
 
 import random
 
+from rag.question_forms import CONTRAST
 from rag.training.reader import (
-    _CONTRAST,
     _flip_antonym,
     _flip_contrast,
     _negate,
@@ -61,7 +61,7 @@ def test_contrast_flip_swaps_within_the_set_for_a_word_the_paragraph_lacks():
     new = _flip_contrast("Who is the chief financial officer?", ctx, rng)
     assert new is not None and new.startswith("Who is the chief ") and new.endswith(" officer?")
     word = new.split()[4]
-    assert word in _CONTRAST["financial"] and word != "financial" and word not in ctx
+    assert word in CONTRAST["financial"] and word != "financial" and word not in ctx
     assert _flip_contrast("What is in the annual report?", ctx, rng).split()[4] in {"quarterly", "monthly", "weekly", "daily"}
     assert _flip_contrast("Who may approve trips?", ctx, rng) is None  # "may" the verb is not the month
     assert _flip_contrast("Who is the chief executive officer?", ctx, rng) is None  # not the paragraph's word
