@@ -55,10 +55,15 @@ CAPITALISED_SETS = (CONTRAST["may"], CONTRAST["monday"])
 _LETTERS = re.compile(r"[A-Za-z]+")
 
 
+def contrast_group(word: str) -> tuple[str, ...] | None:
+    """The contrast set ``word`` (as written) belongs to, or None; a month or weekday only when capitalised."""
+    group = CONTRAST.get(word.lower())
+    return group if group and (group not in CAPITALISED_SETS or word[0].isupper()) else None
+
+
 def contrast_words(text: str) -> set[str]:
-    """The words of ``text`` (lowercased) that belong to a contrast set; months and weekdays only capitalised."""
-    return {w.lower() for w in _LETTERS.findall(text)
-            if (group := CONTRAST.get(w.lower())) and (group not in CAPITALISED_SETS or w[0].isupper())}
+    """The words of ``text`` (lowercased) that belong to a contrast set (:func:`contrast_group`)."""
+    return {w.lower() for w in _LETTERS.findall(text) if contrast_group(w)}
 
 
 def contradicts(question: str, text: str) -> bool:

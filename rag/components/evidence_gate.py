@@ -37,15 +37,6 @@ def evidence_dict(a: ExtractedAnswer) -> dict[str, Any]:
                    int(a.meta.get("sentence_end", end)), a.meta.get("margin"), a.meta.get("rerank_score"))
 
 
-def _sentence_of(a: ExtractedAnswer) -> str:
-    """The sentence (or table row) holding a reader span: its ``context``, else the chunk text at its
-    ``sentence_start``/``sentence_end``."""
-    if a.context:
-        return a.context
-    text = a.document.content or "" if a.document else ""
-    return text[int(a.meta.get("sentence_start", 0)):int(a.meta.get("sentence_end", len(text)))]
-
-
 def _stems(text: str) -> set[str]:
     """The topic words of ``text`` (:func:`content_words`) by their first five letters, lowercased."""
     return {w.lower()[:5] for w in content_words(text)}
@@ -147,7 +138,8 @@ class EvidenceGate:
             return self._passages(query, spans, candidates, documents or [])
         # a span whose sentence has another word of a set the question asks one of (financial for executive, June
         # for May) answers another question (rag.question_forms.contradicts): it stays a candidate, never evidence
-        spans = [a for a in spans if not contradicts(query, _sentence_of(a))]
+        kept = [i for i, c in enumerate(candidates) if not contradicts(query, c["sentence"])]
+        spans, evidence = [spans[i] for i in kept], [candidates[i] for i in kept]
         if not spans or spans[0].score < cut:
             logger.info("Declined: best span probability %.3f < %.3f", spans[0].score if spans else 0.0, cut)
             return {"no_answer": query, "candidates": candidates}
@@ -162,7 +154,7 @@ class EvidenceGate:
         for i in chosen:
             if all(d.id != spans[i].document.id for d in docs):
                 docs.append(spans[i].document)
-        return {"evidence": [evidence_dict(spans[i]) for i in chosen], "documents": docs, "candidates": candidates}
+        return {"evidence": [evidence[i] for i in chosen], "documents": docs, "candidates": candidates}
 
     def _passages(self, query: str, spans: list[ExtractedAnswer], candidates: list[dict],
                   documents: list[Document]) -> dict[str, Any]:

@@ -33,7 +33,7 @@ import sys
 import time
 from pathlib import Path
 
-from rag.question_forms import CAPITALISED_SETS, CONTRAST
+from rag.question_forms import CAPITALISED_SETS, contrast_group
 
 # ------------------------------------------------------------------------------------- hyper-parameters
 STAGE = "all"  # prepare | mine | train | evaluate | calibrate | calibrate_tables | all
@@ -306,10 +306,10 @@ def _flip_contrast(question: str, context: str, rng: random.Random) -> str | Non
     ctx = {w.lower() for w in _WORD.findall(context)}
     for m in _WORD.finditer(question):
         word = m.group().lower()
-        group = CONTRAST.get(word)
-        if not group or word not in ctx or m.group()[0].isupper() != (group in CAPITALISED_SETS):
-            continue  # the paragraph's word (its topic); months/days capitalised ("may", "march": verbs), other
-            #           words lowercase (a capitalised "King" or "Secondary" is part of a name or title)
+        group = contrast_group(m.group())
+        if not group or word not in ctx or (group not in CAPITALISED_SETS and m.group()[0].isupper()):
+            continue  # the paragraph's word (its topic); besides months/days, lowercase only (a capitalised "King"
+            #           or "Secondary" in a question is part of a name or title)
         news = [w for w in group if w != word and w not in ctx]
         if news:
             new = rng.choice(news)
