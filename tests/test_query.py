@@ -211,3 +211,37 @@ class TestTransformersBackend:
             assert cited_ok / len(qs) >= 0.3
         finally:
             rag.update_settings(generator_backend="auto")
+
+
+SPEC_SHEET = """<html><head><title>AMR-600 specification sheet</title></head><body>
+<h1>AMR-600 autonomous mobile robot</h1>
+<p>The AMR-600 is the heavy-payload robot, launched in September 2024 to replace the AMR-500.</p>
+<table><tr><th>Specification</th><th>AMR-400</th><th>AMR-600</th></tr>
+<tr><td>Payload</td><td>400 kg</td><td>600 kg</td></tr>
+<tr><td>Top speed</td><td>1.5 m/s</td><td>1.2 m/s</td></tr>
+<tr><td>Battery runtime</td><td>10 hours</td><td>8 hours</td></tr></table></body></html>"""
+
+
+class TestNumberedNames:
+    """A question about a model the document has no figures for is declined, not answered with a sibling's cell."""
+
+    @pytest.fixture(scope="class")
+    def spec(self, tmp_path_factory: pytest.TempPathFactory) -> DocRAG:
+        folder = tmp_path_factory.mktemp("spec")
+        (folder / "amr.html").write_text(SPEC_SHEET)
+        d = DocRAG(home=folder / "home", extract_entities=False)
+        assert len(d.ingest([folder / "amr.html"]).ingested) == 1
+        yield d
+        d.close()
+
+    @pytest.mark.parametrize("question, cell", [("What is the payload of the AMR-400?", "400 kg"),
+                                                ("What is the top speed of the AMR-600?", "1.2 m/s")])
+    def test_the_named_model_gets_its_own_cell(self, spec: DocRAG, question: str, cell: str) -> None:
+        a = spec.ask(question, with_entities=False)
+        assert not a.declined and cell in a.text and a.evidence[0].text == cell, a.text
+
+    @pytest.mark.parametrize("question", ["What is the payload of the AMR-800?",
+                                          "What is the top speed of the AMR-500?"])
+    def test_a_model_without_figures_is_declined(self, spec: DocRAG, question: str) -> None:
+        a = spec.ask(question, with_entities=False)
+        assert a.declined and not a.citations, a.text

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from rag.question_forms import asks_for_passage, contradicts, contrast_words, passage_topic
+from rag.question_forms import asks_for_passage, contradicts, contrast_words, numbered_names, passage_topic
 
 
 @pytest.mark.parametrize("question", [
@@ -53,3 +53,25 @@ def test_contradicts_only_when_the_asked_word_is_missing_and_another_of_its_set_
     assert contradicts("What happened in May 1990?", "In June 1990 the treaty was signed.")
     assert not contradicts("Who may sign the treaty?", "In June 1990 the treaty was signed.")  # a verb, not May
     assert contrast_words("In may we march to the navy yard on Monday") == {"navy", "monday"}
+
+
+def test_numbered_names_are_models_periods_levels_and_years():
+    assert numbered_names("The AMR-600 replaced the AMR-500 in Q3 FY2023 (a P1 fix).") == {
+        ("amr", "amr600"), ("amr", "amr500"), ("q", "q3"), ("fy", "fy2023"), ("p", "p1")}
+    assert numbered_names("In 1990, and from 1916–20") == {("year", "1990"), ("year", "1916")}
+    # no capital in the letters, a decade, an amount, a decimal number, a count: none of them
+    assert numbered_names("an mp3 of the 1960s for $2015, 2,015 or 2015.5 units; 2015 km2") == {("year", "2015")}
+
+
+def test_contradicts_when_the_text_names_another_of_the_asked_kind_and_not_the_asked_one():
+    row = "Payload · AMR-400: 400 kg | AMR-600: 600 kg"
+    assert contradicts("What is the payload of the AMR-800?", row)
+    assert not contradicts("What is the payload of the AMR-600?", row)
+    assert not contradicts("What is the payload?", row)  # no numbered name asked
+    assert contradicts("What was revenue in 2023?", "Revenue was $4.1 million in 2022.")
+    assert not contradicts("What was revenue in 2023?", "Revenue rose from $4.1 million in 2022 to $5.3 million in 2023.")
+    assert not contradicts("What was revenue in 2023?", "Revenue was $5.3 million.")  # no year there: no conflict
+    # one of the asked names of a kind is enough ("from 1916 to 1920" of "during 1916-20")
+    assert not contradicts("Who played from 1916 to 1920?", "George Gipp was the star during 1916–20.")
+    assert contradicts("What were Q3 sales?", "Q2 sales were 12 units.")
+    assert not contradicts("What were Q3 sales?", "In 2023 sales were 12 units.")  # another kind: a year

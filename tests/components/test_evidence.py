@@ -301,3 +301,24 @@ def test_a_span_whose_sentence_names_another_of_the_asked_set_is_never_evidence(
     date = _answer(doc, "14 March 2025", 0.9)
     assert gate.run(query="When may the board approve it?", answers=[date])["evidence"]
     assert "evidence" not in gate.run(query="What was approved in May 2025?", answers=[date])
+
+
+def test_a_span_whose_sentence_names_another_model_or_year_than_asked_is_never_evidence():
+    """A numbered name of the question (a model, a quarter, a year) absent from the span's sentence while another
+    of its kind is there: the span answers another question, as a table row of the two other models does."""
+    row = Document(id="t1", content="AMR-600 specification\nPayload · AMR-400: 400 kg | AMR-600: 600 kg",
+                   meta={"source": "amr.html", "file_name": "amr.html", "element_types": ["Table"]})
+    start = row.content.index("600 kg")
+    line = row.content.index("Payload")
+    cell = ExtractedAnswer(query="q", score=0.9, data="600 kg", document=row,
+                           document_offset=ExtractedAnswer.Span(start, start + 6),
+                           meta={"margin": 1.0, "sentence_start": line, "sentence_end": len(row.content)})
+    gate = EvidenceGate(threshold=0.6)
+    assert "evidence" not in gate.run(query="What is the payload of the AMR-800?", answers=[cell])
+    assert gate.run(query="What is the payload of the AMR-600?", answers=[cell])["evidence"][0]["text"] == "600 kg"
+    report = Document(id="r1", content="Revenue was $4.1 million in 2022. Revenue was $5.3 million in 2023.",
+                      meta={"source": "q.pdf", "file_name": "q.pdf"})
+    old, new = _answer(report, "$4.1 million", 0.9), _answer(report, "$5.3 million", 0.7)
+    out = gate.run(query="What was revenue in 2023?", answers=[old, new])
+    assert [e["text"] for e in out["evidence"]] == ["$5.3 million"]
+    assert gate.run(query="What was revenue?", answers=[old, new])["evidence"][0]["text"] == "$4.1 million"
