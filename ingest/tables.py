@@ -226,6 +226,17 @@ def named_cells(cells: list[tuple[str, Span]], question: str) -> list[Span]:
         [span for _, span in cells]
 
 
+def _is_caption(first: str, lines: int) -> bool:
+    return not (CELL_SEP in first or ": " in first or lines == 1)
+
+
+def caption(text: str) -> str:
+    """The caption line of a table chunk ("In millions of CHF · January–June 2023"): its first line when that is
+    no row (neither ``header: value`` nor ``cell | cell``) and more lines follow; "" when it has none."""
+    lines = [ln for ln in text.split("\n") if ln.strip()]
+    return lines[0] if lines and _is_caption(lines[0], len(lines)) else ""
+
+
 def row_passages(text: str, question: str = "") -> list[RowPassage]:
     """How a reader reads a table chunk: each row with the table's caption, without the neighbouring rows'
     cells, its answer one of the row's cell values or its label. The caption is the chunk's first line when that
@@ -240,9 +251,8 @@ def row_passages(text: str, question: str = "") -> list[RowPassage]:
         pos += len(line) + 1
     if not lines:
         return [RowPassage([(0, len(text))], [(0, len(text))], (0, len(text)))]
-    first = text[lines[0][0]:lines[0][1]]
     head: list[Span] = []
-    if not (CELL_SEP in first or ": " in first or len(lines) == 1):
+    if _is_caption(text[lines[0][0]:lines[0][1]], len(lines)):
         head, lines = [lines[0]], lines[1:]
     out, labels = [], []
     for ln in lines:

@@ -69,13 +69,14 @@ def contrast_words(text: str) -> set[str]:
 # Names with a number: a model or part ("AMR-600", "DW-88"), a period ("Q3", "FY2023", "H1"), a level ("P1"), and
 # years (1500-2099). Two of one kind (same letters, or both years) name different things.
 _CODE = re.compile(r"\b([A-Za-z]*[A-Z][A-Za-z]*(?:-[A-Za-z]+)*)-?(\d+)\b")
-_YEAR = re.compile(r"(?<![\w.,'’$€£-])(1[5-9]\d\d|20\d\d)(?![\w%]|[.,]\d)")
+_YEAR = re.compile(r"(?<![\w.,'’$€£-])(?<!: )(1[5-9]\d\d|20\d\d)(?![\w%]|[.,]\d)")
 
 
 def numbered_names(text: str) -> set[tuple[str, str]]:
     """``(kind, name)`` for each numbered name of ``text``: ``("amr", "amr600")`` for "AMR-600", ``("q", "q3")``
     for "Q3", ``("year", "1990")`` for 1990. The letters must hold a capital ("Q3", not "mp3"); a decade ("1960s"),
-    an amount ("$2015", "2,015") or a number with a decimal part is no year."""
+    an amount ("$2015", "2,015"), a number with a decimal part or a table cell's value ("Sales: 1792") is no
+    year."""
     out = {(m.group(1).lower(), (m.group(1) + m.group(2)).lower().replace("-", "")) for m in _CODE.finditer(text)}
     return out | {("year", y) for y in _YEAR.findall(text)}
 

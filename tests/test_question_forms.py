@@ -61,6 +61,7 @@ def test_numbered_names_are_models_periods_levels_and_years():
     assert numbered_names("In 1990, and from 1916–20") == {("year", "1990"), ("year", "1916")}
     # no capital in the letters, a decade, an amount, a decimal number, a count: none of them
     assert numbered_names("an mp3 of the 1960s for $2015, 2,015 or 2015.5 units; 2015 km2") == {("year", "2015")}
+    assert numbered_names("Water · Sales: 1792 | 2023: 1999") == {("year", "2023")}  # a cell value is no year
 
 
 def test_contradicts_when_the_text_names_another_of_the_asked_kind_and_not_the_asked_one():

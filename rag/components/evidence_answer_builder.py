@@ -87,7 +87,9 @@ class EvidenceAnswerBuilder:
                                "evidence": passages, "candidates": candidates, "declined": False, "grounded": True,
                                "mode": "extractive", "confidence": max(e["score"] for e in passages), "raw": ""}}
         if no_answer is not None or not evidence:
-            best = candidates[0]["score"] if candidates else 0.0
+            # how sure the decline is: 1 - the best span that could have been the answer (not one whose sentence
+            # speaks of another thing than asked, which the gate marks ``contradicted``)
+            best = max((c["score"] for c in candidates if not c.get("contradicted")), default=0.0)
             return {"answer": {"query": query, "text": NO_ANSWER_TEXT, "citations": [], "evidence": [],
                                "candidates": candidates, "declined": True, "grounded": True, "mode": "declined",
                                "confidence": round(1.0 - best, 4), "raw": ""}}

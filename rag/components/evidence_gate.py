@@ -9,6 +9,7 @@ from typing import Any
 from haystack import Document, component
 from haystack.dataclasses import ExtractedAnswer
 
+from ingest.tables import caption, is_table_chunk
 from rag.components.extractive_reader import sentence_around, sentence_bounds
 from rag.components.question_condenser import content_words
 from rag.question_forms import asks_for_passage, contradicts, passage_topic
@@ -35,6 +36,15 @@ def evidence_dict(a: ExtractedAnswer) -> dict[str, Any]:
     start, end = (a.document_offset.start, a.document_offset.end) if a.document_offset else (0, 0)
     return _record(a.document, a.data or "", start, end, a.score, int(a.meta.get("sentence_start", start)),
                    int(a.meta.get("sentence_end", end)), a.meta.get("margin"), a.meta.get("rerank_score"))
+
+
+def _with_caption(doc: Document | None, sentence: str) -> str:
+    """What a span's sentence says, for :func:`rag.question_forms.contradicts`: a table row behind its table's
+    caption (:func:`ingest.tables.caption`), prose as it is."""
+    if doc is None or not is_table_chunk(doc.meta or {}):
+        return sentence
+    head = caption(doc.content or "")
+    return f"{head}\n{sentence}" if head and head != sentence else sentence
 
 
 def _stems(text: str) -> set[str]:
@@ -102,7 +112,8 @@ class EvidenceGate:
     - Besides the best span, a span is kept as evidence when it scores at least ``min_share`` of the best and
       comes from another place (at most ``max_evidence``).
     - A span whose sentence contradicts the question (:func:`rag.question_forms.contradicts`: "chief financial
-      officer" for a question about the chief executive) is never evidence.
+      officer" for a question about the chief executive; "AMR-400" for the AMR-800; a table row behind a caption
+      of January–June 2022 for 2023) is never evidence.
     - A question that asks what the documents say about something (:func:`rag.question_forms.asks_for_passage`)
       has no span answer: with ``passage_calibration`` (the reranker's, ``models/reranker/calibration.json``) it
       is answered by ``passages`` instead -- the sentence with most of the question's topic words in each of the
@@ -138,7 +149,13 @@ class EvidenceGate:
             return self._passages(query, spans, candidates, documents or [])
         # a span whose sentence has another word of a set the question asks one of (financial for executive, June
         # for May) answers another question (rag.question_forms.contradicts): it stays a candidate, never evidence
-        kept = [i for i, c in enumerate(candidates) if not contradicts(query, c["sentence"])]
+        # (a table row is judged with its table's caption, where the period often is: "January–June 2022")
+        kept = []
+        for i, (a, c) in enumerate(zip(spans, candidates)):
+            if contradicts(query, _with_caption(a.document, c["sentence"])):
+                c["contradicted"] = True  # no evidence, and no measure of how sure a decline is
+            else:
+                kept.append(i)
         spans, evidence = [spans[i] for i in kept], [candidates[i] for i in kept]
         if not spans or spans[0].score < cut:
             logger.info("Declined: best span probability %.3f < %.3f", spans[0].score if spans else 0.0, cut)

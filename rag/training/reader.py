@@ -776,6 +776,16 @@ def calibrate_tables(cfg: dict) -> dict:
     return data
 
 
+def _overrides(hp: dict) -> str:
+    """The ``--key=value`` arguments of a training run that differ from this module's defaults (where the run's
+    data, model and schedule are set: not the stage, folders or run name)."""
+    from rag.training.common import hyperparameters
+
+    defaults = hyperparameters(globals())
+    skip = {"stage", "run_name", "work_dir", "out_dir"}
+    return " ".join(f"--{k}={v}" for k, v in hp.items() if k in defaults and k not in skip and defaults[k] != v)
+
+
 def _card(cfg: dict, m: dict) -> str:
     info, r = m["train"], m["results"]
     t, c = r["compact"]["test"], r["compact"]["calibration"]
@@ -815,7 +825,8 @@ def _card(cfg: dict, m: dict) -> str:
         f"- Hardware: {info['hardware']}; versions {info['versions']}",
         f"- Time: {info['train_seconds']} s training, {info['total_seconds']} s in all",
         "- Command: `python -m rag.training.reader --stage=prepare` (CPU), `--stage=mine`, `--stage=train` "
-        "(GPU via the device tool), `--stage=evaluate` (CPU); `docrag train reader` runs all stages.", "",
+        "(GPU via the device tool), `--stage=evaluate` (CPU); `docrag train reader` runs all stages."
+        + (f" This run's training overrides: `{_overrides(hp)}`" if _overrides(hp) else ""), "",
         "## Results (int8 compact model, SQuAD 2.0, gold paragraph, official EM/F1)", "",
         "| set | EM | F1 | has-answer F1 | abstention acc. | answerable coverage | n |",
         "| --- | --- | --- | --- | --- | --- | --- |",

@@ -314,7 +314,11 @@ def test_a_span_whose_sentence_names_another_model_or_year_than_asked_is_never_e
                            document_offset=ExtractedAnswer.Span(start, start + 6),
                            meta={"margin": 1.0, "sentence_start": line, "sentence_end": len(row.content)})
     gate = EvidenceGate(threshold=0.6)
-    assert "evidence" not in gate.run(query="What is the payload of the AMR-800?", answers=[cell])
+    declined = gate.run(query="What is the payload of the AMR-800?", answers=[cell])
+    assert "evidence" not in declined and declined["candidates"][0]["contradicted"]
+    # the decline is sure: no span left could have been the answer (not 1 - 0.9 of the contradicted one)
+    answer = EvidenceAnswerBuilder().run(query="q", candidates=declined["candidates"], no_answer="q")["answer"]
+    assert answer["declined"] and answer["confidence"] == 1.0
     assert gate.run(query="What is the payload of the AMR-600?", answers=[cell])["evidence"][0]["text"] == "600 kg"
     report = Document(id="r1", content="Revenue was $4.1 million in 2022. Revenue was $5.3 million in 2023.",
                       meta={"source": "q.pdf", "file_name": "q.pdf"})
@@ -322,3 +326,24 @@ def test_a_span_whose_sentence_names_another_model_or_year_than_asked_is_never_e
     out = gate.run(query="What was revenue in 2023?", answers=[old, new])
     assert [e["text"] for e in out["evidence"]] == ["$5.3 million"]
     assert gate.run(query="What was revenue?", answers=[old, new])["evidence"][0]["text"] == "$4.1 million"
+
+
+def test_a_table_row_is_judged_with_its_caption():
+    """The period of a table is often in its caption, not in its rows: "Zone EUR · Sales (a): 9283" of the 2022
+    table is no answer to a question about 2023, and the cell values (9467, 1792) are no years."""
+    def row(cid: str, year: str, sales: str) -> ExtractedAnswer:
+        doc = Document(id=cid, content=f"In millions of CHF · January–June {year}\nZone EUR · Sales (a): {sales} | "
+                                       "Trading operating profit: 1373", meta={"source": "h.xlsx", "file_name": "h.xlsx",
+                                                                               "element_types": ["Table"]})
+        start, line = doc.content.index(sales), doc.content.index("Zone")
+        return ExtractedAnswer(query="q", score=0.9 if year == "2022" else 0.7, data=sales, document=doc,
+                               document_offset=ExtractedAnswer.Span(start, start + len(sales)),
+                               meta={"margin": 1.0, "sentence_start": line, "sentence_end": len(doc.content)})
+
+    old, new = row("t22", "2022", "9283"), row("t23", "2023", "9467")
+    gate = EvidenceGate(threshold=0.6)
+    out = gate.run(query="What were the sales of Zone EUR in January-June 2023?", answers=[old, new])
+    assert [e["text"] for e in out["evidence"]] == ["9467"]
+    assert [e["text"] for e in gate.run(query="What were the sales of Zone EUR in 2022?",
+                                        answers=[old, new])["evidence"]] == ["9283"]
+    assert gate.run(query="What were the sales of Zone EUR?", answers=[old, new])["evidence"][0]["text"] == "9283"

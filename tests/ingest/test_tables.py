@@ -2,6 +2,7 @@
 
 from ingest.tables import (
     TableContext,
+    caption,
     header_only,
     is_numeric,
     parse_rows,
@@ -13,6 +14,13 @@ from ingest.tables import (
 
 
 class TestTables:
+    def test_caption_is_a_first_line_that_is_no_row(self) -> None:
+        chunk = "In millions of CHF · January–June 2023\nZone EUR · Sales (a): 9467 | Trading operating profit: 1373"
+        assert caption(chunk) == "In millions of CHF · January–June 2023"
+        assert caption(chunk.split("\n", 1)[1]) == ""  # a row alone
+        assert caption("Zone EUR · Sales: 9467\nZone NA · Sales: 8000") == ""  # rows only
+        assert caption("A lone line") == ""
+
     def test_numeric_cells(self) -> None:
         assert all(is_numeric(c) for c in ["12,345", "-81", "(1.5)", "14.5%", "$3", "—"])
         assert not any(is_numeric(c) for c in ["Sales", "Q3 2022 sales", ""])
