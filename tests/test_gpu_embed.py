@@ -75,3 +75,13 @@ def test_tokenizer_processes_give_the_same_arrays_and_vectors_as_threads() -> No
     assert procs._pool is None and all(not w.is_alive() for w in workers)
     with pytest.raises(ValueError, match="tokenizer_processes"):
         FastEncoder(path, device="cpu", tokenizer_processes=-1)
+
+
+def test_the_gpu_bench_imports_without_haystack() -> None:
+    """The device machine that runs ``evals.gpu_bench`` has torch and sentence-transformers only."""
+    import subprocess
+    import sys
+
+    code = "import sys; sys.modules['haystack'] = None; import evals.gpu_bench, rag.gpu_embed; print('ok')"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr[-2000:]
