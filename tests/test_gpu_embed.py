@@ -83,5 +83,5 @@ def test_the_gpu_bench_imports_without_haystack() -> None:
     import sys
 
     code = "import sys; sys.modules['haystack'] = None; import evals.gpu_bench, rag.gpu_embed; print('ok')"
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    out = subprocess.run([sys.executable, "-c", code], check=False, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr[-2000:]
