@@ -47,6 +47,34 @@ def _with_caption(doc: Document | None, sentence: str) -> str:
     return f"{head}\n{sentence}" if head and head != sentence else sentence
 
 
+# A table's cells are no answer when two of its rows score within this share of each other at the top: the
+# reader cannot tell the rows apart ("What was revenue in Q3 2025?" of a segment table: Marinas 0.70, Ports 0.69,
+# where the total is in the prose beside it, 0.67). A paraphrased row ("How heavy is ...?" of Weight 0.84 and
+# Payload 0.76) stays an answer.
+AMBIGUOUS_ROW_SHARE = 0.95
+
+
+def _without_ambiguous_rows(spans: list[ExtractedAnswer], candidates: list[dict[str, Any]],
+                            kept: list[int]) -> list[int]:
+    """``kept`` (indices, best first) less every cell of a table chunk whose best kept cell has a rival in another
+    row of that chunk scoring at least :data:`AMBIGUOUS_ROW_SHARE` of it; those are marked ``ambiguous``.
+    Repeated while the best left is such a cell. A question that names its row reads that row alone
+    (:func:`ingest.tables.named_rows`), so this only concerns questions that name none."""
+    while kept:
+        top = kept[0]
+        doc = spans[top].document
+        if doc is None or not is_table_chunk(doc.meta or {}):
+            return kept
+        same = [i for i in kept if spans[i].document is not None and spans[i].document.id == doc.id]
+        floor = AMBIGUOUS_ROW_SHARE * spans[top].score
+        if len({candidates[i]["sentence_start"] for i in same if spans[i].score >= floor}) < 2:
+            return kept
+        for i in same:
+            candidates[i]["ambiguous"] = True
+        kept = [i for i in kept if i not in same]
+    return kept
+
+
 def _stems(text: str) -> set[str]:
     """The topic words of ``text`` (:func:`content_words`) by their first five letters, lowercased."""
     return {w.lower()[:5] for w in content_words(text)}
@@ -156,6 +184,7 @@ class EvidenceGate:
                 c["contradicted"] = True  # no evidence, and no measure of how sure a decline is
             else:
                 kept.append(i)
+        kept = _without_ambiguous_rows(spans, candidates, kept)
         spans, evidence = [spans[i] for i in kept], [candidates[i] for i in kept]
         if not spans or spans[0].score < cut:
             logger.info("Declined: best span probability %.3f < %.3f", spans[0].score if spans else 0.0, cut)

@@ -347,3 +347,31 @@ def test_a_table_row_is_judged_with_its_caption():
     assert [e["text"] for e in gate.run(query="What were the sales of Zone EUR in 2022?",
                                         answers=[old, new])["evidence"]] == ["9283"]
     assert gate.run(query="What were the sales of Zone EUR?", answers=[old, new])["evidence"][0]["text"] == "9283"
+
+
+def test_cells_of_rows_the_reader_cannot_tell_apart_are_no_evidence():
+    """Two rows of one table scoring alike at the top ("revenue in Q3 2025" of a segment table) are a coin flip:
+    every cell of that table leaves the evidence (marked ``ambiguous``), and the prose total beside it answers."""
+    table = Document(id="t1", content="Revenue by segment\nPorts · Q3 2025 revenue: $31.4 million\n"
+                                      "Marinas · Q3 2025 revenue: $12.9 million",
+                     meta={"source": "r.md", "file_name": "r.md", "element_types": ["Table"]})
+    prose = Document(id="p1", content="Revenue in Q3 2025 was $48.2 million.", meta={"source": "r.md"})
+
+    def cell(value: str, score: float) -> ExtractedAnswer:
+        start = table.content.index(value)
+        line = table.content.rindex("\n", 0, start) + 1
+        end = table.content.find("\n", start)
+        return ExtractedAnswer(query="q", score=score, data=value, document=table,
+                               document_offset=ExtractedAnswer.Span(start, start + len(value)),
+                               meta={"margin": 1.0, "sentence_start": line,
+                                     "sentence_end": len(table.content) if end < 0 else end})
+
+    total = _answer(prose, "$48.2 million", 0.67)
+    gate = EvidenceGate(threshold=0.5)
+    out = gate.run(query="What was revenue in Q3 2025?", answers=[cell("$12.9 million", 0.70),
+                                                                  cell("$31.4 million", 0.69), total])
+    assert [e["text"] for e in out["evidence"]] == ["$48.2 million"]
+    assert [c.get("ambiguous", False) for c in out["candidates"]] == [True, True, False]
+    # one row well ahead of the others ("How heavy is it?" of Weight 0.84, Payload 0.76): the cell answers
+    clear = gate.run(query="q", answers=[cell("$12.9 million", 0.84), cell("$31.4 million", 0.76), total])
+    assert clear["evidence"][0]["text"] == "$12.9 million"
