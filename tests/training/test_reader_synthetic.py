@@ -80,3 +80,13 @@ def test_contrast_kind_leaves_the_other_kinds_as_they_were():
     added = with_contrast[len(without):]
     assert [k for *_, k in added] == ["contrast"] * 3
     assert all("annual" not in q and q.startswith("Where was the ") for q, *_ in added)
+
+
+def test_the_model_card_names_the_overrides_a_run_was_trained_with():
+    from rag.training import reader
+    from rag.training.common import hyperparameters
+
+    hp = {**hyperparameters(vars(reader)), "stage": "train", "run_name": "contc", "base_copy": "models/reader",
+          "synth_tables": 15000, "lr": 3e-5}
+    assert reader._overrides(hp) == "--synth_tables=15000 --lr=3e-05 --base_copy=models/reader"
+    assert reader._overrides(hyperparameters(vars(reader))) == ""  # the defaults: nothing to name
