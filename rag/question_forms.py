@@ -99,6 +99,9 @@ def contradicts(question: str, text: str) -> bool:
     if any(w not in held and any(o in held for o in CONTRAST[w] if o != w) for w in asked):
         return True
     names, there = numbered_names(question), numbered_names(text)
+    years = sorted(int(n) for kind, n in names if kind == "year")
+    if len(years) >= 2 and any(k == "year" and years[0] <= int(n) <= years[-1] for k, n in there):
+        there = there | {("year", str(years[0]))}  # "between 1990 and 1995": a year inside the range is asked too
     kinds = {kind for kind, _ in names}
     return any(not any(n in there for n in names if n[0] == kind) and any(t[0] == kind for t in there)
                for kind in kinds)

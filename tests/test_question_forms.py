@@ -74,5 +74,8 @@ def test_contradicts_when_the_text_names_another_of_the_asked_kind_and_not_the_a
     assert not contradicts("What was revenue in 2023?", "Revenue was $5.3 million.")  # no year there: no conflict
     # one of the asked names of a kind is enough ("from 1916 to 1920" of "during 1916-20")
     assert not contradicts("Who played from 1916 to 1920?", "George Gipp was the star during 1916–20.")
+    # a year inside an asked range is asked too; one outside it is not
+    assert not contradicts("What happened between 1990 and 1995?", "In 1993 the treaty was signed.")
+    assert contradicts("What happened between 1990 and 1995?", "In 1997 the treaty was signed.")
     assert contradicts("What were Q3 sales?", "Q2 sales were 12 units.")
     assert not contradicts("What were Q3 sales?", "In 2023 sales were 12 units.")  # another kind: a year
