@@ -132,7 +132,13 @@ def _ints(v: str) -> list[int]:
     return [int(x) for x in str(v).split(",") if x]
 
 
-def bench_embed(cfg: dict[str, Any], model: str, chunks: list[str]) -> dict[str, Any]:
+def _nothing(_: dict[str, Any]) -> None:
+    pass
+
+
+def bench_embed(cfg: dict[str, Any], model: str, chunks: list[str],
+                checkpoint: Callable[[dict[str, Any]], None] = _nothing) -> dict[str, Any]:
+    """Embedding figures; ``checkpoint(out)`` is called with what is measured so far after each part."""
     import torch
     from sentence_transformers import SentenceTransformer
 
@@ -168,6 +174,7 @@ def bench_embed(cfg: dict[str, Any], model: str, chunks: list[str]) -> dict[str,
     st_bs = max(sweep, key=sweep.get)
     out["plain_st_batch_sweep"] = {"chunks": len(sweep_texts), "dtype": dtype, "per_s": sweep, "best": st_bs}
     logger.info("plain sentence-transformers %s sweep: %s (best %d)", dtype, sweep, st_bs)
+    checkpoint(out)
 
     enc = {bs: FastEncoder(model, device=device, dtype=dtype, max_length=cfg["max_length"], batch_size=bs,
                            tokenizer_threads=cfg["tokenizer_threads"], tokenizer_processes=cfg["tokenizer_processes"])
@@ -181,6 +188,7 @@ def bench_embed(cfg: dict[str, Any], model: str, chunks: list[str]) -> dict[str,
             e.close()
     out["fast_batch_sweep"] = {"chunks": len(sweep_texts), "dtype": dtype, "per_s": fsweep, "best": fast_bs}
     logger.info("fast path %s sweep: %s (best %d)", dtype, fsweep, fast_bs)
+    checkpoint(out)
 
     plain_emb = st_run(chunks, st_bs).float().cpu().numpy()
     fast_emb = fast.embed(chunks)
@@ -198,6 +206,8 @@ def bench_embed(cfg: dict[str, Any], model: str, chunks: list[str]) -> dict[str,
         row["speedup"] = round(row["fast"]["per_s"] / row["plain_st"]["per_s"], 2)
         sizes[str(n)] = row
         logger.info("%d chunks: plain %s/s, fast %s/s", n, row["plain_st"]["per_s"], row["fast"]["per_s"])
+        out["sizes"] = sizes
+        checkpoint(out)
     out["sizes"] = sizes
 
     # ceilings: the host (tokenise only) and the device (the model on batches already on the GPU)
@@ -237,7 +247,9 @@ def bench_embed(cfg: dict[str, Any], model: str, chunks: list[str]) -> dict[str,
     return out
 
 
-def bench_rerank(cfg: dict[str, Any], model: str, data: dict[str, Any]) -> dict[str, Any]:
+def bench_rerank(cfg: dict[str, Any], model: str, data: dict[str, Any],
+                 checkpoint: Callable[[dict[str, Any]], None] = _nothing) -> dict[str, Any]:
+    """Cross-encoder figures; ``checkpoint(out)`` is called with what is measured so far after each part."""
     import torch
     from sentence_transformers import CrossEncoder
 
@@ -269,6 +281,7 @@ def bench_rerank(cfg: dict[str, Any], model: str, data: dict[str, Any]) -> dict[
                        warm=lambda b=bs: ce_run(warm_pairs, b))["per_s"] for bs in _ints(cfg["ce_batch_sizes"])}
     ce_bs = max(sweep, key=sweep.get)
     out["plain_cross_encoder_batch_sweep"] = {"per_s": sweep, "best": ce_bs}
+    checkpoint(out)
     enc = {bs: FastEncoder(model, device=device, dtype=dtype, max_length=cfg["max_length"], batch_size=bs,
                            tokenizer_threads=cfg["tokenizer_threads"], tokenizer_processes=cfg["tokenizer_processes"],
                            kind="rerank")
@@ -281,6 +294,7 @@ def bench_rerank(cfg: dict[str, Any], model: str, data: dict[str, Any]) -> dict[
         if bs != fast_bs:
             e.close()
     out["fast_batch_sweep"] = {"per_s": fsweep, "best": fast_bs}
+    checkpoint(out)
     out["plain_cross_encoder"] = {**timed(lambda: ce_run(pairs, ce_bs), n, reps, device), "batch_size": ce_bs}
     out["fast"] = {**timed(lambda: fast.score(qs, ps), n, reps, device), "batch_size": fast_bs}
     out["speedup"] = round(out["fast"]["per_s"] / out["plain_cross_encoder"]["per_s"], 2)
@@ -332,8 +346,15 @@ def run(cfg: dict[str, Any]) -> dict[str, Any]:
                               "attention": attention_backend(device, cfg["dtype"]),
                               "data": {"counts": data.get("counts"), "chunk_size_words": data.get("chunk_size_words")},
                               "model_load_s": round(time.perf_counter() - t0, 2)}
-    result["embed"] = bench_embed(cfg, embedder, data["chunks"])
-    result["rerank"] = bench_rerank(cfg, reranker, data) if reranker else {}
+    def checkpoint(section: str) -> Callable[[dict[str, Any]], None]:
+        # what is measured so far goes to --out at once, marked partial: a call cut off by its time limit keeps it
+        def write(part: dict[str, Any]) -> None:
+            if cfg["out"]:
+                _write({**result, section: part, "partial": True}, cfg["out"])
+        return write
+
+    result["embed"] = bench_embed(cfg, embedder, data["chunks"], checkpoint("embed"))
+    result["rerank"] = bench_rerank(cfg, reranker, data, checkpoint("rerank")) if reranker else {}
     emb, rr = result["embed"], result["rerank"]
     result["summary"] = {
         "device": result["env"].get("gpu", device), "dtype": cfg["dtype"],
@@ -376,11 +397,16 @@ def main(argv: list[str] | None = None) -> int:
 
 def emit(result: dict[str, Any], out: str) -> None:
     """Print a bench result as JSON and write it to ``out`` when given."""
-    text = json.dumps(result, indent=2)
-    print(text)
+    print(json.dumps(result, indent=2))
     if out:
-        Path(out).parent.mkdir(parents=True, exist_ok=True)
-        Path(out).write_text(text + "\n")
+        _write(result, out)
+
+
+def _write(result: dict[str, Any], out: str) -> None:
+    Path(out).parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(out).with_suffix(".tmp")
+    tmp.write_text(json.dumps(result, indent=2) + "\n")
+    tmp.replace(out)
 
 
 if __name__ == "__main__":

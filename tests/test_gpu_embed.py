@@ -85,3 +85,34 @@ def test_the_gpu_bench_imports_without_haystack() -> None:
     code = "import sys; sys.modules['haystack'] = None; import evals.gpu_bench, rag.gpu_embed; print('ok')"
     out = subprocess.run([sys.executable, "-c", code], check=False, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr[-2000:]
+
+
+def test_the_gpu_bench_keeps_what_it_measured_when_cut_off(tmp_path, monkeypatch) -> None:
+    """A device call has a time limit: each measured part goes to --out at once, marked partial, and the whole
+    result replaces it at the end (a smoke run on the CPU with a few chunks)."""
+    import json
+
+    from evals import gpu_bench
+
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "minilm").symlink_to(models.resolve_embedder().path, target_is_directory=True)
+    (data / "chunks.json").write_text(json.dumps({"chunks": TEXTS[:4], "queries": ["revenue?"],
+                                                  "pairs": [[0, 1], [0, 2]], "counts": {"chunks": 4}}))
+    out = tmp_path / "bench.json"
+    args = ["--data", str(data), "--device", "cpu", "--reranker", "", "--sizes", "16", "--repeats", "1",
+            "--sweep-n", "16", "--st-batch-sizes", "8", "--fast-batch-sizes", "8", "--tokenizer-processes", "0",
+            "--out", str(out)]
+    assert gpu_bench.main(args) == 0
+    whole = json.loads(out.read_text())
+    assert "partial" not in whole and whole["embed"]["sizes"]["16"]["fast"]["per_s"] > 0
+
+    def cut_off(*_a, **_k):
+        raise TimeoutError("the call's time limit")
+
+    monkeypatch.setattr(gpu_bench, "bench_rerank", cut_off)
+    with pytest.raises(TimeoutError):
+        gpu_bench.main([*args[:5], "models/reranker", *args[6:]])
+    partial = json.loads(out.read_text())
+    assert partial["partial"] is True and partial["embed"]["sizes"]["16"]["fast"]["per_s"] > 0
+    assert "rerank" not in partial
