@@ -196,7 +196,8 @@ def bench_embed(cfg: dict[str, Any], model: str, chunks: list[str],
                                       f"fast_{dtype}": _cosines(fast_emb, ref)}
     out["cosine_fast_to_plain_st_same_dtype"] = _cosines(fast_emb, plain_emb)
 
-    sizes = {}
+    sizes: dict[str, Any] = {}
+    out["sizes"] = sizes  # filled size by size (a checkpoint after each)
     for n in _ints(cfg["sizes"]):
         items = texts(n)
         row = {"plain_st": {**timed(lambda i=items: st_run(i, st_bs), n, reps, device,
@@ -206,9 +207,7 @@ def bench_embed(cfg: dict[str, Any], model: str, chunks: list[str],
         row["speedup"] = round(row["fast"]["per_s"] / row["plain_st"]["per_s"], 2)
         sizes[str(n)] = row
         logger.info("%d chunks: plain %s/s, fast %s/s", n, row["plain_st"]["per_s"], row["fast"]["per_s"])
-        out["sizes"] = sizes
         checkpoint(out)
-    out["sizes"] = sizes
 
     # ceilings: the host (tokenise only) and the device (the model on batches already on the GPU)
     tok_texts = texts(max(_ints(cfg["sizes"])))

@@ -800,6 +800,7 @@ def _card(cfg: dict, m: dict) -> str:
     info, r = m["train"], m["results"]
     t, c = r["compact"]["test"], r["compact"]["calibration"]
     hp = info["hyperparameters"]
+    overrides = _overrides(hp)
     lines = [
         f"# {cfg['model_name']}: docrag's extractive reader", "",
         "BERT-style extractive QA (start/end logits, `[CLS]` = no answer) on the MiniLM-L6 encoder of the "
@@ -836,7 +837,7 @@ def _card(cfg: dict, m: dict) -> str:
         f"- Time: {info['train_seconds']} s training, {info['total_seconds']} s in all",
         "- Command: `python -m rag.training.reader --stage=prepare` (CPU), `--stage=mine`, `--stage=train` "
         "(GPU via the device tool), `--stage=evaluate` (CPU); `docrag train reader` runs all stages."
-        + (f" This run's training overrides: `{_overrides(hp)}`" if _overrides(hp) else ""), "",
+        + (f" This run's training overrides: `{overrides}`" if overrides else ""), "",
         "## Results (int8 compact model, SQuAD 2.0, gold paragraph, official EM/F1)", "",
         "| set | EM | F1 | has-answer F1 | abstention acc. | answerable coverage | n |",
         "| --- | --- | --- | --- | --- | --- | --- |",

@@ -65,6 +65,18 @@ def _answer(doc: Document, text: str, score: float) -> ExtractedAnswer:
                            meta={"margin": 1.0, "sentence_start": s, "sentence_end": e})
 
 
+def _cell(doc: Document, value: str, score: float) -> ExtractedAnswer:
+    """``value`` read as a cell of a table chunk: its row line is the span's sentence, as the
+    reader reads a table row by row."""
+    start = doc.content.index(value)
+    line = doc.content.rfind("\n", 0, start) + 1
+    end = doc.content.find("\n", start)
+    return ExtractedAnswer(query="q", score=score, data=value, document=doc,
+                           document_offset=ExtractedAnswer.Span(start, start + len(value)),
+                           meta={"margin": 1.0, "sentence_start": line,
+                                 "sentence_end": len(doc.content) if end < 0 else end})
+
+
 DOC = Document(id="c1", content="Intro line. The memo says 20,000 bottles were delivered on May 5. Other text.",
                meta={"source": "memo.pdf", "file_name": "memo.pdf", "page_number": 2})
 
@@ -308,11 +320,7 @@ def test_a_span_whose_sentence_names_another_model_or_year_than_asked_is_never_e
     of its kind is there: the span answers another question, as a table row of the two other models does."""
     row = Document(id="t1", content="AMR-600 specification\nPayload · AMR-400: 400 kg | AMR-600: 600 kg",
                    meta={"source": "amr.html", "file_name": "amr.html", "element_types": ["Table"]})
-    start = row.content.index("600 kg")
-    line = row.content.index("Payload")
-    cell = ExtractedAnswer(query="q", score=0.9, data="600 kg", document=row,
-                           document_offset=ExtractedAnswer.Span(start, start + 6),
-                           meta={"margin": 1.0, "sentence_start": line, "sentence_end": len(row.content)})
+    cell = _cell(row, "600 kg", 0.9)
     gate = EvidenceGate(threshold=0.6)
     declined = gate.run(query="What is the payload of the AMR-800?", answers=[cell])
     assert "evidence" not in declined and declined["candidates"][0]["contradicted"]
@@ -335,10 +343,7 @@ def test_a_table_row_is_judged_with_its_caption():
         doc = Document(id=cid, content=f"In millions of CHF · January–June {year}\nZone EUR · Sales (a): {sales} | "
                                        "Trading operating profit: 1373", meta={"source": "h.xlsx", "file_name": "h.xlsx",
                                                                                "element_types": ["Table"]})
-        start, line = doc.content.index(sales), doc.content.index("Zone")
-        return ExtractedAnswer(query="q", score=0.9 if year == "2022" else 0.7, data=sales, document=doc,
-                               document_offset=ExtractedAnswer.Span(start, start + len(sales)),
-                               meta={"margin": 1.0, "sentence_start": line, "sentence_end": len(doc.content)})
+        return _cell(doc, sales, 0.9 if year == "2022" else 0.7)
 
     old, new = row("t22", "2022", "9283"), row("t23", "2023", "9467")
     gate = EvidenceGate(threshold=0.6)
@@ -358,13 +363,7 @@ def test_cells_of_rows_the_reader_cannot_tell_apart_are_no_evidence():
     prose = Document(id="p1", content="Revenue in Q3 2025 was $48.2 million.", meta={"source": "r.md"})
 
     def cell(value: str, score: float) -> ExtractedAnswer:
-        start = table.content.index(value)
-        line = table.content.rindex("\n", 0, start) + 1
-        end = table.content.find("\n", start)
-        return ExtractedAnswer(query="q", score=score, data=value, document=table,
-                               document_offset=ExtractedAnswer.Span(start, start + len(value)),
-                               meta={"margin": 1.0, "sentence_start": line,
-                                     "sentence_end": len(table.content) if end < 0 else end})
+        return _cell(table, value, score)
 
     total = _answer(prose, "$48.2 million", 0.67)
     gate = EvidenceGate(threshold=0.5)
