@@ -10,7 +10,8 @@ on a bare CUDA box. The model, its pooling and normalisation are sentence-transf
    ``tokenizer_processes``, in that many worker processes started once, one single-threaded tokenizer each: reading
    the ids out of the encodings is Python work under one GIL, which threads cannot spread over the cores.
 2. **Host/device overlap**: a producer thread tokenises the next wave and packs length-sorted batches into
-   pinned memory while the GPU runs earlier ones; copies are ``non_blocking``; results stay on the GPU until
+   pinned memory while the GPU runs earlier ones (the first wave is one batch and each next one twice the size
+   before it, up to ``wave``, so the GPU starts early: :func:`wave_bounds`); copies are ``non_blocking``; results stay on the GPU until
    one final copy (``encode`` synchronises on every batch to move it to the host).
 
 Length sorting is the same as ``encode``'s (one argsort per wave). Unpadded (varlen) attention needs
@@ -72,6 +73,17 @@ class _Tokens:
 
         return cls(np.concatenate([pad(p.ids) for p in parts]), np.concatenate([p.lengths for p in parts]),
                    np.concatenate([pad(p.type_ids) for p in parts]))
+
+
+def wave_bounds(n: int, wave: int, first: int) -> list[tuple[int, int]]:
+    """(start, end) of each wave over ``n`` texts: the first is ``first`` texts (one batch), each next one twice
+    the one before, up to ``wave``. The GPU starts after one batch is tokenised instead of a whole wave (at 10k
+    texts, one 16k wave left nothing to overlap); the waves after it are large, as the tokenizer pool wants."""
+    out, s0, size = [], 0, max(1, min(first, wave))
+    while s0 < n:
+        out.append((s0, min(n, s0 + size)))
+        s0, size = s0 + size, min(wave, size * 2)
+    return out
 
 
 def _encode_arrays(backend: Any, texts: list[str], pairs: list[str] | None) -> _Tokens:
@@ -241,22 +253,23 @@ class FastEncoder:
         import torch
 
         pin = self.device.startswith("cuda")
-        starts = list(range(0, len(texts), wave))
+        bounds = wave_bounds(len(texts), wave, self.batch_size)
         ahead = ThreadPoolExecutor(1)  # tokenises wave k+1 while wave k is packed and consumed
 
-        def submit(s0: int) -> Any:
-            return ahead.submit(self.tokenize, texts[s0:s0 + wave], pairs[s0:s0 + wave] if pairs else None)
+        def submit(span: tuple[int, int]) -> Any:
+            s0, e0 = span
+            return ahead.submit(self.tokenize, texts[s0:e0], pairs[s0:e0] if pairs else None)
 
         def tensor(a: np.ndarray) -> Any:
             t = torch.from_numpy(np.ascontiguousarray(a))
             return t.pin_memory() if pin else t
 
-        future = submit(starts[0]) if starts else None
+        future = submit(bounds[0]) if bounds else None
         try:
-            for i, start in enumerate(starts):
+            for i, (start, _) in enumerate(bounds):
                 tok = future.result()
-                if i + 1 < len(starts):
-                    future = submit(starts[i + 1])
+                if i + 1 < len(bounds):
+                    future = submit(bounds[i + 1])
                 order = np.argsort(-tok.lengths, kind="stable")  # longest first, as encode does
                 for b in range(0, len(order), self.batch_size):
                     sel = order[b:b + self.batch_size]

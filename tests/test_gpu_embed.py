@@ -116,3 +116,15 @@ def test_the_gpu_bench_keeps_what_it_measured_when_cut_off(tmp_path, monkeypatch
     partial = json.loads(out.read_text())
     assert partial["partial"] is True and partial["embed"]["sizes"]["16"]["fast"]["per_s"] > 0
     assert "rerank" not in partial
+
+
+def test_waves_start_with_one_batch_and_double_up_to_the_wave_size() -> None:
+    from rag.gpu_embed import wave_bounds
+
+    assert wave_bounds(0, 16384, 1024) == []
+    assert wave_bounds(10_000, 16384, 1024) == [(0, 1024), (1024, 3072), (3072, 7168), (7168, 10_000)]
+    spans = wave_bounds(100_000, 16384, 1024)
+    assert [e - s for s, e in spans][:6] == [1024, 2048, 4096, 8192, 16384, 16384]
+    assert spans[0][0] == 0 and spans[-1][1] == 100_000
+    assert all(a[1] == b[0] for a, b in zip(spans, spans[1:]))  # contiguous, nothing skipped or repeated
+    assert wave_bounds(5, 4, 8) == [(0, 4), (4, 5)]  # a first batch larger than the wave is cut to the wave
