@@ -42,6 +42,28 @@ def split_sentences(text: str) -> list[tuple[int, str]]:
     return out
 
 
+_NO_CUT = re.compile(r"\b(?:v|vs|cf|al|ca|approx|fig|no|nos|vol|pp?|ch|art|sec|ed|eds)\.$", re.IGNORECASE)
+
+
+def first_sentence_end(text: str, start: int, end: int) -> int:
+    """Where the span ``text[start:end]`` ends once cut at the first sentence end inside it.
+
+    A reader trained on one-phrase answers sometimes runs on past its answer's sentence ("$75. 3. Security
+    deposit" for the late fee): the span is cut after the first sentence's last word, without its full stop,
+    when that part has at least two word characters and the cut is no abbreviation ("FCC v. Pacifica").
+    """
+    parts = split_sentences(text[start:end])
+    if len(parts) < 2:
+        return end
+    off, first = parts[0]
+    if _NO_CUT.search(first) or len(re.findall(r"\w", first)) < 2:
+        return end
+    cut = start + off + len(first)
+    while cut > start and text[cut - 1] in ".!?;:, \t\n":
+        cut -= 1
+    return cut
+
+
 # a sentence written to an AI assistant rather than to the document's reader: hidden instructions in a document
 _TO_ASSISTANT = re.compile(
     r"\b(?:ignore|disregard|forget|override)\b[^.\n]{0,30}\b(?:previous|prior|above|all|any|your)\b[^.\n]{0,15}"

@@ -12,7 +12,7 @@ from haystack.dataclasses import ExtractedAnswer
 from ingest.tables import RowPassage, is_table_chunk, row_passages
 from rag.models import check_dtype
 from rag.span_decode import Calibrator, window_spans
-from rag.text import addresses_the_assistant
+from rag.text import addresses_the_assistant, first_sentence_end
 
 logger = logging.getLogger(__name__)
 
@@ -203,6 +203,8 @@ class ExtractiveReader:
                 where = row.locate(sp.start, sp.end) if row is not None else (sp.start, sp.end)
                 if where is None or (row is not None and not row.answerable(where)):
                     continue  # across two pieces or two cells: no quote of the chunk
+                if row is None:  # prose: the answer ends with its sentence
+                    where = (where[0], first_sentence_end(texts[di], where[0], where[1]))
                 cands.append((sp.margin if row is None else self._in_prose_units(sp.margin), di, where[0], where[1],
                               row, sp))
         cands.sort(key=lambda c: -c[0])

@@ -374,3 +374,30 @@ def test_cells_of_rows_the_reader_cannot_tell_apart_are_no_evidence():
     # one row well ahead of the others ("How heavy is it?" of Weight 0.84, Payload 0.76): the cell answers
     clear = gate.run(query="q", answers=[cell("$12.9 million", 0.84), cell("$31.4 million", 0.76), total])
     assert clear["evidence"][0]["text"] == "$12.9 million"
+
+
+@pytest.mark.parametrize(("text", "span", "expected"), [
+    ("incurs a late fee of $75. 3. Security deposit. The", "$75. 3. Security deposit", "$75"),
+    ("He ignored the warning. Disappointed, he left.", "ignored the warning. Disappointed", "ignored the warning"),
+    ("the 1978 case of FCC v. Pacifica Foundation", "FCC v. Pacifica Foundation", "FCC v. Pacifica Foundation"),
+    ("along the St. Lawrence and Mississippi", "St. Lawrence and Mississippi", "St. Lawrence and Mississippi"),
+    ("see 2. Rent. The rent is due", "2. Rent. The rent", "2. Rent. The rent"),  # "2" alone says nothing: kept
+    ("a plain answer here", "plain answer", "plain answer")])
+def test_a_span_is_cut_at_the_first_sentence_end_inside_it(text: str, span: str, expected: str) -> None:
+    from rag.text import first_sentence_end
+
+    start = text.index(span)
+    assert text[start:first_sentence_end(text, start, start + len(span))] == expected
+
+
+def test_the_reader_answer_ends_with_its_sentence(shipped_reader) -> None:
+    """Paragraphs a PDF's text layer joins with spaces: the shipped reader ran "$75" on into the next clause's
+    heading ("$75. 3. Security deposit"); the answer and its quote now stop at the sentence's end."""
+    text = ("2. Rent. The monthly rent is $2,450, due on the first day of each month. Rent paid after the fifth day "
+            "of the month incurs a late fee of $75. 3. Security deposit. The Tenant pays a security deposit of $3,000 "
+            "before moving in.")
+    best = shipped_reader.run(query="What is the late fee?", documents=[Document(id="l", content=text, score=1.0)])
+    answer = best["answers"][0]
+    assert answer.data == "$75"
+    assert text[answer.document_offset.start:answer.document_offset.end] == "$75"
+    assert answer.context == "Rent paid after the fifth day of the month incurs a late fee of $75."
