@@ -105,3 +105,28 @@ def contradicts(question: str, text: str) -> bool:
     kinds = {kind for kind, _ in names}
     return any(not any(n in there for n in names if n[0] == kind) and any(t[0] == kind for t in there)
                for kind in kinds)
+
+
+# a defined term in parentheses after a party's name: "Maria Delgado (the Tenant)", '(the "Company")', "(hereinafter
+# the Buyer)"; one to three capitalised words, never an acronym ("(NHS)", "(PCB)")
+_DEFINED = re.compile(r"\(\s*(?:hereinafter\s+(?:called\s+|referred\s+to\s+as\s+)?)?(?:the\s+)?[\"“‘']?"
+                      r"([A-Z][a-z][a-z-]*(?:\s+[A-Z][a-z][a-z-]*){0,2})[\"”’']?\s*\)")
+
+
+def defined_as_another(question: str, sentence: str, span_end: int) -> bool:
+    """True when the span ending at ``span_end`` of ``sentence`` is introduced as one defined term while the question
+    asks for another defined term of the same sentence: "Who is the landlord?" of "... between Northgate Properties
+    LLC (the Landlord) and Maria Delgado (the Tenant)", span "Maria Delgado". Contracts name their parties this way,
+    and a reader trained on encyclopedia prose takes either name."""
+    terms = [(m.start(), m.group(1)) for m in _DEFINED.finditer(sentence)]
+    if len(terms) < 2:
+        return False
+    own = next((t for s, t in terms if s >= span_end and not sentence[span_end:s].strip(" ,")), None)
+    if own is None:
+        return False
+    asked = {w.lower() for w in _LETTERS.findall(question)}
+
+    def named(term: str) -> bool:
+        return all(w.lower() in asked for w in _LETTERS.findall(term))
+
+    return not named(own) and any(named(t) for _, t in terms if t.lower() != own.lower())

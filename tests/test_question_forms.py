@@ -79,3 +79,17 @@ def test_contradicts_when_the_text_names_another_of_the_asked_kind_and_not_the_a
     assert contradicts("What happened between 1990 and 1995?", "In 1997 the treaty was signed.")
     assert contradicts("What were Q3 sales?", "Q2 sales were 12 units.")
     assert not contradicts("What were Q3 sales?", "In 2023 sales were 12 units.")  # another kind: a year
+
+
+def test_defined_as_another_needs_a_party_term_after_the_span_and_another_asked() -> None:
+    from rag.question_forms import defined_as_another
+
+    s = "The agreement between Acme GmbH (the \"Seller\") and Bolt Ltd (the \"Buyer\") takes effect on 1 May."
+    end = s.index("Bolt Ltd") + len("Bolt Ltd")
+    assert defined_as_another("Who is the seller?", s, end)
+    assert not defined_as_another("Who is the buyer?", s, end)
+    assert not defined_as_another("Who is the seller?", s, s.index("Acme GmbH") + len("Acme GmbH"))
+    assert not defined_as_another("When does it take effect?", s, s.index("1 May") + len("1 May"))
+    # acronyms are no parties: "(NHS)" after a name, another acronym asked
+    nhs = "The National Institute for Health and Care Excellence (NICE) decides what the National Health Service (NHS) pays."
+    assert not defined_as_another("What does NICE decide for the NHS?", nhs, nhs.index("Excellence") + len("Excellence"))

@@ -12,7 +12,7 @@ from haystack.dataclasses import ExtractedAnswer
 from ingest.tables import caption, is_table_chunk
 from rag.components.extractive_reader import sentence_around, sentence_bounds
 from rag.components.question_condenser import content_words
-from rag.question_forms import asks_for_passage, contradicts, passage_topic
+from rag.question_forms import asks_for_passage, contradicts, defined_as_another, passage_topic
 from rag.span_decode import Calibrator
 from rag.text import addresses_the_assistant
 
@@ -177,10 +177,12 @@ class EvidenceGate:
             return self._passages(query, spans, candidates, documents or [])
         # a span whose sentence has another word of a set the question asks one of (financial for executive, June
         # for May) answers another question (rag.question_forms.contradicts): it stays a candidate, never evidence
-        # (a table row is judged with its table's caption, where the period often is: "January–June 2022")
+        # (a table row is judged with its table's caption, where the period often is: "January–June 2022"); so does a
+        # span introduced as one party when the question asks for another ("Maria Delgado (the Tenant)" for the landlord)
         kept = []
         for i, (a, c) in enumerate(zip(spans, candidates)):
-            if contradicts(query, _with_caption(a.document, c["sentence"])):
+            if contradicts(query, _with_caption(a.document, c["sentence"])) or defined_as_another(
+                    query, c["sentence"], c["end"] - c["sentence_start"]):
                 c["contradicted"] = True  # no evidence, and no measure of how sure a decline is
             else:
                 kept.append(i)

@@ -401,3 +401,17 @@ def test_the_reader_answer_ends_with_its_sentence(shipped_reader) -> None:
     assert answer.data == "$75"
     assert text[answer.document_offset.start:answer.document_offset.end] == "$75"
     assert answer.context == "Rent paid after the fifth day of the month incurs a late fee of $75."
+
+
+def test_a_party_defined_as_another_than_the_asked_one_is_never_evidence():
+    doc = Document(id="l1", content="This Residential Lease Agreement is made on March 3, 2026 between Northgate "
+                                    "Properties LLC (the Landlord) and Maria Delgado (the Tenant) for the apartment.",
+                   meta={"source": "lease.pdf", "file_name": "lease.pdf"})
+    tenant, landlord = _answer(doc, "Maria Delgado", 0.5), _answer(doc, "Northgate Properties LLC", 0.4)
+    gate = EvidenceGate(threshold=0.3)
+    out = gate.run(query="Who is the landlord?", answers=[tenant, landlord])
+    assert [e["text"] for e in out["evidence"]] == ["Northgate Properties LLC"]
+    assert out["candidates"][0]["contradicted"]
+    assert "evidence" not in gate.run(query="Who is the landlord?", answers=[tenant])
+    assert gate.run(query="Who is the tenant?", answers=[tenant])["evidence"][0]["text"] == "Maria Delgado"
+    assert gate.run(query="Who signed the lease?", answers=[tenant])["evidence"]  # no party asked: untouched
