@@ -119,6 +119,8 @@ def test_the_gpu_bench_keeps_what_it_measured_when_cut_off(tmp_path, monkeypatch
 
 
 def test_waves_start_with_one_batch_and_double_up_to_the_wave_size() -> None:
+    from itertools import pairwise
+
     from rag.gpu_embed import wave_bounds
 
     assert wave_bounds(0, 16384, 1024) == []
@@ -126,5 +128,5 @@ def test_waves_start_with_one_batch_and_double_up_to_the_wave_size() -> None:
     spans = wave_bounds(100_000, 16384, 1024)
     assert [e - s for s, e in spans][:6] == [1024, 2048, 4096, 8192, 16384, 16384]
     assert spans[0][0] == 0 and spans[-1][1] == 100_000
-    assert all(a[1] == b[0] for a, b in zip(spans, spans[1:]))  # contiguous, nothing skipped or repeated
+    assert all(a[1] == b[0] for a, b in pairwise(spans))  # contiguous, nothing skipped or repeated
     assert wave_bounds(5, 4, 8) == [(0, 4), (4, 5)]  # a first batch larger than the wave is cut to the wave
