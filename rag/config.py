@@ -123,6 +123,10 @@ class Settings(BaseModel):
         default=None, ge=0.0, le=1.0, description="Decline below this calibrated answer probability; None = the "
         "threshold calibrated with the shipped reader (models/reader/calibration.json).")
     reader_top_k: int = Field(default=5, ge=1, le=50, description="Reranked chunks the reader reads.")
+    reader_sentence_switch: float = Field(
+        default=2.0, ge=0.0, le=20.0, description="The reader's best prose span moves to the best span of another "
+        "sentence of its window holding more of the question's content words when that span's margin is at most this "
+        "much lower (0 = never); chosen on the calibration articles (rag.components.extractive_reader).")
     passage_answers: bool = Field(
         default=True, description="Answer a question about what the documents say (\"What does the memo say about "
         "X?\") with the sentences of the chunks the reranker is sure it is about (calibrated, models/reranker/"

@@ -276,7 +276,8 @@ def reader_component(settings: Settings) -> Any:
     runtime = _runtime(settings, "reader", resolved)
     return ExtractiveReader(model=runtime.path, device=models.resolve_device(settings.device), top_k=3,
                             calibration=models.reader_calibration(settings.reader), dtype=runtime.dtype or "fp32",
-                            table_calibration=models.reader_calibration(settings.reader, "table_rows"))
+                            table_calibration=models.reader_calibration(settings.reader, "table_rows"),
+                            sentence_switch=settings.reader_sentence_switch)
 
 
 def build_prompt_builder(evidence: bool = False) -> ChatPromptBuilder:

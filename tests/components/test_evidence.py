@@ -415,3 +415,30 @@ def test_a_party_defined_as_another_than_the_asked_one_is_never_evidence():
     assert "evidence" not in gate.run(query="Who is the landlord?", answers=[tenant])
     assert gate.run(query="Who is the tenant?", answers=[tenant])["evidence"][0]["text"] == "Maria Delgado"
     assert gate.run(query="Who signed the lease?", answers=[tenant])["evidence"]  # no party asked: untouched
+
+
+def test_the_best_span_moves_to_the_sentence_holding_the_question_words(shipped_reader) -> None:
+    """The shipped reader answered "Which port is used for metrics?" with the web interface's port, from a sentence
+    without "metrics"; it moves to the best span of the sentence that has it, keeping its probability (and so the
+    answer/decline decision). With ``sentence_switch=0`` the reader's own best stays."""
+    from rag.components.extractive_reader import ExtractiveReader
+
+    text = ("Install\nDownload the package and run sudo ./install.sh. The installer creates a system user named tessera "
+            "and a service called tessera-server.\nPorts\nThe web interface listens on port 8443 (HTTPS). The internal "
+            "API uses port 9090, and metrics are exported on port 9464.\nUpgrading\nUpgrades from 4.0 and 4.1 are "
+            "supported directly. From 3.x, upgrade to 4.0 first. Back up the database before every upgrade.")
+    doc = Document(id="i", content=text, score=1.0)
+    q = "Which port is used for metrics?"
+    moved = shipped_reader.run(query=q, documents=[doc])["answers"][0]
+    assert "metrics" in moved.context and "8443" not in moved.data
+    assert text[moved.document_offset.start:moved.document_offset.end] == moved.data
+    assert text[slice(*moved.meta["moved_from"])].endswith("8443")
+    still = ExtractiveReader.from_dict({**shipped_reader.to_dict(), "init_parameters": {
+        **shipped_reader.to_dict()["init_parameters"], "sentence_switch": 0.0}})
+    still._model, still._tokenizer = shipped_reader._model, shipped_reader._tokenizer
+    kept = still.run(query=q, documents=[doc])["answers"][0]
+    assert kept.data.endswith("8443") and "moved_from" not in kept.meta
+    assert kept.score == moved.score  # the same probability: only the span changed
+    # a question whose words are all in the best span's sentence: untouched
+    web = shipped_reader.run(query="Which port does the web interface use?", documents=[doc])["answers"][0]
+    assert web.data.endswith("8443") and "moved_from" not in web.meta
