@@ -226,16 +226,21 @@ class ExtractiveReader:
             (di, row) for di, d in enumerate(docs)
             for row in (row_passages(texts[di], query) if is_table_chunk(d.meta) else [None])]
         enc, starts, ends = self._windows(query, [row.text(texts[di]) if row else texts[di] for di, row in passages])
-        cands: list[tuple[float, int, int, int, RowPassage | None, Any]] = []  # margin, doc, start, end, table row
+        def window(f: int) -> tuple[Any, Any, list[tuple[int, int]], Any]:
+            """Start and end logits, token offsets and context mask of window ``f``."""
+            return (np.array(starts[f]), np.array(ends[f]), enc["offset_mapping"][f].tolist(),
+                    np.array([sid == 1 for sid in enc.sequence_ids(f)]))
+
+        # margin, doc, start, end, table row, span, window
+        cands: list[tuple[float, int, int, int, RowPassage | None, Any, int]] = []
         for f, pi in enumerate(enc["overflow_to_sample_mapping"].tolist()):
             di, row = passages[pi]
-            offsets = enc["offset_mapping"][f].tolist()
-            mask = np.array([sid == 1 for sid in enc.sequence_ids(f)])
+            start_logits, end_logits, offsets, mask = window(f)
             if row is not None:  # a table row: the answer is a cell value or the row label, not a header or caption
                 at = [row.locate(a, b) for a, b in offsets]
                 mask &= np.array([w is not None and row.answerable(w) for w in at])
-            for sp in window_spans(np.array(starts[f]), np.array(ends[f]), offsets, mask,
-                                   self.max_answer_tokens, self.spans_per_window):
+            for sp in window_spans(start_logits, end_logits, offsets, mask, self.max_answer_tokens,
+                                   self.spans_per_window):
                 where = row.locate(sp.start, sp.end) if row is not None else (sp.start, sp.end)
                 if where is None or (row is not None and not row.answerable(where)):
                     continue  # across two pieces or two cells: no quote of the chunk
@@ -246,9 +251,8 @@ class ExtractiveReader:
         cands.sort(key=lambda c: -c[0])
         moved: dict[tuple, list[int]] = {}  # (doc, start, end) of the best span moved to another sentence -> its own
         if cands and cands[0][4] is None and self.sentence_switch > 0:
-            top, f = cands[0], cands[0][6]
-            cands[0] = self._switch(query, texts[top[1]], top, np.array(starts[f]), np.array(ends[f]),
-                                    enc["offset_mapping"][f].tolist(), np.array([sid == 1 for sid in enc.sequence_ids(f)]))
+            top = cands[0]
+            cands[0] = self._switch(query, texts[top[1]], top, *window(top[6]))
             if cands[0] is not top:
                 moved[cands[0][1:4]] = list(top[2:4])
         answers: list[ExtractedAnswer] = []
