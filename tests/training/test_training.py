@@ -112,6 +112,50 @@ class TestRerankerDeviceSubset:
         assert "pos two" in tok.decode(enc["input_ids"][3])
 
 
+class TestRerankerStudent:
+    """A shallower reranker distilled from the shipped one (``--keep_layers``, ``--distill``)."""
+
+    def test_keep_layers_parses_and_bounds(self):
+        from rag.training.reranker import keep_layers
+
+        assert keep_layers("1, 0,1", 6) == [0, 1]
+        for bad in ("", "6", "-1,0"):
+            with pytest.raises(ValueError, match="keep_layers"):
+                keep_layers(bad, 6)
+
+    def test_group_loss_adds_the_teacher_term_only_when_it_disagrees(self):
+        import torch
+
+        from rag.training.reranker import group_loss
+
+        s = torch.tensor([[2.0, 0.0, -1.0], [0.5, 1.0, 0.0]])
+        ce = group_loss(s, None, 1.0, 1.0)
+        assert torch.isclose(ce, torch.nn.functional.cross_entropy(s, torch.zeros(2, dtype=torch.long)))
+        assert torch.isclose(group_loss(s, s.clone(), 1.0, 2.0), ce, atol=1e-6)  # KL(p || p) = 0
+        far = torch.tensor([[-3.0, 3.0, 0.0], [3.0, -3.0, 0.0]])
+        assert group_loss(s, far, 0.5, 1.0) > ce + 0.5
+
+    @pytest.mark.skipif(not (RERANKER_DIR / "model.int8.safetensors").is_file(), reason="no shipped reranker")
+    def test_student_keeps_the_named_layers_and_the_teacher_stays_whole(self, tmp_path):
+        import torch
+
+        from rag.training.reranker import _init_model
+
+        cfg = {"init_model": str(RERANKER_DIR), "max_length": 64, "distill": 1.0, "keep_layers": "0,1"}
+        ce, model, tok, start, teacher = _init_model(cfg, tmp_path, "cpu")
+        assert model.config.num_hidden_layers == 2 and len(model.base_model.encoder.layer) == 2
+        assert len(teacher.base_model.encoder.layer) == 6 and not teacher.training
+        assert not any(p.requires_grad for p in teacher.parameters())
+        # the kept layers are the teacher's own weights (copied, not shared)
+        w_s = model.base_model.encoder.layer[1].attention.self.query.weight
+        w_t = teacher.base_model.encoder.layer[1].attention.self.query.weight
+        assert torch.equal(w_s, w_t) and w_s.data_ptr() != w_t.data_ptr()
+        enc = tok(["who wrote it?"], ["It was written by Ann."], return_tensors="pt")
+        with torch.no_grad():
+            assert model(**enc).logits.shape == teacher(**enc).logits.shape == (1, 1)
+        assert "layers [0, 1] of 6 kept" in start
+
+
 class TestConll:
     def test_entities(self):
         from rag.training.ner import entities, entity_f1
