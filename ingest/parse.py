@@ -43,6 +43,7 @@ from ingest.limits import (
     check_text_size,
     render_scale,
 )
+from ingest.pdf_tables import page_elements
 from ingest.pool import ParseResult, shared_pool
 
 logger = logging.getLogger(__name__)
@@ -394,10 +395,12 @@ class UnstructuredFileParser:
                 if self.pdf_strategy == "fast":
                     for i in range(n_pages):
                         page = pdf[i]
-                        text = page.get_textpage().get_text_bounded()
+                        textpage = page.get_textpage()
+                        paras = page_elements(textpage, page.get_width(), _paragraphs_from_lines)
+                        if paras is None:  # no table on the page: its text in reading order
+                            text = textpage.get_text_bounded()
+                            paras = _paragraphs_from_lines(text.replace("\r\n", "\n").split("\n"))
                         page.close()
-                        lines = text.replace("\r\n", "\n").split("\n")
-                        paras = _paragraphs_from_lines(lines)
                         if sum(len(t) for _, t in paras) >= 20:
                             pages_with_text.add(i + 1)
                             elements.extend((cat, t, i + 1, {}) for cat, t in paras)
