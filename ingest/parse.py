@@ -2,8 +2,10 @@
 
 - Office, HTML, Markdown, text, e-mail, EPUB, RTF, ODT, XML/JSON, CSV/TSV: ``unstructured.partition``.
 - PDF, ``pdf_strategy="fast"`` (default): PDFium's text layer per page (about 300 pages/s here, against about
-  1 page/s for unstructured's pdfminer path), lines regrouped into paragraphs and titles; pages without a
-  text layer are rendered and OCRed with tesseract. ``"unstructured"`` uses ``partition_pdf(strategy="fast")``
+  1 page/s for unstructured's pdfminer path), lines regrouped into paragraphs and titles; a page whose text
+  rectangles line up in columns keeps its tables (``Table`` elements of ``cell | cell`` rows) and forms
+  (``label: value`` lines), see :mod:`ingest.pdf_tables`; pages without a text layer are rendered and OCRed
+  with tesseract. ``"unstructured"`` uses ``partition_pdf(strategy="fast")``
   instead (slower, same element model); ``"ocr_only"`` OCRs every page.
 - Images: tesseract OCR.
 
