@@ -45,6 +45,12 @@ def novel_words(generated: str, evidence: list[dict[str, Any]], query: str = "")
     return [w for w in normalize_answer(_MARK.sub(" ", generated)).split() if w not in known and w not in _GLUE]
 
 
+def states(generated: str, record: dict[str, Any]) -> bool:
+    """True when ``generated`` holds the evidence record's span (normalised words, in order)."""
+    span = normalize_answer(record["text"])
+    return bool(span) and f" {span} " in f" {normalize_answer(_MARK.sub(' ', generated))} "
+
+
 def agrees(generated: str, evidence: list[dict[str, Any]], max_words: int = 40, query: str = "") -> bool:
     """True when ``generated`` states a span of the evidence and says nothing the evidence and question lack.
 
@@ -57,8 +63,7 @@ def agrees(generated: str, evidence: list[dict[str, Any]], max_words: int = 40, 
     body = normalize_answer(_MARK.sub(" ", generated))
     if not body or len(body.split()) > max_words:
         return False
-    padded = f" {body} "
-    if not any(f" {normalize_answer(e['text'])} " in padded for e in evidence if normalize_answer(e["text"])):
+    if not any(states(generated, e) for e in evidence):
         return False
     allowed = set().union(*(_numbers(e["sentence"]) | _numbers(e["text"]) for e in evidence))
     if not _numbers(_MARK.sub(" ", generated)) <= allowed:
@@ -68,7 +73,8 @@ def agrees(generated: str, evidence: list[dict[str, Any]], max_words: int = 40, 
 
 @component
 class EvidenceAnswerBuilder:
-    """The answer: ``generated`` (the reply, checked by :func:`agrees`), ``extractive`` or ``declined``.
+    """The answer: ``generated`` (the reply, checked by :func:`agrees`, stating the best span), ``extractive``
+    (the best span) or ``declined``.
 
     Citations are the evidence records the answer rests on; each quote is the sentence holding the span,
     an exact substring of its chunk (``quote == chunk_text[start:end]``). ``passages`` (the gate's answer to a
@@ -103,12 +109,14 @@ class EvidenceAnswerBuilder:
             return f"[{', '.join(map(str, valid))}]" if valid else ""
 
         text = re.sub(r"\s+([.,;:])", r"\1", _MARK.sub(keep, raw)).strip()
-        if raw and not _NOT_FOUND.search(raw) and agrees(text, evidence, query=query):
+        # the generated text must state the best span, the one the confidence is of: a small generator that
+        # writes from a weaker span ("the second Tuesday" beside "28 October") falls back to the best span
+        if (raw and not _NOT_FOUND.search(raw) and agrees(text, evidence, query=query) and states(text, evidence[0])
+                and (not cited or 1 in cited)):
             mode = "generated"
             if not cited:
-                cited = [i + 1 for i, e in enumerate(evidence)
-                         if f" {normalize_answer(e['text'])} " in f" {normalize_answer(text)} "][:1] or [1]
-                text = f"{text.rstrip()} [{cited[0]}]"
+                cited = [1]
+                text = f"{text.rstrip()} [1]"
         else:
             mode = "extractive"
             cited = [1]

@@ -116,6 +116,26 @@ def test_answer_builder_modes_and_verbatim_quotes():
     assert declined["confidence"] == pytest.approx(0.1)
 
 
+def test_a_generated_answer_must_state_the_best_span():
+    """The confidence is the best span's: a reply written from a weaker span falls back to the best one."""
+    meet = Document(id="c2", content="Next meeting: 28 October 2026, 15:00, room Atlas.",
+                    meta={"source": "notes.txt", "file_name": "notes.txt", "page_number": None})
+    council = Document(id="c3", content="The city council meets on the second Tuesday of each month.",
+                       meta={"source": "report.pdf", "file_name": "report.pdf", "page_number": 2})
+    ev = [evidence_dict(_answer(meet, "28 October 2026", 0.65)), evidence_dict(_answer(council, "second Tuesday", 0.42))]
+    builder = EvidenceAnswerBuilder()
+    weaker = builder.run(query="When is the next meeting?", candidates=ev, evidence=ev, replies=[
+        ChatMessage.from_assistant("The next meeting is on the second Tuesday of each month [2].")])["answer"]
+    assert weaker["mode"] == "extractive" and weaker["text"] == "28 October 2026 [1]"
+    assert weaker["confidence"] == 0.65 and weaker["citations"][0]["file_name"] == "notes.txt"
+    best = builder.run(query="When is the next meeting?", candidates=ev, evidence=ev, replies=[
+        ChatMessage.from_assistant("The next meeting is on 28 October 2026.")])["answer"]
+    assert best["mode"] == "generated" and best["text"].endswith("[1]") and best["citations"][0]["ref"] == 1
+    both = builder.run(query="When is the next meeting?", candidates=ev, evidence=ev, replies=[
+        ChatMessage.from_assistant("The next meeting is on 28 October 2026 [2].")])["answer"]
+    assert both["mode"] == "extractive"  # it states the best span but cites another source for it
+
+
 def test_agrees_refuses_words_the_evidence_and_question_lack():
     ev = [evidence_dict(_answer(DOC, "20,000 bottles", 0.9))]
     assert novel_words("20,000 bottles were delivered [1]", ev) == []
