@@ -142,7 +142,7 @@ class TestRerankerStudent:
         from rag.training.reranker import _init_model
 
         cfg = {"init_model": str(RERANKER_DIR), "max_length": 64, "distill": 1.0, "keep_layers": "0,1"}
-        ce, model, tok, start, teacher = _init_model(cfg, tmp_path, "cpu")
+        _ce, model, tok, start, teacher = _init_model(cfg, tmp_path, "cpu")
         assert model.config.num_hidden_layers == 2 and len(model.base_model.encoder.layer) == 2
         assert len(teacher.base_model.encoder.layer) == 6 and not teacher.training
         assert not any(p.requires_grad for p in teacher.parameters())
