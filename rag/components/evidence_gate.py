@@ -80,6 +80,9 @@ def _stems(text: str) -> set[str]:
     return {w.lower()[:5] for w in content_words(text)}
 
 
+_FOOTNOTE_MARKS = re.compile(r"(?:\[\^?\w{1,4}\])+$")
+
+
 def topic_sentence(text: str, query: str, start: int, end: int, max_chars: int = 400) -> tuple[int, int]:
     """The sentence of ``text`` holding most of the question's topic words (:func:`content_words` of
     :func:`~rag.question_forms.passage_topic`: "bottles of water", not "the memo", compared by
@@ -92,7 +95,8 @@ def topic_sentence(text: str, query: str, start: int, end: int, max_chars: int =
         if addresses_the_assistant(text[s:e]):
             continue  # an instruction hidden in the document is data, never the answer
         words = _stems(text[s:e])
-        prose = len(text[s:e].split()) >= 6 and text[s:e].rstrip("\"'”’)]").endswith((".", "!", "?"))
+        ending = _FOOTNOTE_MARKS.sub("", text[s:e].rstrip()).rstrip("\"'”’)]")  # "long.[^1]" ends a sentence
+        prose = len(text[s:e].split()) >= 6 and ending.endswith((".", "!", "?"))
         key = (len(topic & words), prose, s <= start < e, -k)
         if key > best_key:
             best, best_key = (s, e), key

@@ -17,7 +17,9 @@ from rag.text import addresses_the_assistant, first_sentence_end
 
 logger = logging.getLogger(__name__)
 
-_SENT_END = re.compile(r"(?<=[.!?])[\"')\]]*\s+(?=[\"'(\[]?[A-Z0-9])|\n\s*\n|\n(?=[-*•\d])")
+# a sentence ends at . ! ? before a capital or digit, and at every line break: in docrag's chunks a line break is an
+# element boundary (a heading, a list item, a table row, a form's "label: value" line), as in rag.text
+_SENT_END = re.compile(r"(?<=[.!?])[\"')\]]*\s+(?=[\"'(\[]?[A-Z0-9])|\n\s*")
 
 
 def sentence_around(text: str, start: int, end: int, max_chars: int = 400) -> tuple[int, int]:

@@ -172,7 +172,8 @@ def test_the_reader_reads_a_table_chunk_row_by_row(shipped_reader, question: str
     assert TABLE[best.document_offset.start:best.document_offset.end] == value
     assert best.context == "New York · Hotel cap per night: $250 | Meal per diem: $75"
     prose = Document(id="p1", content=TABLE, meta={}, score=1.0)  # the same text as prose: read whole
-    assert shipped_reader.run(query=question, documents=[prose])["answers"][0].context != best.context
+    # a line break ends a sentence, so even read whole the quote is one line of the table, never two rows
+    assert shipped_reader.run(query=question, documents=[prose])["answers"][0].context in TABLE.split("\n")
 
 
 @pytest.mark.parametrize("sentence", [
