@@ -16,6 +16,10 @@ top-``MINE_DEPTH`` minus the positives (and, for SQuAD, minus passages holding t
 ``INIT_MODEL`` is where training starts: empty = the MiniLM-L6 encoder of the packaged all-MiniLM-L6-v2
 with a fresh head; a model folder (e.g. the shipped ``models/reranker``) continues from those weights.
 
+A shallower, faster student: ``KEEP_LAYERS`` keeps only some encoder layers of ``INIT_MODEL`` and ``DISTILL`` adds a
+KL term to the uncut model's softmax over each group (the teacher, scored on the same evaluation candidates as
+``teacher``); the selection then also wants the student within ``STUDENT_MAX_LOSS`` of the teacher's dev mean.
+
 Model selection uses dev splits only: SciFact dev (a seeded fifth of the train claims, see
 ``evals.datasets.scifact``) and the SQuAD 2.0 dev course split. SciFact test and the MS MARCO subset are
 scored for the report only.
