@@ -8,7 +8,8 @@ headers.
 
 What is not a table: a line with one cell; prose set in two page columns (more than a quarter of the cells wider
 than ``MAX_CELL_SHARE`` of the page, or cells of more than ``MAX_CELL_WORDS`` words on average); fewer than
-``MIN_ROWS`` rows (two rows when there are three columns or more); columns that overlap. A page without a table
+``MIN_ROWS`` rows (a small table stays text in its page's prose chunk instead of splitting it in three); two
+columns whose first one is mostly numbers (a table of contents); columns that overlap. A page without a table
 keeps the plain text path (:func:`page_elements` returns None), so only pages with a table change.
 """
 
@@ -19,7 +20,9 @@ from dataclasses import dataclass
 from itertools import pairwise
 from typing import Any
 
-MIN_ROWS = 3  # rows of a two-column table (label | value); tables of 3+ columns need 2
+from ingest.tables import is_numeric
+
+MIN_ROWS = 3  # rows of a table (the header row included): smaller ones stay text, in their page's prose chunk
 GAP_HEIGHTS = 1.0  # a gap between two rectangles of a line at least this many line heights wide splits cells
 MAX_CELL_WORDS = 6  # a table's cells hold at most this many words on average (a line of prose in a page column: 8-14)
 MAX_CELL_SHARE = 0.45  # no cell of a table spans more than this share of the page width
@@ -91,9 +94,10 @@ def _place(line: list[Cell], cols: list[tuple[float, float]]) -> list[str] | Non
 
 
 def _is_table(rows: list[list[str]], block: list[list[Cell]], page_width: float) -> bool:
-    k = len(rows[0])
-    if len(rows) < (2 if k >= 3 else MIN_ROWS):
+    if len(rows) < MIN_ROWS:
         return False
+    if len(rows[0]) == 2 and sum(is_numeric(r[0]) for r in rows) * 2 > len(rows):
+        return False  # page numbers and titles: a table of contents, not label | value
     cells = [c for line in block for c in line]
     if sum(c.right - c.left > MAX_CELL_SHARE * page_width for c in cells) * 4 > len(cells):
         return False

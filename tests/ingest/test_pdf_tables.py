@@ -39,9 +39,10 @@ class TestFindTables:
         lines = [line(700 - 12 * i, (50, 290, prose), (310, 550, prose)) for i in range(10)]
         assert find_tables(lines, 600) == []
 
-    def test_two_rows_of_two_columns_are_not_enough(self) -> None:
-        lines = [line(700, (50, 100, "Name"), (200, 260, "Ann")), line(685, (50, 100, "Age"), (200, 220, "41"))]
-        assert find_tables(lines, 600) == []
+    def test_two_rows_are_not_enough_nor_a_table_of_contents(self) -> None:
+        assert find_tables(TABLE[:2], 600) == []
+        toc = [line(700 - 15 * i, (50, 60, str(2 * i + 2)), (100, 300, f"Chapter {i}")) for i in range(5)]
+        assert find_tables(toc, 600) == []
 
     def test_a_wrapped_cell_joins_its_row_and_a_title_ends_the_table(self) -> None:
         lines = [line(700, (50, 110, "Location:"), (150, 260, "Tallahassee, FL"), (300, 380, "Registration:"),
@@ -52,9 +53,10 @@ class TestFindTables:
                  line(660, (50, 110, "Age:"), (150, 200, "85"), (300, 380, "Engines:"), (420, 470, "1")),
                  line(640, (50, 200, "Airport Information")),  # a section title at the margin
                  line(620, (50, 110, "Airport:"), (150, 260, "Private"), (300, 380, "Runway:"), (420, 430, "12")),
-                 line(605, (50, 110, "Used:"), (150, 260, "Yes"), (300, 380, "Surface:"), (420, 430, "Turf"))]
+                 line(605, (50, 110, "Used:"), (150, 260, "Yes"), (300, 380, "Surface:"), (420, 430, "Turf")),
+                 line(590, (50, 110, "Length:"), (150, 260, "1500 ft"), (300, 380, "Lights:"), (420, 430, "No"))]
         tables = find_tables(lines, 600)
-        assert [(s, e) for s, e, _ in tables] == [(0, 4), (5, 7)]
+        assert [(s, e) for s, e, _ in tables] == [(0, 4), (5, 8)]
         assert tables[0][2][1] == ["Restraint:", "Seatbelt, Shoulder harness", "Seats:", "4"]
 
     def test_rectangles_merge_into_cells_only_across_small_gaps(self) -> None:
