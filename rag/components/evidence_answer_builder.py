@@ -73,13 +73,20 @@ def agrees(generated: str, evidence: list[dict[str, Any]], max_words: int = 40, 
 
 @component
 class EvidenceAnswerBuilder:
-    """The answer: ``generated`` (the reply, checked by :func:`agrees`, stating the best span), ``extractive``
-    (the best span) or ``declined``.
+    """The answer: ``generated`` (the reply, checked by :func:`agrees`, stating and citing the best span or one
+    nearly as likely), ``extractive`` (the best span) or ``declined``.
 
     Citations are the evidence records the answer rests on; each quote is the sentence holding the span,
     an exact substring of its chunk (``quote == chunk_text[start:end]``). ``passages`` (the gate's answer to a
     question about what the documents say) are given as they stand: their sentences, each cited, ``extractive``.
     """
+
+    def __init__(self, weaker_share: float = 0.75) -> None:
+        """:param weaker_share: a generated reply may rest on a span weaker than the best one only when that span's
+            probability is at least this share of the best's (else it falls back to the best span)."""
+        if not 0 < weaker_share <= 1:
+            raise ValueError(f"weaker_share must be in (0, 1], not {weaker_share}")
+        self.weaker_share = weaker_share
 
     @component.output_types(answer=dict)
     def run(self, query: str, candidates: list[dict] | None = None, evidence: list[dict] | None = None,
@@ -109,14 +116,17 @@ class EvidenceAnswerBuilder:
             return f"[{', '.join(map(str, valid))}]" if valid else ""
 
         text = re.sub(r"\s+([.,;:])", r"\1", _MARK.sub(keep, raw)).strip()
-        # the generated text must state the best span, the one the confidence is of: a small generator that
-        # writes from a weaker span ("the second Tuesday" beside "28 October") falls back to the best span
-        if (raw and not _NOT_FOUND.search(raw) and agrees(text, evidence, query=query) and states(text, evidence[0])
-                and (not cited or 1 in cited)):
+        # the reply must state, and cite, the best span or one nearly as likely (weaker_share of its probability): a
+        # small generator that writes from a much weaker span of another document ("the second Tuesday" at p 0.42
+        # beside "28 October 2026" at 0.65) falls back to the best span
+        strong = [n for n, e in enumerate(evidence, start=1)
+                  if e["score"] >= self.weaker_share * evidence[0]["score"] and states(text, e)]
+        if (raw and not _NOT_FOUND.search(raw) and strong and agrees(text, evidence, query=query)
+                and (not cited or set(cited) & set(strong))):
             mode = "generated"
             if not cited:
-                cited = [1]
-                text = f"{text.rstrip()} [1]"
+                cited = strong[:1]
+                text = f"{text.rstrip()} [{cited[0]}]"
         else:
             mode = "extractive"
             cited = [1]
