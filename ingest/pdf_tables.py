@@ -48,6 +48,11 @@ def _same_line(a: Cell, b: Cell) -> bool:
     return overlap >= 0.5 * min(a.height, b.height)
 
 
+def _cell_gap(a: Cell, b: Cell) -> bool:
+    """``b`` starts a new cell after ``a`` on their line: the gap is at least ``GAP_HEIGHTS`` line heights."""
+    return b.left - a.right >= GAP_HEIGHTS * max(a.height, b.height)
+
+
 def page_lines(rects: list[Cell]) -> list[list[Cell]]:
     """PDFium's text rectangles (in content order) -> visual lines of cells, left to right (boxes only: the
     cells' text is read afterwards, :func:`with_text`).
@@ -60,7 +65,7 @@ def page_lines(rects: list[Cell]) -> list[list[Cell]]:
         cur = lines[-1] if lines else None
         if cur and _same_line(cur[-1], r) and r.left >= cur[-1].right - 0.5 * r.height:
             last = cur[-1]
-            if r.left - last.right < GAP_HEIGHTS * max(last.height, r.height):
+            if not _cell_gap(last, r):
                 cur[-1] = Cell(last.left, max(last.right, r.right), min(last.bottom, r.bottom),
                                max(last.top, r.top), "")
             else:
@@ -196,7 +201,7 @@ def _may_hold_table(rects: list[Cell]) -> bool:
     """Cheap pre-check on the boxes alone: two lines of the page split by a cell gap (most pages have none)."""
     split = 0
     for a, b in pairwise(rects):
-        if _same_line(a, b) and b.left - a.right >= GAP_HEIGHTS * max(a.height, b.height):
+        if _same_line(a, b) and _cell_gap(a, b):
             split += 1
             if split >= 2:
                 return True
@@ -214,11 +219,12 @@ def page_elements(textpage: Any, page_width: float, paragraphs: Any) -> list[tup
     tables = find_tables(lines, page_width)
     if not tables:
         return None
+    texts = [" ".join(c.text for c in line) for line in lines]
     out: list[tuple[str, str]] = []
     pos = 0
     for start, end, rows in tables:
-        out.extend(paragraphs([" ".join(c.text for c in line) for line in lines[pos:start]]))
+        out.extend(paragraphs(texts[pos:start]))
         out.append(render(rows))
         pos = end
-    out.extend(paragraphs([" ".join(c.text for c in line) for line in lines[pos:]]))
+    out.extend(paragraphs(texts[pos:]))
     return out
