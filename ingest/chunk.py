@@ -171,7 +171,8 @@ class ElementChunker:
             if cat == "Table":
                 nxt = elements[i + 1] if i + 1 < len(elements) else None
                 nxt_text = nxt.content if nxt is not None and nxt.meta.get("category") == "Table" else None
-                parts = table_parts(text, tables, max(16, self.chunk_size // 2), next_text=nxt_text)
+                parts = table_parts(text, tables, max(16, self.chunk_size // 2), next_text=nxt_text,
+                                    caption=el.meta.get("sheet", ""))
                 if parts:
                     emit()
                     tail = []

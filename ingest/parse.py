@@ -52,6 +52,8 @@ logger = logging.getLogger(__name__)
 _RUN_PASSWORDS: ContextVar[dict[str, str] | None] = ContextVar("docrag_run_passwords", default=None)
 
 _DROP_CATEGORIES = frozenset({"PageBreak", "PageNumber", "Image"})
+# sheet names a spreadsheet program gives by default say nothing about the table ("Sheet1", "Tabelle2", ...)
+_DEFAULT_SHEET = re.compile(r"^\s*(sheet|tabelle|feuil|hoja|foglio|blad|planilha|arkusz|лист)\s*\d*\s*$", re.I)
 _MOJIBAKE = re.compile(r"[\u00c2-\u00f4][\u0080-\u00bf]")
 # Leader dots of a table of contents ("Vision ........ 3"): four or more dots or middle dots, or two or more
 # ellipsis characters, spaced or not, with the blanks around them
@@ -485,5 +487,8 @@ class UnstructuredFileParser:
             att = getattr(md, "attached_to_filename", None)
             if att:
                 extra["attachment"] = att
+            sheet = getattr(md, "page_name", None)
+            if sheet and not _DEFAULT_SHEET.match(sheet):  # a spreadsheet's sheet name captions its tables
+                extra["sheet"] = " ".join(sheet.split())[:100]
             out.append((el.category, text, getattr(md, "page_number", None), extra))
         return out

@@ -57,6 +57,17 @@ class TestElementChunker:
         assert all(line == f"row{line.split()[0][3:]} · Value: {line.split()[0][3:]}.5"
                    for p in parts for line in p.content.split("\n")[1:])
 
+    def test_sheet_name_captions_every_part_of_its_table(self) -> None:
+        c = ElementChunker(chunk_size=40, chunk_overlap=0)
+        rows = "City | Employees | Opened\n" + "\n".join(f"City{i} | {i * 10} | {2000 + i}" for i in range(12))
+        parts = c.run(documents=[el(rows, "Table", sheet="Offices")])["documents"]
+        assert len(parts) > 1
+        assert all(p.content.split("\n")[0] == "Offices · City" for p in parts)
+        assert any("City3 · Employees: 30 | Opened: 2003" in p.content for p in parts)
+        # no sheet name: the header caption alone, as before
+        plain = c.run(documents=[el(rows, "Table")])["documents"]
+        assert plain[0].content.split("\n")[0] == "City"
+
     def test_header_only_table_lends_its_rows_to_the_next(self) -> None:
         c = ElementChunker(chunk_size=80, chunk_overlap=0)
         head = "In millions of CHF |  |  | January–June\\n2023\n | Sales (a) | Trading\\noperating profit | Margin"

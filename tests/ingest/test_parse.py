@@ -101,6 +101,32 @@ class TestGoodDocuments:
         assert repair_mojibake("caf\u00e9 cr\u00e8me") == "caf\u00e9 cr\u00e8me"  # real Latin-1 text is left alone
 
 
+class TestSpreadsheets:
+    def test_sheet_names_reach_the_tables_unless_default(self, parser: UnstructuredFileParser, tmp_path: Path) -> None:
+        import openpyxl
+
+        from ingest.chunk import ElementChunker
+
+        wb = openpyxl.Workbook()
+        ws = wb.active
+        ws.title = "Offices"
+        for row in [("City", "Employees", "Opened"), ("Lisbon", 85, 2019), ("Nairobi", 32, 2024),
+                    ("Toronto", 140, 2016)]:
+            ws.append(row)
+        other = wb.create_sheet("Sheet2")
+        for row in [("Item", "Price"), ("Pens", 3), ("Ink", 9), ("Paper", 5)]:
+            other.append(row)
+        path = tmp_path / "book.xlsx"
+        wb.save(path)
+        docs, _ = parser.parse_file(path)
+        tables = [d for d in docs if d.meta["category"] == "Table"]
+        assert [d.meta.get("sheet") for d in tables] == ["Offices", None]
+        chunks = ElementChunker(chunk_size=200, chunk_overlap=0).run(documents=docs)["documents"]
+        first = {c.content.split("\n")[0] for c in chunks}
+        assert first == {"Offices · City", "Item"}
+        assert any("Nairobi · Employees: 32 | Opened: 2024" in c.content for c in chunks)
+
+
 class TestBadDocuments:
     """Expected behaviour per shared/data/README.md 'What the product should do with docs/bad/'."""
 
