@@ -127,6 +127,25 @@ class TestSpreadsheets:
         assert any("Nairobi · Employees: 32 | Opened: 2024" in c.content for c in chunks)
 
 
+class TestEmail:
+    def test_subject_sender_and_date_become_text(self, parser: UnstructuredFileParser, tmp_path: Path) -> None:
+        from email.message import EmailMessage
+
+        m = EmailMessage()
+        m["From"] = "Grace Lindqvist <grace@northwind.example>"
+        m["To"] = "all-staff@northwind.example"
+        m["Subject"] = "Office move to Pier 7"
+        m["Date"] = "Mon, 30 Nov 2026 09:12:00 +0000"
+        m.set_content("Hello everyone,\n\nOur office moves to Pier 7 on Friday 15 January 2027.\n")
+        path = tmp_path / "move.eml"
+        path.write_bytes(bytes(m))
+        docs, _ = parser.parse_file(path)
+        assert (docs[0].meta["category"], docs[0].content) == ("Title", "Office move to Pier 7")
+        assert docs[1].content == ("E-mail from Grace Lindqvist <grace@northwind.example>, to "
+                                   "all-staff@northwind.example, sent on 30 November 2026 at 09:12 (+0000).")
+        assert "Pier 7 on Friday 15 January 2027" in " ".join(d.content for d in docs[2:])
+
+
 class TestBadDocuments:
     """Expected behaviour per shared/data/README.md 'What the product should do with docs/bad/'."""
 
