@@ -53,7 +53,7 @@ _RUN_PASSWORDS: ContextVar[dict[str, str] | None] = ContextVar("docrag_run_passw
 
 _DROP_CATEGORIES = frozenset({"PageBreak", "PageNumber", "Image"})
 # sheet names a spreadsheet program gives by default say nothing about the table ("Sheet1", "Tabelle2", ...)
-_DEFAULT_SHEET = re.compile(r"^\s*(sheet|tabelle|feuil|hoja|foglio|blad|planilha|arkusz|лист)\s*\d*\s*$", re.I)
+_DEFAULT_SHEET = re.compile(r"^\s*(sheet|tabelle|feuil|hoja|foglio|blad|planilha|arkusz|лист)\s*\d*\s*$", re.IGNORECASE)
 _MOJIBAKE = re.compile(r"[\u00c2-\u00f4][\u0080-\u00bf]")
 # Leader dots of a table of contents ("Vision ........ 3"): four or more dots or middle dots, or two or more
 # ellipsis characters, spaced or not, with the blanks around them

@@ -102,17 +102,22 @@ def _filters(args: argparse.Namespace) -> dict[str, Any] | None:
 
 
 def cmd_search(args: argparse.Namespace) -> int:
+    from rag.types import page_label
+
     hits = _rag(args).search(args.query, top_k=args.top_k, rerank=not args.no_rerank, filters=_filters(args))
     if args.json:
         _print_json([h.to_dict() for h in hits])
     else:
         for i, h in enumerate(hits, 1):
             score = f"{h.score:.3f}" if h.score is not None else "-"
-            print(f"{i}. [{score}] {h.file_name} p.{h.page}  {' '.join(h.text.split())[:160]}")
+            print(f"{i}. [{score}] {h.file_name} ({page_label(h.page, h.pages, h.source)})  "
+                  f"{' '.join(h.text.split())[:160]}")
     return EXIT_OK
 
 
 def cmd_ask(args: argparse.Namespace) -> int:
+    from rag.types import page_label
+
     d = _rag(args)
     kwargs = {"top_k": args.top_k, "rerank": not args.no_rerank, "filters": _filters(args)}
     if args.json:
@@ -136,7 +141,7 @@ def cmd_ask(args: argparse.Namespace) -> int:
     label = "declined" if answer.declined else answer.mode
     print(f"  confidence {answer.confidence:.2f} ({label})")
     for c in answer.citations:
-        print(f"  [{c.ref}] {c.file_name} p.{c.page}: \"{c.quote}\"")
+        print(f"  [{c.ref}] {c.file_name} ({page_label(c.page, c.pages, c.source)}): \"{c.quote}\"")
     return EXIT_OK
 
 

@@ -9,6 +9,7 @@ import queue
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
 from haystack import Document
@@ -209,3 +210,20 @@ class AnswerStream:
         self._thread.join()
         if self._error and not isinstance(self._error, AnswerStopped):
             raise self._error
+
+
+SHEET_TYPES = (".xlsx", ".xls", ".csv", ".tsv", ".ods")
+SLIDE_TYPES = (".pptx", ".ppt", ".odp")
+
+
+def page_label(page: int | None, pages: list[int] | None = None, source: str = "") -> str:
+    """``page 3``, ``pages 1–3``; spreadsheets count sheets and presentations slides, not pages; ``no page`` for
+    documents without pages (e-mail, text, web pages). The one label of a hit's or citation's place (CLI, UI)."""
+    pages = sorted(set(pages or ([page] if page else [])))
+    ext = Path(source).suffix.lower()
+    unit = "sheet" if ext in SHEET_TYPES else "slide" if ext in SLIDE_TYPES else "page"
+    if not pages:
+        return "whole document" if ext in SHEET_TYPES else "no page"
+    if len(pages) == 1:
+        return f"{unit} {pages[0]}"
+    return f"{unit}s {pages[0]}–{pages[-1]}"

@@ -235,6 +235,17 @@ class TestCli:
         r = self.run("show", "fake-memo.pdf", home=home)
         assert r.returncode == 1 and r.stderr.count("\n") == 1 and "no stored document" in r.stderr
 
+    def test_search_names_pages_in_words(self, tmp_path: Path, corpus: Path) -> None:
+        home = tmp_path / "home"
+        note = tmp_path / "note.txt"
+        note.write_text("The memo about bottled water was sent to every office in May.\n")
+        r = self.run("ingest", str(note), str(corpus / "fake-memo.pdf"), "-q", home=home)
+        assert r.returncode == 0, r.stderr
+        r = self.run("search", "memo bottled water", "--no-rerank", home=home)
+        assert r.returncode == 0, r.stderr
+        assert "note.txt (no page)" in r.stdout and "fake-memo.pdf (page 1)" in r.stdout
+        assert "None" not in r.stdout
+
     def test_usage_error_exit_2(self, tmp_path: Path) -> None:
         r = self.run("ingest", home=tmp_path)
         assert r.returncode == 2

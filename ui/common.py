@@ -23,6 +23,7 @@ import streamlit as st
 from rag.api import DocRAG
 from rag.config import Settings
 from rag.errors import ConfigError, DocragError, ModelNotFoundError, StoreError
+from rag.types import SHEET_TYPES, SLIDE_TYPES, page_label  # noqa: F401 (re-exported for the views)
 
 logger = logging.getLogger(__name__)
 
@@ -212,22 +213,6 @@ def highlight(text: str, quote: str = "", spans: list[tuple[int, int]] | None = 
         found = find_quote(text, quote)
         valid = [found] if found else []
     return _marked(text, valid)
-
-
-SHEET_TYPES = (".xlsx", ".xls", ".csv", ".tsv", ".ods")
-SLIDE_TYPES = (".pptx", ".ppt", ".odp")
-
-
-def page_label(page: int | None, pages: list[int] | None = None, source: str = "") -> str:
-    """``page 3``, ``pages 1–3``; spreadsheets count sheets and presentations slides, not pages."""
-    pages = sorted(set(pages or ([page] if page else [])))
-    ext = Path(source).suffix.lower()
-    unit = "sheet" if ext in SHEET_TYPES else "slide" if ext in SLIDE_TYPES else "page"
-    if not pages:
-        return "whole document" if ext in SHEET_TYPES else "no page"
-    if len(pages) == 1:
-        return f"{unit} {pages[0]}"
-    return f"{unit}s {pages[0]}–{pages[-1]}"
 
 
 def show_chunk(source: str, file_name: str, page: int | None, pages: list[int], text: str, quote: str = "",

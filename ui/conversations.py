@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from rag.api import Answer, Citation, Evidence, Hit
+from rag.types import page_label
 
 _ID = re.compile(r"^[a-f0-9]{12}$")
 
@@ -143,7 +144,7 @@ def to_markdown(conv: dict[str, Any]) -> str:
             f"confidence {a.confidence:.0%}"
         lines += [f"**docrag** ({state}): {a.text}", ""]
         for c in a.citations:
-            where = f"p. {c.page}" if c.page else "no page"
+            where = page_label(c.page, c.pages, c.source)
             lines.append(f"- [{c.ref}] {c.file_name}, {where}: “{' '.join(c.quote.split())}”")
         lines.append("")
     return "\n".join(lines).rstrip() + "\n"

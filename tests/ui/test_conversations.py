@@ -45,7 +45,7 @@ class TestConversations:
                              {"role": "user", "text": "More?"},
                              {"role": "assistant", "answer": None, "text": "partial", "stopped": True}]
         md = convs.to_markdown(conv)
-        assert "**You:** Q?" in md and "confidence 90%" in md and "[1] memo.pdf, p. 1" in md
+        assert "**You:** Q?" in md and "confidence 90%" in md and "[1] memo.pdf, page 1" in md
         assert "partial _(stopped)_" in md
         data = json.loads(convs.to_json(conv))
         assert data["messages"][1]["answer"]["confidence"] == 0.9
