@@ -475,6 +475,9 @@ class UnstructuredFileParser:
             if tmp:
                 shutil.rmtree(tmp, ignore_errors=True)
         out = []
+        # a sheet of tables alone is named by its sheet name (the tables' caption, ingest.chunk); a sheet with
+        # titles of its own is not: names like "OS-Rev.and results 30 06 2023" misled the reader there
+        titled = {getattr(el.metadata, "page_name", None) for el in els if el.category == "Title"}
         for el in els:
             md = el.metadata
             text = el.text or ""
@@ -488,7 +491,7 @@ class UnstructuredFileParser:
             if att:
                 extra["attachment"] = att
             sheet = getattr(md, "page_name", None)
-            if sheet and not _DEFAULT_SHEET.match(sheet):  # a spreadsheet's sheet name captions its tables
+            if sheet and sheet not in titled and not _DEFAULT_SHEET.match(sheet):
                 extra["sheet"] = " ".join(sheet.split())[:100]
             out.append((el.category, text, getattr(md, "page_number", None), extra))
         if file_type in ("eml", "msg") and els:

@@ -126,6 +126,12 @@ class TestSpreadsheets:
         assert first == {"Offices · City", "Item"}
         assert any("Nairobi · Employees: 32 | Opened: 2024" in c.content for c in chunks)
 
+    def test_sheets_with_titles_keep_their_own_captions(self, parser: UnstructuredFileParser, docs_dir: Path) -> None:
+        # "OS-Rev.and results 30 06 2023" names a sheet whose tables have titles ("Revenue and results")
+        docs, _ = parser.parse_file(docs_dir / "2023-half-year-analyses-by-segment.xlsx")
+        assert any(d.meta["category"] == "Title" for d in docs)
+        assert not any("sheet" in d.meta for d in docs)
+
 
 class TestEmail:
     def test_subject_sender_and_date_become_text(self, parser: UnstructuredFileParser, tmp_path: Path) -> None:
