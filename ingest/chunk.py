@@ -11,7 +11,8 @@ Rules, in order:
   section share ``chunk_overlap`` words.
 
 Each chunk keeps ``source``, ``file_name``, ``file_type``, ``file_hash``, ``page_numbers`` (sorted list),
-``page_number`` (first page), ``element_types``, ``title_path``, ``chunk_index`` and ``chunk_count``, the
+``page_number`` (first page), ``page_offsets`` (where each page starts in the text, for a chunk over several
+pages; :func:`page_at`), ``element_types``, ``title_path``, ``chunk_index`` and ``chunk_count``, the
 document context ``doc_title``/``doc_author``/``doc_period``/``doc_date`` (ISO date, when found; see
 ``ingest.context``) and ``context``: the one-line contextual header (title · author · period · file name ·
 section path) that the graph embeds, BM25-indexes and reranks in front of the content. Its id is derived
@@ -33,6 +34,33 @@ from ingest.tables import TableContext, table_parts
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9\"'(\[])")
 _PASSTHROUGH = ("source", "file_name", "file_type", "file_hash", "index_key", "version", "state", "attachment",
                 *DOC_FIELDS)
+
+
+PAGE_OFFSETS = "page_offsets"  # meta of a chunk over several pages: [[character offset, page], ...]
+
+
+def _page_offsets(texts: list[str], pages: list[int | None]) -> list[list[int]]:
+    """``[[offset, page], ...]``: where each page starts in ``"\\n".join(texts)`` (pieces without a page
+    continue the page before them)."""
+    out: list[list[int]] = []
+    pos = 0
+    for text, page in zip(texts, pages, strict=True):
+        if page is not None and (not out or out[-1][1] != page):
+            out.append([pos, page])
+        pos += len(text) + 1
+    return out
+
+
+def page_at(meta: dict[str, Any], offset: int) -> int | None:
+    """The page of the character at ``offset`` of a chunk's text: the one owner of "which page is this quote
+    on" (citations, evidence, summaries). A chunk of one page, or one stored before ``page_offsets`` existed,
+    answers its first page."""
+    page = meta.get("page_number")
+    for at, p in meta.get(PAGE_OFFSETS) or []:
+        if at > offset:
+            break
+        page = p
+    return page
 
 
 def chunk_id(source: str, file_hash: str, index: int) -> str:
@@ -64,6 +92,7 @@ def _split_long(text: str, limit: int) -> list[str]:
 @dataclass
 class _Open:
     texts: list[str] = field(default_factory=list)
+    text_pages: list[int | None] = field(default_factory=list)  # the page of each piece of ``texts``
     words: int = 0
     pages: set[int] = field(default_factory=set)
     types: set[str] = field(default_factory=set)
@@ -115,20 +144,22 @@ class ElementChunker:
         titles: list[tuple[int, str]] = []
         cur = _Open()
         tail: list[str] = []  # overlap words carried into the next chunk of the same section
+        tail_page: int | None = None  # the page those words come from
 
         def title_path() -> str:
             return " > ".join(t for _, t in titles)
 
         def emit(is_overlap_source: bool = True) -> None:
-            nonlocal cur, tail
+            nonlocal cur, tail, tail_page
             if cur.words == 0:
                 cur = _Open(last_page=cur.last_page)
                 return
             text = "\n".join(cur.texts)
             raw.append({"content": text, "pages": sorted(cur.pages), "types": sorted(cur.types),
-                        "title_path": cur.title_path})
+                        "title_path": cur.title_path, "page_offsets": _page_offsets(cur.texts, cur.text_pages)})
             words = text.split()
             tail = words[-self.chunk_overlap:] if (self.chunk_overlap and is_overlap_source) else []
+            tail_page = cur.text_pages[-1] if cur.text_pages else None
             cur = _Open(last_page=cur.last_page)
 
         def add(text: str, page: int | None, category: str) -> None:
@@ -140,9 +171,11 @@ class ElementChunker:
                 cur.title_path = title_path()
             if cur.words == 0 and tail:
                 cur.texts.append(" ".join(tail))
+                cur.text_pages.append(tail_page)
                 cur.words += len(tail)
                 tail = []
             cur.texts.append(text)
+            cur.text_pages.append(page)
             cur.words += n
             cur.types.add(category)
             if page is not None:
@@ -193,6 +226,8 @@ class ElementChunker:
             meta = {**base, "chunk_index": i, "chunk_count": count, "page_numbers": r["pages"],
                     "page_number": r["pages"][0] if r["pages"] else None, "element_types": r["types"],
                     "title_path": r["title_path"]}
+            if len(r["page_offsets"]) > 1:  # where each page starts in the text, for the page of a quote
+                meta[PAGE_OFFSETS] = r["page_offsets"]
             meta[CONTEXT_FIELD] = context_header(meta)
             # a stored version (ingest.store.library) gets its own ids: writing it never touches the live one
             chunks.append(Document(id=chunk_id(src, base.get("version") or fh, i), content=r["content"], meta=meta))
@@ -205,6 +240,10 @@ class ElementChunker:
             if out and len(r["content"].split()) < 16 and "Table" not in r["types"] + out[-1]["types"] and \
                     len(out[-1]["content"].split()) + len(r["content"].split()) <= int(self.chunk_size * 1.5):
                 prev = out[-1]
+                shift = len(prev["content"]) + 1
+                for at, page in r["page_offsets"]:
+                    if not prev["page_offsets"] or prev["page_offsets"][-1][1] != page:
+                        prev["page_offsets"].append([at + shift, page])
                 prev["content"] += "\n" + r["content"]
                 prev["pages"] = sorted(set(prev["pages"]) | set(r["pages"]))
                 prev["types"] = sorted(set(prev["types"]) | set(r["types"]))

@@ -103,6 +103,20 @@ class TestIngest:
                         "entities", "entity_keys"):
                 assert key in m, key
             assert any(h.entities for h in hits)
+            # a chunk over two pages says where each page starts: the words there are on that page of the PDF
+            import pypdfium2
+
+            pdf = pypdfium2.PdfDocument(str(docs_dir / "layout-parser-paper-fast.pdf"))
+            page_words = {i + 1: set(pdf[i].get_textpage().get_text_range().split()) for i in range(len(pdf))}
+            pdf.close()
+            spanning = [x for x in d.store.filter_documents() if x.meta.get("page_offsets")]
+            assert spanning
+            for x in spanning:
+                offsets = x.meta["page_offsets"]
+                assert [a for a, _ in offsets] == sorted({a for a, _ in offsets}) and offsets[0][0] == 0
+                for at, page in offsets:
+                    words = [w for w in x.content[at:].split()[:6] if w.isalpha() and len(w) > 3]
+                    assert words and all(w in page_words[page] for w in words), (page, words)
 
     def test_kill_9_mid_batch_then_rerun(self, tmp_path: Path, docs_dir: Path) -> None:
         """A crash in the middle of a batch loses nothing and duplicates nothing after a re-run."""

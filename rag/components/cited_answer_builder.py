@@ -8,6 +8,7 @@ from typing import Any
 from haystack import Document, component
 from haystack.dataclasses import ChatMessage
 
+from ingest.chunk import page_at
 from ingest.sparse import bm25_tokenize
 
 NO_ANSWER_TEXT = "The documents do not contain an answer to this question."
@@ -94,9 +95,11 @@ class CitedAnswerBuilder:
     @staticmethod
     def _citation(n: int, doc: Document, answer: str) -> dict[str, Any]:
         m = doc.meta
+        quote = best_quote(answer, doc.content or "")
+        at = (doc.content or "").find(quote) if quote else -1
         return {"ref": n, "source": m.get("source"), "file_name": m.get("file_name"),
-                "page": m.get("page_number"), "pages": m.get("page_numbers", []), "chunk_id": doc.id,
-                "quote": best_quote(answer, doc.content or ""), "score": doc.score}
+                "page": page_at(m, at) if at >= 0 else m.get("page_number"), "pages": m.get("page_numbers", []),
+                "chunk_id": doc.id, "quote": quote, "score": doc.score}
 
     @staticmethod
     def _declined(query: str, documents: list[Document], raw: str = "") -> dict[str, Any]:

@@ -23,6 +23,7 @@ from typing import Any
 from haystack import Document, component, default_from_dict, default_to_dict
 from haystack.core.errors import ComponentError
 
+from ingest.chunk import page_at
 from rag.text import split_sentences
 
 logger = logging.getLogger(__name__)
@@ -114,7 +115,7 @@ class ExtractiveDocumentSummarizer:
                 if sent.count(":") > 1 or sent.count("|") > 1:
                     continue  # form fields ("Crew Injuries: 1 Minor Aircraft Damage: Substantial"), table rows
                 seen.add(key)
-                out.append({"text": " ".join(sent.split()), "page": doc.meta.get("page_number"),
+                out.append({"text": " ".join(sent.split()), "page": page_at(doc.meta, offset),
                             "chunk_id": doc.id, "offset": offset, "index": len(out)})
                 if len(out) >= self.max_sentences:
                     return out

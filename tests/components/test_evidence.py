@@ -93,6 +93,19 @@ def test_evidence_gate_declines_under_threshold_and_passes_above():
     assert high["documents"] == [DOC] and ev["page"] == 2
 
 
+def test_evidence_and_its_citation_name_the_page_the_span_is_on():
+    text = "Fees are due monthly.\nThe fee is 18,500 pounds a month."
+    doc = Document(id="c2", content=text, meta={"source": "c.pdf", "file_name": "c.pdf", "page_number": 1,
+                                                "page_numbers": [1, 2], "page_offsets": [[0, 1], [22, 2]]})
+    out = EvidenceGate(threshold=0.5).run(query="q", answers=[_answer(doc, "18,500 pounds", 0.9)])
+    assert out["evidence"][0]["page"] == 2  # the chunk starts on page 1; the span is on page 2
+    built = EvidenceAnswerBuilder().run(query="q", candidates=out["evidence"], evidence=out["evidence"],
+                                        replies=[ChatMessage.from_assistant("18,500 pounds a month [1].")])
+    assert [(c["page"], c["pages"]) for c in built["answer"]["citations"]] == [(2, [2])]
+    first = EvidenceGate(threshold=0.5).run(query="q", answers=[_answer(doc, "monthly", 0.9)])
+    assert first["evidence"][0]["page"] == 1
+
+
 def test_agrees_needs_the_span_and_no_new_numbers():
     ev = [evidence_dict(_answer(DOC, "20,000 bottles", 0.9))]
     assert agrees("The memo says 20,000 bottles were delivered [1].", ev)

@@ -1,6 +1,6 @@
 from haystack import Document
 
-from ingest.chunk import ElementChunker, chunk_id
+from ingest.chunk import ElementChunker, chunk_id, page_at
 
 
 def el(text: str, cat: str = "NarrativeText", page: int | None = 1, **meta) -> Document:
@@ -56,6 +56,23 @@ class TestElementChunker:
         assert all(p.content.split("\n")[0] == "Name" for p in parts)  # the caption line starts every part
         assert all(line == f"row{line.split()[0][3:]} · Value: {line.split()[0][3:]}.5"
                    for p in parts for line in p.content.split("\n")[1:])
+
+    def test_page_of_a_quote_in_a_chunk_over_two_pages(self) -> None:
+        c = ElementChunker(chunk_size=60, chunk_overlap=5)
+        docs = [el("Fees are due monthly.", page=1), el("The fee is 18,500 pounds a month.", page=2),
+                el(words(70, "p3"), page=3), el("Signed by Peter Ashdown.", page=3)]
+        chunks = c.run(documents=docs)["documents"]
+        first = chunks[0]
+        assert first.meta["page_numbers"] == [1, 2] and first.meta["page_number"] == 1
+        assert page_at(first.meta, first.content.index("Fees")) == 1
+        assert page_at(first.meta, first.content.index("18,500")) == 2
+        # the overlap words that start the next chunk keep the page they come from
+        nxt = chunks[1]
+        assert page_at(nxt.meta, 0) == 2 and page_at(nxt.meta, nxt.content.index("p30 ")) == 3
+        last = chunks[-1]
+        assert page_at(last.meta, last.content.index("Ashdown")) == 3
+        # one page, or a chunk stored before page offsets existed: its first page
+        assert page_at({"page_number": 4}, 10) == 4 and page_at({}, 0) is None
 
     def test_sheet_name_captions_every_part_of_its_table(self) -> None:
         c = ElementChunker(chunk_size=40, chunk_overlap=0)
