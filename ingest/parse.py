@@ -509,7 +509,7 @@ def _mail_header(els: list) -> list[tuple[str, str, int | None, dict]]:
     md = next((e.metadata for e in els if not getattr(e.metadata, "attached_to_filename", None)), els[0].metadata)
 
     def names(value: Any) -> str:
-        return ", ".join(" ".join(str(v).split()) for v in (value or []) if str(v).strip())[:300]
+        return ", ".join(" ".join(str(v).replace('"', "").split()) for v in (value or []) if str(v).strip())[:300]
 
     sender, to, cc = names(getattr(md, "sent_from", None)), names(getattr(md, "sent_to", None)), \
         names(getattr(md, "cc_recipient", None))
@@ -517,9 +517,11 @@ def _mail_header(els: list) -> list[tuple[str, str, int | None, dict]]:
     if getattr(md, "last_modified", None):
         try:
             d = datetime.fromisoformat(str(md.last_modified))
-            when = f"{d.day} {d:%B %Y} at {d:%H:%M}" + (f" ({d:%z})" if d.tzinfo else "")
         except ValueError:
-            pass
+            d = None
+        # a Date header carries its zone; without one unstructured gives the file's mtime (naive), not a date sent
+        if d is not None and d.tzinfo is not None:
+            when = f"{d.day} {d:%B %Y} at {d:%H:%M} ({d:%z})"
     parts = [p for p in (f"from {sender}" if sender else "", f"to {to}" if to else "",
                          f"copied to {cc}" if cc else "", f"sent on {when}" if when else "") if p]
     out: list[tuple[str, str, int | None, dict]] = []

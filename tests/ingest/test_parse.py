@@ -150,6 +150,11 @@ class TestEmail:
         assert docs[1].content == ("E-mail from Grace Lindqvist <grace@northwind.example>, to "
                                    "all-staff@northwind.example, sent on 30 November 2026 at 09:12 (+0000).")
         assert "Pier 7 on Friday 15 January 2027" in " ".join(d.content for d in docs[2:])
+        # no Date header: unstructured falls back to the file's mtime, which is no date sent
+        del m["Date"]
+        path.write_bytes(bytes(m))
+        docs, _ = parser.parse_file(path)
+        assert docs[1].content == "E-mail from Grace Lindqvist <grace@northwind.example>, to all-staff@northwind.example."
 
 
 class TestBadDocuments:
