@@ -28,6 +28,7 @@ import re
 import shutil
 import tempfile
 import time
+from collections import Counter
 from collections.abc import Iterator
 from contextvars import ContextVar
 from pathlib import Path
@@ -162,6 +163,54 @@ def _is_title(line: str) -> bool:
         and sum(w[0].isupper() or w[0].isdigit() for w in words) >= max(1, int(len(words) * 0.6))
         and any(c.isalpha() for c in line)
     )
+
+
+_PAGE_NUMBER = re.compile(r"(page\s*)?#+(\s*(of|/)\s*#+)?|[-–—]\s*#+\s*[-–—]")
+
+
+def _edge_key(line: str) -> str:
+    """A line as running headers and footers repeat it: case and spacing folded, numbers as ``#``."""
+    return re.sub(r"\d+", "#", " ".join(line.split()).lower())
+
+
+def running_lines(pages: list[list[str]], depth: int = 2) -> set[str]:
+    """Keys (:func:`_edge_key`) of a PDF's running headers and footers: the first or the last line of at least
+    half of the pages with text (and of 3 at least), peeled ``depth`` times (a two-line header): "Page 3 of 6",
+    a document's title or "CONFIDENTIAL" printed on every page. Left in, they glued onto the first paragraph or
+    heading of every page and became section titles ("Page 1 of 6")."""
+    pages = [[ln for ln in lines if ln.strip()] for lines in pages]
+    pages = [lines for lines in pages if lines]
+    if len(pages) < 3:
+        return set()
+    need = max(3, (len(pages) + 1) // 2)
+    found: set[str] = set()
+    for _ in range(depth):
+        counts: Counter[str] = Counter()
+        for lines in pages:  # a line that starts in lower case goes on a sentence: content, not a header
+            counts.update({_edge_key(ln) for ln in (lines[0], lines[-1]) if not ln.lstrip()[:1].islower()})
+        new = {k for k, n in counts.items() if n >= need and any(c.isalpha() or c == "#" for c in k)} - found
+        if not new:
+            break
+        found |= new
+        pages = [[ln for ln in lines if _edge_key(ln) not in new] for lines in pages]
+        pages = [lines for lines in pages if lines]
+    return found
+
+
+def _without_running(lines: list[str], running: set[str], kept: set[str]) -> list[str]:
+    """``lines`` without running headers and footers; a running line that is not a page number is kept once (its
+    first time, in ``kept``), as a paragraph of its own: it is often the document's title."""
+    if not running:
+        return lines
+    out: list[str] = []
+    for ln in lines:
+        key = _edge_key(ln)
+        if key not in running:
+            out.append(ln)
+        elif key not in kept and not _PAGE_NUMBER.fullmatch(key):
+            kept.add(key)
+            out += ["", ln, ""]
+    return out
 
 
 def _paragraphs_from_lines(lines: list[str]) -> list[tuple[str, str]]:
@@ -397,13 +446,22 @@ class UnstructuredFileParser:
                 elements = []
                 pages_with_text = set()
                 if self.pdf_strategy == "fast":
+                    page_lines = []
                     for i in range(n_pages):
                         page = pdf[i]
-                        textpage = page.get_textpage()
-                        paras = page_elements(textpage, page.get_width(), _paragraphs_from_lines)
+                        page_lines.append(page.get_textpage().get_text_bounded().replace("\r\n", "\n").split("\n"))
+                        page.close()
+                    running = running_lines(page_lines)
+                    kept: set[str] = set()
+
+                    def paragraphs(lines: list[str]) -> list[tuple[str, str]]:
+                        return _paragraphs_from_lines(_without_running(lines, running, kept))
+
+                    for i in range(n_pages):
+                        page = pdf[i]
+                        paras = page_elements(page.get_textpage(), page.get_width(), paragraphs)
                         if paras is None:  # no table on the page: its text in reading order
-                            text = textpage.get_text_bounded()
-                            paras = _paragraphs_from_lines(text.replace("\r\n", "\n").split("\n"))
+                            paras = paragraphs(page_lines[i])
                         page.close()
                         if sum(len(t) for _, t in paras) >= 20:
                             pages_with_text.add(i + 1)

@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 from pathlib import Path
 
 import pytest
 
 from ingest.filetypes import check_file, sniff
-from ingest.parse import UnstructuredFileParser, collapse_leaders, join_line_hyphens, repair_mojibake
+from ingest.parse import (
+    UnstructuredFileParser,
+    collapse_leaders,
+    join_line_hyphens,
+    repair_mojibake,
+    running_lines,
+)
 from rag.errors import EmptyDocumentError, EncryptedDocumentError, IngestError, UnsupportedFileError
 
 PAGED = {"pdf", "pptx", "xlsx", "xls"}
@@ -48,6 +55,22 @@ class TestGoodDocuments:
         assert max(pages) == 41 and len(pages) >= 38
         multi, _ = parser.parse_file(docs_dir / "multi-column.pdf")
         assert "Dense Passage Retrieval" in " ".join(d.content for d in multi if d.meta["page_number"] == 1)
+
+    def test_running_headers_and_footers_are_dropped(self, parser: UnstructuredFileParser, docs_dir: Path) -> None:
+        """GSA2022 prints 'General Services Administration' atop and 'Page N' below every page: the title is kept
+        once, as a paragraph of its own, the page numbers never; they no longer glue onto a page's first
+        paragraph or become section titles."""
+        docs, _ = parser.parse_file(docs_dir / "GSA2022.pdf")
+        texts = [d.content for d in docs]
+        assert sum("General Services Administration" == t for t in texts) == 1
+        assert not any(re.fullmatch(r"Page \d+", t) for t in texts)
+        assert not any(d.meta["category"] == "Title" and d.content.startswith("Page ") for d in docs)
+        pages = [["Acme Corp - CONFIDENTIAL", "1. Scope", "Text of page one,", "its sentence goes on.", "Page 1 of 3"],
+                 ["Acme Corp - CONFIDENTIAL", "2. Fees", "The fee is 10 pounds.", "its sentence goes on.", "Page 2 of 3"],
+                 ["Acme Corp - CONFIDENTIAL", "3. Term", "Three years.", "its sentence goes on.", "Page 3 of 3"]]
+        # the header and the page number; not a repeated line that goes on a sentence, nor headings or text
+        assert running_lines(pages) == {"acme corp - confidential", "page # of #"}
+        assert running_lines(pages[:2]) == set()  # two pages are too few to tell
 
     def test_table_of_contents_leaders_are_collapsed(self, parser: UnstructuredFileParser, docs_dir: Path) -> None:
         """GSA2022's contents (pages 1-2) are lines of leader dots: each run becomes one ellipsis, headings and page
