@@ -127,6 +127,10 @@ class Settings(BaseModel):
         default=2.0, ge=0.0, le=20.0, description="The reader's best prose span moves to the best span of another "
         "sentence of its window holding more of the question's content words when that span's margin is at most this "
         "much lower (0 = never); chosen on the calibration articles (rag.components.extractive_reader).")
+    reader_rerank_weight: float = Field(
+        default=1.1, ge=0.0, le=10.0, description="The reader ranks its spans by margin + this x the chunk's "
+        "cross-encoder logit, so the chunk an answer comes from weighs the reranker's judgement too (0 = margin "
+        "alone); chosen on the calibration articles (README, *The reader and its calibration*).")
     passage_answers: bool = Field(
         default=True, description="Answer a question about what the documents say (\"What does the memo say about "
         "X?\") with the sentences of the chunks the reranker is sure it is about (calibrated, models/reranker/"

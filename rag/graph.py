@@ -277,7 +277,8 @@ def reader_component(settings: Settings) -> Any:
     return ExtractiveReader(model=runtime.path, device=models.resolve_device(settings.device), top_k=3,
                             calibration=models.reader_calibration(settings.reader), dtype=runtime.dtype or "fp32",
                             table_calibration=models.reader_calibration(settings.reader, "table_rows"),
-                            sentence_switch=settings.reader_sentence_switch)
+                            sentence_switch=settings.reader_sentence_switch,
+                            rerank_weight=settings.reader_rerank_weight)
 
 
 def build_prompt_builder(evidence: bool = False) -> ChatPromptBuilder:

@@ -83,7 +83,8 @@ class ExtractiveReader:
     def __init__(self, model: str, device: str = "cpu", top_k: int = 3, max_seq_length: int = 384,
                  stride: int = 128, max_answer_tokens: int = 30, batch_size: int = 16,
                  calibration: dict[str, float] | None = None, spans_per_window: int = 3, dtype: str = "fp32",
-                 table_calibration: dict[str, float] | None = None, sentence_switch: float = 2.0) -> None:
+                 table_calibration: dict[str, float] | None = None, sentence_switch: float = 2.0,
+                 rerank_weight: float = 0.0) -> None:
         """
         :param model: folder of a Hugging Face ``AutoModelForQuestionAnswering``.
         :param device: ``cpu``, ``cuda`` or ``cuda:N``.
@@ -101,7 +102,11 @@ class ExtractiveReader:
         :param sentence_switch: the best prose span moves to the best span of another sentence of its window that
             holds more of the question's content words, when that span's margin is at most this much lower (0 = never);
             the answer keeps the best span's probability. Chosen on the calibration articles (see ``_switch``).
-        :raises ValueError: on a non-positive size, a negative ``sentence_switch`` or an unknown dtype.
+        :param rerank_weight: spans are ranked by margin + this x their document's incoming (cross-encoder) score,
+            so which chunk answers weighs the reranker's judgement too; 0 = the margin alone. Each span keeps its
+            own probability.
+        :raises ValueError: on a non-positive size, a negative ``sentence_switch`` or ``rerank_weight``, or an unknown
+            dtype.
         """
         for name, v in (("top_k", top_k), ("max_seq_length", max_seq_length), ("max_answer_tokens", max_answer_tokens),
                         ("batch_size", batch_size), ("spans_per_window", spans_per_window)):
@@ -111,6 +116,8 @@ class ExtractiveReader:
             raise ValueError(f"stride must be in [0, max_seq_length), not {stride}")
         if sentence_switch < 0:
             raise ValueError(f"sentence_switch must be >= 0, not {sentence_switch}")
+        if rerank_weight < 0:
+            raise ValueError(f"rerank_weight must be >= 0, not {rerank_weight}")
         check_dtype(dtype)
         self.model = model
         self.device = device
@@ -126,6 +133,7 @@ class ExtractiveReader:
         self.table_calibration = dict(table_calibration) if table_calibration else None
         self._table = Calibrator.from_dict(table_calibration) if table_calibration else None
         self.sentence_switch = sentence_switch
+        self.rerank_weight = rerank_weight
         self._model: Any = None
         self._tokenizer: Any = None
 
@@ -135,7 +143,7 @@ class ExtractiveReader:
                                max_answer_tokens=self.max_answer_tokens, batch_size=self.batch_size,
                                calibration=self.calibration, spans_per_window=self.spans_per_window,
                                dtype=self.dtype, table_calibration=self.table_calibration,
-                               sentence_switch=self.sentence_switch)
+                               sentence_switch=self.sentence_switch, rerank_weight=self.rerank_weight)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ExtractiveReader:
@@ -250,7 +258,8 @@ class ExtractiveReader:
                     where = (where[0], first_sentence_end(texts[di], where[0], where[1]))
                 cands.append((sp.margin if row is None else self._in_prose_units(sp.margin), di, where[0], where[1],
                               row, sp, f))
-        cands.sort(key=lambda c: -c[0])
+        # best first: the span's margin, plus the reranker's judgement of its document when RERANK_WEIGHT > 0
+        cands.sort(key=lambda c: -(c[0] + self.rerank_weight * float(docs[c[1]].score or 0.0)))
         moved: dict[tuple, list[int]] = {}  # (doc, start, end) of the best span moved to another sentence -> its own
         if cands and cands[0][4] is None and self.sentence_switch > 0:
             top = cands[0]

@@ -491,3 +491,30 @@ def test_the_best_span_moves_to_the_sentence_holding_the_question_words(shipped_
     # a question whose words are all in the best span's sentence: untouched
     web = shipped_reader.run(query="Which port does the web interface use?", documents=[doc])["answers"][0]
     assert web.data.endswith("8443") and "moved_from" not in web.meta
+
+
+def test_spans_are_ranked_by_margin_plus_the_weighted_rerank_score(shipped_reader) -> None:
+    """``rerank_weight`` ranks spans by margin + weight x their document's cross-encoder score; each span keeps its
+    probability. A chunk the reranker doubts loses its lead to one it trusts."""
+    from rag.components.extractive_reader import ExtractiveReader
+
+    docs = [Document(id="a", content="The conference will be held in Lisbon in May, next to the old harbour.", score=-3.0),
+            Document(id="b", content="This year the annual summit takes place in Porto.", score=6.0)]
+    q = "Where will the conference be held?"
+
+    def reader(weight: float) -> ExtractiveReader:
+        r = ExtractiveReader.from_dict({**shipped_reader.to_dict(), "init_parameters": {
+            **shipped_reader.to_dict()["init_parameters"], "rerank_weight": weight}})
+        r._model, r._tokenizer = shipped_reader._model, shipped_reader._tokenizer
+        return r
+
+    plain = [a for a in reader(0.0).run(query=q, documents=docs)["answers"] if a.data]
+    assert [a.document.id for a in plain][:1] == ["a"]  # the reader alone prefers the conference's sentence
+    weighted = [a for a in reader(2.0).run(query=q, documents=docs)["answers"] if a.data]
+    key = {(a.document.id, a.data): a.meta["margin"] + 2.0 * a.document.score for a in weighted}
+    assert list(key) == sorted(key, key=lambda k: -key[k])
+    assert weighted[0].document.id == "b"
+    prob = {(a.document.id, a.data): a.score for a in plain}
+    assert all(prob[(a.document.id, a.data)] == a.score for a in weighted if (a.document.id, a.data) in prob)
+    with pytest.raises(ValueError, match="rerank_weight"):
+        reader(-1.0)
