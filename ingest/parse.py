@@ -46,7 +46,7 @@ from ingest.limits import (
     check_text_size,
     render_scale,
 )
-from ingest.pdf_tables import page_elements
+from ingest.pdf_tables import elements_of, page_blocks
 from ingest.pool import ParseResult, shared_pool
 
 logger = logging.getLogger(__name__)
@@ -446,10 +446,14 @@ class UnstructuredFileParser:
                 elements = []
                 pages_with_text = set()
                 if self.pdf_strategy == "fast":
-                    page_lines = []
+                    # one read of each page: its text lines (for the running headers, and its text when it holds
+                    # no table) and its table blocks; paragraphs are made once every page is read
+                    page_lines, page_tables = [], []
                     for i in range(n_pages):
                         page = pdf[i]
-                        page_lines.append(page.get_textpage().get_text_bounded().replace("\r\n", "\n").split("\n"))
+                        textpage = page.get_textpage()
+                        page_lines.append(textpage.get_text_bounded().replace("\r\n", "\n").split("\n"))
+                        page_tables.append(page_blocks(textpage, page.get_width()))
                         page.close()
                     running = running_lines(page_lines)
                     kept: set[str] = set()
@@ -458,11 +462,8 @@ class UnstructuredFileParser:
                         return _paragraphs_from_lines(_without_running(lines, running, kept))
 
                     for i in range(n_pages):
-                        page = pdf[i]
-                        paras = page_elements(page.get_textpage(), page.get_width(), paragraphs)
-                        if paras is None:  # no table on the page: its text in reading order
-                            paras = paragraphs(page_lines[i])
-                        page.close()
+                        blocks = page_tables[i]  # None: no table on the page, its text in reading order
+                        paras = paragraphs(page_lines[i]) if blocks is None else elements_of(blocks, paragraphs)
                         if sum(len(t) for _, t in paras) >= 20:
                             pages_with_text.add(i + 1)
                             elements.extend((cat, t, i + 1, {}) for cat, t in paras)

@@ -10,7 +10,7 @@ What is not a table: a line with one cell; prose set in two page columns (more t
 than ``MAX_CELL_SHARE`` of the page, or cells of more than ``MAX_CELL_WORDS`` words on average); fewer than
 ``MIN_ROWS`` rows (a small table stays text in its page's prose chunk instead of splitting it in three); two
 columns whose first one is mostly numbers (a table of contents); columns that overlap. A page without a table
-keeps the plain text path (:func:`page_elements` returns None), so only pages with a table change.
+keeps the plain text path (:func:`page_blocks` returns None), so only pages with a table change.
 """
 
 from __future__ import annotations
@@ -208,10 +208,10 @@ def _may_hold_table(rects: list[Cell]) -> bool:
     return False
 
 
-def page_elements(textpage: Any, page_width: float, paragraphs: Any) -> list[tuple[str, str]] | None:
-    """A page's ``(category, text)`` elements when it holds a table: the lines around each table grouped by
-    ``paragraphs`` (the parser's line grouper), each table one element (:func:`render`).
-    None when the page has no table (the caller keeps its plain text path)."""
+def page_blocks(textpage: Any, page_width: float) -> list[list[str] | tuple[str, str]] | None:
+    """A page that holds a table, in reading order: the runs of text lines around each table (lists of lines, to
+    be grouped into paragraphs by the caller) and each table as one element (:func:`render`). None when the page
+    has no table (the caller keeps its plain text path)."""
     rects = rects_of(textpage)
     if not _may_hold_table(rects):
         return None
@@ -220,11 +220,15 @@ def page_elements(textpage: Any, page_width: float, paragraphs: Any) -> list[tup
     if not tables:
         return None
     texts = [" ".join(c.text for c in line) for line in lines]
-    out: list[tuple[str, str]] = []
+    out: list[list[str] | tuple[str, str]] = []
     pos = 0
     for start, end, rows in tables:
-        out.extend(paragraphs(texts[pos:start]))
-        out.append(render(rows))
+        out += [texts[pos:start], render(rows)]
         pos = end
-    out.extend(paragraphs(texts[pos:]))
+    out.append(texts[pos:])
     return out
+
+
+def elements_of(blocks: list[list[str] | tuple[str, str]], paragraphs: Any) -> list[tuple[str, str]]:
+    """:func:`page_blocks` as ``(category, text)`` elements, each run of lines grouped by ``paragraphs``."""
+    return [el for b in blocks for el in (paragraphs(b) if isinstance(b, list) else [b])]

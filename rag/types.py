@@ -216,14 +216,19 @@ SHEET_TYPES = (".xlsx", ".xls", ".csv", ".tsv", ".ods")
 SLIDE_TYPES = (".pptx", ".ppt", ".odp")
 
 
+def page_unit(source: str) -> str:
+    """What a document's pages are called: ``sheet`` (spreadsheets), ``slide`` (presentations) or ``page``."""
+    ext = Path(source).suffix.lower()
+    return "sheet" if ext in SHEET_TYPES else "slide" if ext in SLIDE_TYPES else "page"
+
+
 def page_label(page: int | None, pages: list[int] | None = None, source: str = "") -> str:
     """``page 3``, ``pages 1–3``; spreadsheets count sheets and presentations slides, not pages; ``no page`` for
     documents without pages (e-mail, text, web pages). The one label of a hit's or citation's place (CLI, UI)."""
     pages = sorted(set(pages or ([page] if page else [])))
-    ext = Path(source).suffix.lower()
-    unit = "sheet" if ext in SHEET_TYPES else "slide" if ext in SLIDE_TYPES else "page"
+    unit = page_unit(source)
     if not pages:
-        return "whole document" if ext in SHEET_TYPES else "no page"
+        return "whole document" if unit == "sheet" else "no page"
     if len(pages) == 1:
         return f"{unit} {pages[0]}"
     return f"{unit}s {pages[0]}–{pages[-1]}"

@@ -23,7 +23,7 @@ import streamlit as st
 from rag.api import DocRAG
 from rag.config import Settings
 from rag.errors import ConfigError, DocragError, ModelNotFoundError, StoreError
-from rag.types import SHEET_TYPES, SLIDE_TYPES, page_label  # noqa: F401 (re-exported for the views)
+from rag.types import page_label, page_unit  # noqa: F401 (re-exported for the views)
 
 logger = logging.getLogger(__name__)
 

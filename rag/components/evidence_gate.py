@@ -28,7 +28,7 @@ def _record(doc: Document | None, text: str, start: int, end: int, score: float,
     content = doc.content or "" if doc else ""
     return {"text": text, "chunk_id": doc.id if doc else "", "start": start, "end": end,
             "score": round(float(score), 4), "source": m.get("source", ""), "file_name": m.get("file_name", ""),
-            "page": page_at(m, start) if doc else None, "sentence": content[s0:s1], "sentence_start": s0,
+            "page": page_at(m, start), "sentence": content[s0:s1], "sentence_start": s0,
             "margin": margin, "rerank_score": rerank}
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from ingest.parse import UnstructuredFileParser, _paragraphs_from_lines
+from ingest.parse import UnstructuredFileParser
 from ingest.pdf_tables import Cell, find_tables, page_lines, render
 
 
@@ -111,9 +111,9 @@ class TestParsedPdfs:
     def test_pages_without_a_table_keep_the_plain_text_path(self, docs_dir: Path) -> None:
         import pypdfium2 as pdfium
 
-        from ingest.pdf_tables import page_elements
+        from ingest.pdf_tables import page_blocks
 
         pdf = pdfium.PdfDocument(str(docs_dir / "fake-memo.pdf"))
         page = pdf[0]
-        assert page_elements(page.get_textpage(), page.get_width(), _paragraphs_from_lines) is None
+        assert page_blocks(page.get_textpage(), page.get_width()) is None
         pdf.close()

@@ -10,14 +10,13 @@ import pandas as pd
 import streamlit as st
 
 from ui.common import (
-    SHEET_TYPES,
-    SLIDE_TYPES,
     clean_frame,
     documents_or_empty_state,
     guard,
     is_upload,
     location,
     page_label,
+    page_unit,
     rag,
     remove_upload,
     show_chunk,
@@ -31,8 +30,7 @@ def flash(message: str, kind: str = "success") -> None:
 
 def length(doc: dict) -> str:
     """``3 pages``, ``2 sheets``, ``12 slides``: the unit the document has."""
-    ext = Path(doc["source"]).suffix.lower()
-    unit = "sheet" if ext in SHEET_TYPES else "slide" if ext in SLIDE_TYPES else "page"
+    unit = page_unit(doc["source"])
     n = doc["pages"]
     return f"{n} {unit}{'s' if n != 1 else ''}"
 
